@@ -1,0 +1,40 @@
+"""The store: the only code in runstore that speaks SQL.
+
+Everything else hands it Python objects. Functions take an open
+`sqlite3.Connection`, so the same code runs under runstore's writer thread and
+inside Datasette's connections.
+"""
+
+from ._history import insert_points, intern_keys
+from ._read import (
+    decode_value,
+    get_run,
+    get_run_by_key,
+    list_runs,
+    run_metric_keys,
+    scan_history,
+)
+from ._runs import RUN_COLUMNS, find_run_key, insert_run, update_run
+from ._schema import connect, latest_version, migrate, transaction
+
+STORE_FILENAME = "runstore.db"
+
+__all__ = [
+    "RUN_COLUMNS",
+    "STORE_FILENAME",
+    "connect",
+    "decode_value",
+    "find_run_key",
+    "get_run",
+    "get_run_by_key",
+    "insert_points",
+    "insert_run",
+    "intern_keys",
+    "latest_version",
+    "list_runs",
+    "migrate",
+    "run_metric_keys",
+    "scan_history",
+    "transaction",
+    "update_run",
+]

@@ -1,0 +1,119 @@
+"""Reads: runs and their history, for the read API and the UI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+
+def _row_dict(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cur.description, row)}
+
+
+def get_run(
+    conn: sqlite3.Connection, project: str, run_id: str, entity: str | None = None
+) -> dict[str, Any] | None:
+    """One run's row as a dict, or None. Without an entity, the newest match wins."""
+    sql = "SELECT * FROM runs WHERE project = ? AND id = ?"
+    params: list[Any] = [project, run_id]
+    if entity is not None:
+        sql += " AND entity = ?"
+        params.append(entity)
+    cur = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", params)
+    row = cur.fetchone()
+    return None if row is None else _row_dict(cur, row)
+
+
+def get_run_by_key(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
+    cur = conn.execute("SELECT * FROM runs WHERE run_key = ?", (run_key,))
+    row = cur.fetchone()
+    return None if row is None else _row_dict(cur, row)
+
+
+def list_runs(
+    conn: sqlite3.Connection, project: str | None = None, entity: str | None = None
+) -> list[dict[str, Any]]:
+    """Runs, newest first, optionally of one project (and entity)."""
+    clauses, params = [], []
+    if project is not None:
+        clauses.append("project = ?")
+        params.append(project)
+    if entity is not None:
+        clauses.append("entity = ?")
+        params.append(entity)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    cur = conn.execute(f"SELECT * FROM runs{where} ORDER BY created_at DESC, run_key DESC", params)
+    return [_row_dict(cur, row) for row in cur.fetchall()]
+
+
+def run_metric_keys(conn: sqlite3.Connection, run_key: int) -> list[str]:
+    """The metric keys a run has history for, sorted."""
+    # A skip-scan over the clustered history: one probe per distinct key.
+    rows = conn.execute(
+        "SELECT key FROM metric_keys k WHERE EXISTS "
+        "(SELECT 1 FROM history h WHERE h.run_key = ? AND h.key_id = k.key_id) ORDER BY key",
+        (run_key,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def decode_value(value: float | None, value_json: str | None) -> Any:
+    """A stored point back to the Python value that was logged."""
+    if value_json is not None:
+        return json.loads(value_json)
+    return value
+
+
+def scan_history(
+    conn: sqlite3.Connection, run_key: int, keys: Sequence[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Rows of history in step order, each a dict with `_step` and the keys.
+
+    With `keys`, only those keys, and only steps where every one of them was
+    logged (as wandb's scan_history). Without, every key plus `_runtime` and
+    `_timestamp`.
+    """
+    if keys is not None:
+        keys = list(dict.fromkeys(keys))
+        ids = {}
+        for key in keys:
+            row = conn.execute("SELECT key_id FROM metric_keys WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return
+            ids[row[0]] = key
+        marks = ", ".join("?" * len(ids))
+        cur = conn.execute(
+            f"SELECT step, key_id, value, value_json FROM history "
+            f"WHERE run_key = ? AND key_id IN ({marks}) ORDER BY step",
+            [run_key, *ids],
+        )
+        yield from _group_by_step(cur, ids, require=len(ids))
+        return
+    names = dict(conn.execute("SELECT key_id, key FROM metric_keys").fetchall())
+    cur = conn.execute(
+        "SELECT h.step, h.key_id, h.value, h.value_json, s.runtime, s.timestamp "
+        "FROM history h LEFT JOIN steps s ON s.run_key = h.run_key AND s.step = h.step "
+        "WHERE h.run_key = ? ORDER BY h.step",
+        (run_key,),
+    )
+    yield from _group_by_step(cur, names, require=0)
+
+
+def _group_by_step(
+    cur: sqlite3.Cursor, names: dict[int, str], require: int
+) -> Iterator[dict[str, Any]]:
+    row_out: dict[str, Any] | None = None
+    current = None
+    for step, key_id, value, value_json, *times in cur:
+        if step != current:
+            if row_out is not None and len(row_out) - 1 >= require:
+                yield row_out
+            current = step
+            row_out = {"_step": step}
+            if times:
+                row_out["_runtime"], row_out["_timestamp"] = times
+        row_out[names[key_id]] = value if value_json is None else json.loads(value_json)
+    if row_out is not None and len(row_out) - 1 >= require:
+        yield row_out

@@ -1,0 +1,65 @@
+"""Writes to the runs table: create, update, finish."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .._errors import UsageError
+from ._schema import transaction
+
+# Column names are fixed here, never taken from user data.
+RUN_COLUMNS = (
+    "entity", "project", "id", "name", "state", "notes", "tags", "run_group", "job_type",
+    "config", "summary", "metric_definitions", "created_at", "heartbeat_at", "finished_at",
+    "runtime", "exit_code", "host", "pid", "os_user", "program", "args", "python_version",
+    "git_commit", "git_remote", "git_branch", "git_dirty",
+)
+_SETTABLE = frozenset(RUN_COLUMNS) - {"entity", "project", "id"}
+
+
+def _checked(fields: dict[str, Any], allowed: frozenset[str] | tuple[str, ...]) -> list[str]:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise ValueError(f"not run columns: {sorted(unknown)}")
+    return list(fields)
+
+
+def insert_run(conn: sqlite3.Connection, fields: dict[str, Any]) -> int:
+    """Insert a new run in one transaction and return its run_key.
+
+    An id already used in (entity, project) is a UsageError: runstore never
+    overwrites a run.
+    """
+    cols = _checked(fields, RUN_COLUMNS)
+    with transaction(conn):
+        if find_run_key(conn, fields["entity"], fields["project"], fields["id"]) is not None:
+            raise UsageError(
+                f"a run with id {fields['id']!r} already exists in project "
+                f"{fields['entity']}/{fields['project']}; pass resume='allow' (or 'must') "
+                "to continue it, or choose another id"
+            )
+        cur = conn.execute(
+            f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [fields[c] for c in cols],
+        )
+        return int(cur.lastrowid)
+
+
+def find_run_key(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> int | None:
+    row = conn.execute(
+        "SELECT run_key FROM runs WHERE entity = ? AND project = ? AND id = ?",
+        (entity, project, run_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def update_run(conn: sqlite3.Connection, run_key: int, fields: dict[str, Any]) -> None:
+    """Set some columns of one run."""
+    if not fields:
+        return
+    cols = _checked(fields, _SETTABLE)
+    conn.execute(
+        f"UPDATE runs SET {', '.join(c + ' = ?' for c in cols)} WHERE run_key = ?",
+        [fields[c] for c in cols] + [run_key],
+    )
