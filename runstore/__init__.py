@@ -1,0 +1,72 @@
+"""runstore: wandb.init() for a laptop. Every run is a row in one SQLite file.
+
+    import runstore as wandb
+    run = wandb.init(project="mnist", config={"lr": 0.01})
+    wandb.log({"loss": 0.5})
+    wandb.finish()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._api import Api, ApiRun
+from ._errors import CommError, Error, RunNotFound, UsageError
+from ._init import init
+from ._lifecycle import PreInit
+from ._run import Run
+from ._settings import Settings
+
+__version__ = "0.1.0"
+
+# Module globals, rebound by init() and finish() as wandb's are.
+run: Run | None = None
+config: Any = PreInit("config")
+summary: Any = PreInit("summary")
+
+
+def _current(what: str) -> Run:
+    if run is None:
+        raise Error(f"You must call runstore.init() before runstore.{what}()")
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """Log to the current run (see Run.log)."""
+    _current("log").log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the current run, if there is one."""
+    if run is not None:
+        run.finish(exit_code=exit_code)
+
+
+def define_metric(name: str, **kwargs: Any) -> Any:
+    """define_metric on the current run (see Run.define_metric)."""
+    return _current("define_metric").define_metric(name, **kwargs)
+
+
+def save(glob_str: str | None = None, **kwargs: Any) -> bool:
+    """save on the current run (see Run.save)."""
+    return _current("save").save(glob_str, **kwargs)
+
+
+__all__ = [
+    "Api",
+    "ApiRun",
+    "CommError",
+    "Error",
+    "Run",
+    "RunNotFound",
+    "Settings",
+    "UsageError",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "run",
+    "save",
+    "summary",
+]

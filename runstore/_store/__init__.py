@@ -14,8 +14,9 @@ from ._read import (
     run_metric_keys,
     scan_history,
 )
-from ._runs import RUN_COLUMNS, find_run_key, insert_run, update_run
+from ._runs import RUN_COLUMNS, count_runs, find_run_key, insert_run, update_run
 from ._schema import connect, latest_version, migrate, transaction
+from ._ui import is_runstore, metric_points, run_page
 
 STORE_FILENAME = "runstore.db"
 
@@ -23,6 +24,7 @@ __all__ = [
     "RUN_COLUMNS",
     "STORE_FILENAME",
     "connect",
+    "count_runs",
     "decode_value",
     "find_run_key",
     "get_run",
@@ -30,10 +32,13 @@ __all__ = [
     "insert_points",
     "insert_run",
     "intern_keys",
+    "is_runstore",
     "latest_version",
     "list_runs",
+    "metric_points",
     "migrate",
     "run_metric_keys",
+    "run_page",
     "scan_history",
     "transaction",
     "update_run",

@@ -7,9 +7,16 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ._json import loads
+from ._runs import JSON_COLUMNS
+
 
 def _row_dict(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    return {d[0]: v for d, v in zip(cur.description, row)}
+    out = {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+    for col in JSON_COLUMNS:
+        if col in out:
+            out[col] = loads(out[col], restore=col in ("summary", "config"))
+    return out
 
 
 def get_run(

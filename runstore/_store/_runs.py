@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any
 
 from .._errors import UsageError
+from ._json import dumps
 from ._schema import transaction
 
 # Column names are fixed here, never taken from user data.
@@ -16,6 +17,12 @@ RUN_COLUMNS = (
     "git_commit", "git_remote", "git_branch", "git_dirty",
 )
 _SETTABLE = frozenset(RUN_COLUMNS) - {"entity", "project", "id"}
+# Columns holding JSON; callers pass Python objects.
+JSON_COLUMNS = frozenset({"tags", "config", "summary", "metric_definitions", "args"})
+
+
+def _encoded(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: dumps(v) if k in JSON_COLUMNS else v for k, v in fields.items()}
 
 
 def _checked(fields: dict[str, Any], allowed: frozenset[str] | tuple[str, ...]) -> list[str]:
@@ -32,6 +39,7 @@ def insert_run(conn: sqlite3.Connection, fields: dict[str, Any]) -> int:
     overwrites a run.
     """
     cols = _checked(fields, RUN_COLUMNS)
+    fields = _encoded(fields)
     with transaction(conn):
         if find_run_key(conn, fields["entity"], fields["project"], fields["id"]) is not None:
             raise UsageError(
@@ -59,7 +67,15 @@ def update_run(conn: sqlite3.Connection, run_key: int, fields: dict[str, Any]) -
     if not fields:
         return
     cols = _checked(fields, _SETTABLE)
+    fields = _encoded(fields)
     conn.execute(
         f"UPDATE runs SET {', '.join(c + ' = ?' for c in cols)} WHERE run_key = ?",
         [fields[c] for c in cols] + [run_key],
     )
+
+
+def count_runs(conn: sqlite3.Connection, entity: str, project: str) -> int:
+    """How many runs (entity, project) holds."""
+    return int(conn.execute(
+        "SELECT count(*) FROM runs WHERE entity = ? AND project = ?", (entity, project)
+    ).fetchone()[0])

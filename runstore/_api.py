@@ -1,0 +1,129 @@
+"""The read API, shaped like wandb's public API: Api().run("project/id")."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _store
+from ._errors import RunNotFound, UsageError
+
+
+def store_path(dir: str | os.PathLike | None) -> Path:
+    """`<dir>/runstore.db`, dir defaulting to RUNSTORE_DIR, WANDB_DIR, then ./runstore."""
+    from ._init import DEFAULT_DIR
+    from ._settings import env_value
+
+    root = dir if dir is not None else (env_value("root_dir") or DEFAULT_DIR)
+    return Path(root).expanduser().resolve() / _store.STORE_FILENAME
+
+
+class ApiRun:
+    """A stored run, read back."""
+
+    def __init__(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+        self._conn = conn
+        self._row = row
+        self._run_key = row["run_key"]
+        self.id: str = row["id"]
+        self.entity: str = row["entity"]
+        self.project: str = row["project"]
+        self.name: str = row["name"]
+        self.state: str = row["state"]
+        self.notes: str | None = row["notes"]
+        self.tags: list[str] = row["tags"]
+        self.group: str | None = row["run_group"]
+        self.job_type: str | None = row["job_type"]
+        self.config: dict[str, Any] = row["config"]
+        self.summary: dict[str, Any] = row["summary"]
+        self.commit: str | None = row["git_commit"]
+        self.created_at: str = row["created_at"]
+        self.exit_code: int | None = row["exit_code"]
+        self.runtime: float | None = row["runtime"]
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Everything else recorded about the run (host, program, git, ...)."""
+        return dict(self._row)
+
+    def scan_history(self, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every history row in step order, as dicts with `_step` and the keys.
+
+        With `keys`, only those keys and only rows that have all of them.
+        """
+        if isinstance(keys, str):
+            keys = [keys]
+        return _store.scan_history(self._conn, self._run_key, keys)
+
+    def history(self, keys: Sequence[str] | None = None, pandas: bool = False) -> Any:
+        """The whole history as a list of dicts, or a pandas DataFrame with pandas=True."""
+        rows = list(self.scan_history(keys))
+        if not pandas:
+            return rows
+        try:
+            import pandas as pd
+        except ImportError:
+            raise UsageError("history(pandas=True) needs pandas: pip install pandas") from None
+        return pd.DataFrame.from_records(rows)
+
+    def metric_keys(self) -> list[str]:
+        """The keys this run has history for."""
+        return _store.run_metric_keys(self._conn, self._run_key)
+
+    def __repr__(self) -> str:
+        return f"<runstore.ApiRun {self.path} ({self.name}) {self.state}>"
+
+
+class Api:
+    """Read access to a store: `Api(dir).run("project/id")`, `.runs("project")`."""
+
+    def __init__(self, dir: str | os.PathLike | None = None) -> None:
+        self._path = store_path(dir)
+        if not self._path.exists():
+            raise RunNotFound(f"no runstore at {self._path}; pass Api(dir=...) the directory "
+                              "your runs were logged to")
+        self._conn = _store.connect(self._path)
+
+    def run(self, path: str) -> ApiRun:
+        """A run by "project/id" or "entity/project/id"."""
+        parts = path.strip("/").split("/")
+        if len(parts) == 2:
+            entity, (project, run_id) = None, parts
+        elif len(parts) == 3:
+            entity, project, run_id = parts
+        else:
+            raise UsageError(f"run path {path!r} must be 'project/id' or 'entity/project/id'")
+        row = _store.get_run(self._conn, project, run_id, entity)
+        if row is None:
+            raise RunNotFound(f"no run {path!r} in {self._path}")
+        return ApiRun(self._conn, row)
+
+    def runs(self, path: str | None = None) -> list[ApiRun]:
+        """The runs of a project ("project" or "entity/project"; all when None), newest first."""
+        entity = project = None
+        if path:
+            parts = path.strip("/").split("/")
+            if len(parts) == 1:
+                project = parts[0]
+            elif len(parts) == 2:
+                entity, project = parts
+            else:
+                raise UsageError(f"runs path {path!r} must be 'project' or 'entity/project'")
+        return [ApiRun(self._conn, row) for row in _store.list_runs(self._conn, project, entity)]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"<runstore.Api {self._path}>"
+
+
+for _cls in (Api, ApiRun):
+    _cls.__module__ = "runstore"

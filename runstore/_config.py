@@ -1,0 +1,137 @@
+"""run.config: a dict with attribute access whose every change is persisted."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ._errors import UsageError
+from ._values import warn
+
+MAX_VALUE_BYTES = 10 * 1024 * 1024
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON-friendly Python (numpy scalars and arrays, paths, tuples)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pathlib.PurePath):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    warn(f"config value {value!r} of type {type(value).__name__} is stored as its str()")
+    return str(value)
+
+
+def check_key(key: Any) -> str:
+    """Validate a config key; leading/trailing '-' are stripped as wandb does (--lr -> lr)."""
+    if not isinstance(key, str):
+        raise UsageError(f"config keys must be strings, got {key!r} ({type(key).__name__})")
+    key = key.strip("-")
+    if not key:
+        raise UsageError("config keys must not be empty")
+    if "." in key:
+        raise UsageError(
+            f"config key {key!r} contains '.'; use '_' or '-' instead, or nest a dict "
+            "(dots are how nested keys are shown)"
+        )
+    return key
+
+
+class Config:
+    """Hyperparameters of a run. Changing a value already set raises UsageError
+    unless `allow_val_change` (per call or set at init)."""
+
+    def __init__(
+        self,
+        allow_val_change: bool = False,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        object.__setattr__(self, "_items", {})
+        object.__setattr__(self, "_allow_val_change", allow_val_change)
+        object.__setattr__(self, "_on_change", on_change)
+
+    def _set_many(self, data: Mapping[str, Any], allow_val_change: bool | None) -> None:
+        allow = self._allow_val_change if allow_val_change is None else allow_val_change
+        staged = {}
+        for raw_key, raw_value in data.items():
+            key = check_key(raw_key)
+            value = _plain(raw_value)
+            size = len(json.dumps(value, default=str))
+            if size > MAX_VALUE_BYTES:
+                raise UsageError(
+                    f"config value for {key!r} is {size} bytes, over the 10 MB limit; "
+                    "log large data as metrics or files instead"
+                )
+            if key in self._items and self._items[key] != value and not allow:
+                raise UsageError(
+                    f"attempted to change config value of {key!r} from {self._items[key]!r} "
+                    f"to {value!r}; pass allow_val_change=True to config.update() "
+                    "(or to init()) if this is intended"
+                )
+            staged[key] = value
+        if not staged:
+            return
+        self._items.update(staged)
+        if self._on_change is not None:
+            self._on_change(dict(self._items))
+
+    def update(self, d: Mapping[str, Any] | Any, allow_val_change: bool | None = None) -> None:
+        """Add or change keys (a dict, or an object such as argparse.Namespace)."""
+        if not isinstance(d, Mapping):
+            d = vars(d)
+        self._set_many(d, allow_val_change)
+
+    def setdefaults(self, d: Mapping[str, Any]) -> None:
+        """Set keys that are not set yet."""
+        self._set_many({k: v for k, v in d.items() if check_key(k) not in self._items}, False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._items)
+
+    def keys(self):  # noqa: ANN201 - dict view
+        return self._items.keys()
+
+    def items(self):  # noqa: ANN201
+        return self._items.items()
+
+    def values(self):  # noqa: ANN201
+        return self._items.values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._items.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._set_many({key: value}, None)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._items[key]
+        except KeyError:
+            raise AttributeError(f"config has no key {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self._set_many({key: value}, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Config({self._items!r})"

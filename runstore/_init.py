@@ -1,0 +1,215 @@
+"""runstore.init(): resolve the arguments, open the store, create the run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _config_sources, _lifecycle, _settings, _store, _system
+from ._errors import CommError, UsageError
+from ._names import check_path_part, check_tags, new_run_id, new_run_name
+from ._run import Run, utc_now
+from ._writer import Writer
+
+DEFAULT_DIR = "runstore"
+_MODES = {"online": "online", "run": "online", "disabled": "disabled",
+          "offline": "offline", "dryrun": "offline"}
+_REINIT = {True: "finish_previous", False: "return_previous", "default": "default",
+           "finish_previous": "finish_previous", "return_previous": "return_previous",
+           "create_new": "create_new"}
+_ANONYMOUS = ("never", "allow", "must")
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter (IPython kernel) session."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = getattr(ipython, "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _say(settings: _settings.Settings, message: str) -> None:
+    if not (settings.silent or settings.quiet):
+        print(f"runstore: {message}", file=sys.stderr)
+
+
+def _not_yet(what: str) -> None:
+    warnings.warn(f"runstore: {what} is not supported yet and has no effect",
+                  UserWarning, stacklevel=3)
+
+
+def init(
+    entity: str | None = None,
+    project: str | None = None,
+    dir: str | os.PathLike | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    notes: str | None = None,
+    tags: Sequence[str] | None = None,
+    config: Any = None,
+    config_exclude_keys: list[str] | None = None,
+    config_include_keys: list[str] | None = None,
+    allow_val_change: bool | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    force: bool | None = None,
+    anonymous: str | None = None,
+    reinit: bool | str | None = None,
+    resume: bool | str | None = None,
+    resume_from: str | None = None,
+    fork_from: str | None = None,
+    save_code: bool | None = None,
+    tensorboard: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    settings: _settings.Settings | dict[str, Any] | None = None,
+    magic: Any = None,
+) -> Run:
+    """Start a run, stored in `<dir>/runstore.db`; the arguments are wandb.init()'s."""
+    s = _settings.resolve(
+        {
+            "entity": entity, "project": project,
+            "root_dir": os.fspath(dir) if dir is not None else None,
+            "run_id": id, "run_name": name, "run_notes": notes,
+            "run_tags": tags, "run_group": group, "run_job_type": job_type,
+            "mode": mode, "reinit": reinit, "anonymous": anonymous,
+            "resume": resume if resume is not False else None,
+            "resume_from": resume_from, "fork_from": fork_from,
+            "save_code": save_code, "allow_val_change": allow_val_change,
+            "sync_tensorboard": sync_tensorboard or tensorboard or None,
+        },
+        settings,
+    )
+    mode_name = _MODES.get(s.mode)
+    if mode_name is None:
+        raise UsageError(f"mode={s.mode!r} is not one of 'online', 'offline', 'disabled'")
+    branching = [n for n in ("resume", "resume_from", "fork_from") if getattr(s, n) is not None]
+    if len(branching) > 1:
+        raise UsageError(f"{branching[0]} and {branching[1]} are mutually exclusive; "
+                         "pass only one of resume, resume_from and fork_from")
+    if branching:
+        raise UsageError(f"{branching[0]}= is not supported by this version of runstore yet")
+    if mode_name == "offline":
+        raise UsageError("mode='offline' is not supported by this version of runstore yet; "
+                         "use mode='online' (the store is local anyway)")
+    if s.anonymous is not None and s.anonymous not in _ANONYMOUS:
+        raise UsageError(f"anonymous={s.anonymous!r} is not one of {', '.join(_ANONYMOUS)}")
+    reinit_mode = _REINIT.get(s.reinit if s.reinit is not None else "default")
+    if reinit_mode is None:
+        raise UsageError(f"reinit={s.reinit!r} is not one of True, False, "
+                         "'default', 'finish_previous', 'return_previous', 'create_new'")
+    if reinit_mode == "default":
+        reinit_mode = "finish_previous" if in_notebook() else "return_previous"
+    if s.save_code:
+        _not_yet("save_code")
+    if s.sync_tensorboard:
+        _not_yet("tensorboard / sync_tensorboard")
+    if monitor_gym:
+        _not_yet("monitor_gym")
+    if magic is not None:
+        warnings.warn("runstore: magic= does nothing (wandb removed it)", UserWarning, stacklevel=2)
+
+    previous = _lifecycle.global_run()
+    if previous is not None and reinit_mode == "return_previous":
+        _say(s, f"a run is already active ({previous.name}); returning it "
+                "(pass reinit='finish_previous' to start a new one)")
+        return previous
+    if reinit_mode == "finish_previous":
+        for run in _lifecycle.active_runs():
+            run.finish()
+
+    cwd = Path.cwd()
+    defaults, explicit = _config_sources.build(
+        config, config_include_keys, config_exclude_keys, s.config_paths, cwd
+    )
+    allow_change = s.allow_val_change if s.allow_val_change is not None else in_notebook()
+    identity = _identity(s, cwd)
+
+    if mode_name == "disabled":
+        run = Run(identity={**identity, "name": identity["name"] or f"dummy-{identity['id']}"},
+                  settings=s, dir=None, allow_val_change=allow_change)
+        _fill_config(run, defaults, explicit)
+        _lifecycle.activate(run, make_global=reinit_mode != "create_new")
+        return run
+
+    root = Path(s.root_dir or DEFAULT_DIR).expanduser().resolve()
+    path = root / _store.STORE_FILENAME
+    try:
+        conn = _store.connect(path)
+    except CommError as exc:
+        if force:
+            raise
+        raise CommError(f"{exc}. Check the directory is writable, or pass dir= to use "
+                        "another store") from exc
+    name_ = identity["name"] or new_run_name(
+        _store.count_runs(conn, identity["entity"], identity["project"]) + 1
+    )
+    identity = {**identity, "name": name_}
+    facts = _system.process_facts(host=s.host, program=s.program)
+    row = {
+        "entity": identity["entity"], "project": identity["project"], "id": identity["id"],
+        "name": name_, "state": "running", "notes": identity["notes"],
+        "tags": list(identity["tags"]), "run_group": identity["run_group"],
+        "job_type": identity["job_type"], "created_at": utc_now(), **facts,
+    }
+    try:
+        run_key = _store.insert_run(conn, row)
+    except BaseException:
+        conn.close()
+        raise
+    maxsize = max(16, int(s.log_queue_size))
+    run = Run(
+        identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
+        writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize),
+    )
+    _fill_config(run, defaults, explicit)
+    if not s.disable_git:
+        git_root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
+        if git_root is not None:
+            thread = threading.Thread(
+                target=lambda: run.queue_run_fields(_system.git_facts(git_root, s.git_remote)),
+                name="runstore-git", daemon=True,
+            )
+            thread.start()
+            run.add_background(thread)
+    _lifecycle.activate(run, make_global=reinit_mode != "create_new")
+    _say(s, f"run {name_} ({identity['project']}/{identity['id']}) logging to {path}")
+    return run
+
+
+def _fill_config(run: Run, defaults: dict[str, Any], explicit: dict[str, Any]) -> None:
+    # Explicit config overrides config-defaults.yaml, as wandb does.
+    merged = {**defaults, **explicit}
+    if merged:
+        run.config.update(merged, allow_val_change=True)
+
+
+def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:
+    entity = "anonymous" if s.anonymous == "must" else (s.entity or _system.os_user())
+    project = s.project or _infer_project(cwd, s)
+    check_path_part("project", project)
+    run_id = s.run_id if s.run_id is not None else new_run_id()
+    check_path_part("run id", run_id, max_len=64)
+    return {
+        "entity": entity, "project": project, "id": run_id, "name": s.run_name,
+        "notes": s.run_notes, "tags": check_tags(s.run_tags),
+        "run_group": s.run_group, "job_type": s.run_job_type,
+    }
+
+
+def _infer_project(cwd: Path, s: _settings.Settings) -> str:
+    """The git repository's name, else the program's file stem, else "uncategorized"."""
+    root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
+    if root is not None and not s.disable_git:
+        return root.name
+    program = s.program or _system.program_path()
+    if program:
+        return Path(program).stem
+    return "uncategorized"

@@ -1,0 +1,130 @@
+"""Process-wide run bookkeeping: the active runs, the module globals, exit hooks.
+
+Runs still active when the process exits are finished by an atexit hook with
+the exit code the process is leaving with (sys.exit(n) -> n, an uncaught
+exception -> 1, KeyboardInterrupt -> 255, SIGTERM -> 143).
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import sys
+import threading
+from typing import Any
+
+_lock = threading.RLock()
+_active: list[Any] = []
+_exit_code: int | None = None
+_hooks_installed = False
+
+
+class PreInit:
+    """Stands in for runstore.config / runstore.summary before init()."""
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        from ._errors import Error
+
+        raise Error(f"You must call runstore.init() before using runstore.{self._name}")
+
+    __getattr__ = __setattr__ = __getitem__ = __setitem__ = __iter__ = __len__ = _fail
+
+    def __repr__(self) -> str:
+        return f"<runstore.{self._name} before init()>"
+
+
+def global_run() -> Any:
+    """The run behind runstore.run, or None."""
+    return sys.modules["runstore"].run
+
+
+def _set_globals(run: Any) -> None:
+    pkg = sys.modules["runstore"]
+    pkg.run = run
+    pkg.config = run.config if run is not None else PreInit("config")
+    pkg.summary = run.summary if run is not None else PreInit("summary")
+
+
+def activate(run: Any, make_global: bool) -> None:
+    """Register a new run (and point the module globals at it)."""
+    install_hooks()
+    with _lock:
+        _active.append(run)
+        if make_global:
+            _set_globals(run)
+
+
+def deactivate(run: Any) -> None:
+    """Forget a finished run (and clear the module globals if they point at it)."""
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+        if global_run() is run:
+            _set_globals(None)
+
+
+def active_runs() -> list[Any]:
+    with _lock:
+        return list(_active)
+
+
+def _finish_all() -> None:
+    code = 0 if _exit_code is None else _exit_code
+    for run in reversed(active_runs()):
+        try:
+            run.finish(exit_code=code)
+        except Exception as exc:  # never turn a clean exit into a traceback
+            print(f"runstore: could not finish run {run.id}: {exc}", file=sys.stderr)
+
+
+def _record_exit_code(code: Any) -> None:
+    global _exit_code
+    if code is None:
+        _exit_code = 0
+    elif isinstance(code, int):
+        _exit_code = code
+    else:  # sys.exit("message") exits with 1
+        _exit_code = 1
+
+
+def install_hooks() -> None:
+    """Once per process: atexit, sys.exit, sys.excepthook and SIGTERM hooks."""
+    global _hooks_installed
+    with _lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    atexit.register(_finish_all)
+
+    original_exit = sys.exit
+
+    def exit_hook(code: Any = None) -> None:
+        _record_exit_code(code)
+        original_exit(code)
+
+    sys.exit = exit_hook
+
+    original_excepthook = sys.excepthook
+
+    def excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
+        global _exit_code
+        _exit_code = 255 if issubclass(exc_type, KeyboardInterrupt) else 1
+        original_excepthook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Unwind through `finally` blocks and atexit so everything logged is flushed.
+    _record_exit_code(128 + signum)
+    raise SystemExit(128 + signum)

@@ -1,0 +1,73 @@
+"""Run ids and display names."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from ._errors import UsageError
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+FORBIDDEN = "/\\#?%:"
+
+_ADJECTIVES = (
+    "amber", "ancient", "autumn", "bold", "brave", "bright", "calm", "cosmic", "crimson",
+    "dainty", "dark", "dawn", "deep", "dry", "eager", "earnest", "fancy", "fiery", "fluent",
+    "fresh", "gentle", "giddy", "glad", "glowing", "golden", "grand", "hardy", "hazy",
+    "icy", "jolly", "kind", "lively", "lucky", "lunar", "misty", "noble", "olive",
+    "pious", "polar", "proud", "quiet", "rare", "rosy", "royal", "rustic", "sandy",
+    "serene", "sharp", "silent", "silver", "snowy", "solar", "stellar", "stoic", "sunny",
+    "swift", "tidy", "twilight", "vivid", "warm", "wild", "winter", "wise", "young",
+)
+_NOUNS = (
+    "badger", "bird", "brook", "butterfly", "cloud", "comet", "dawn", "deer", "dew",
+    "dream", "dust", "fern", "field", "fire", "firefly", "flower", "fog", "forest",
+    "frog", "frost", "glade", "grass", "haze", "hill", "lake", "leaf", "meadow",
+    "moon", "morning", "mountain", "night", "oak", "ocean", "owl", "paper", "pine",
+    "planet", "pond", "rain", "resonance", "river", "sea", "shadow", "shape", "sky",
+    "smoke", "snow", "sound", "spark", "star", "sun", "sunset", "surf", "thunder",
+    "tree", "violet", "voice", "water", "wave", "wind", "wildflower", "wood",
+)
+
+
+def new_run_id() -> str:
+    """8 random lowercase base-36 characters, as wandb generates."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+def new_run_name(number: int) -> str:
+    """Two random words and a number, e.g. snowy-owl-10."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{number}"
+
+
+def check_path_part(what: str, value: object, max_len: int = 128) -> str:
+    """Validate a run id or project name: non-empty text without / \\ # ? % :."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip() or value != value.strip():
+        raise UsageError(f"{what} {value!r} must be non-empty without surrounding whitespace")
+    bad = sorted({c for c in value if c in FORBIDDEN})
+    if bad:
+        raise UsageError(
+            f"{what} {value!r} contains {' '.join(bad)}; ids and project names may not "
+            f"contain any of {' '.join(FORBIDDEN)}"
+        )
+    if len(value) > max_len:
+        raise UsageError(f"{what} {value!r} is longer than {max_len} characters")
+    return value
+
+
+def check_tags(tags: object) -> tuple[str, ...]:
+    """Tags as a tuple of 1-64 character strings (a lone string is one tag)."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = (tags,)
+    try:
+        tags = tuple(tags)  # type: ignore[arg-type]
+    except TypeError:
+        raise UsageError(f"tags must be a list of strings, got {tags!r}") from None
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= 64:
+            raise UsageError(f"tag {tag!r} must be a string of 1 to 64 characters")
+    return tuple(dict.fromkeys(tags))

@@ -1,0 +1,336 @@
+"""The Run: what init() returns and the training loop talks to."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from . import _lifecycle
+from ._config import Config
+from ._errors import UsageError
+from ._names import check_tags
+from ._summary import Summary, check_metric_name, parse_ops
+from ._values import flatten, warn
+from ._writer import Writer
+
+
+def utc_now() -> str:
+    """Now as ISO-8601 UTC text, as the store keeps times."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class Metric:
+    """What define_metric() returns."""
+
+    def __init__(self, name: str, summary: str | None, step_metric: str | None) -> None:
+        self.name = name
+        self.summary = summary
+        self.step_metric = step_metric
+
+    def __repr__(self) -> str:
+        return f"Metric(name={self.name!r}, summary={self.summary!r})"
+
+
+class Run:
+    """One experiment run. Create it with `runstore.init()`."""
+
+    def __init__(
+        self,
+        *,
+        identity: Mapping[str, Any],
+        settings: Any,
+        dir: str | None,
+        allow_val_change: bool,
+        writer_factory: Any = None,
+        starting_step: int = 0,
+        runtime_offset: float = 0.0,
+        resumed: bool = False,
+    ) -> None:
+        self._entity = identity["entity"]
+        self._project = identity["project"]
+        self._id = identity["id"]
+        self._name = identity["name"]
+        self._notes = identity.get("notes")
+        self._tags = tuple(identity.get("tags") or ())
+        self._group = identity.get("run_group")
+        self._job_type = identity.get("job_type")
+        self._settings = settings
+        self._dir = dir
+        self._resumed = resumed
+        self._lock = threading.Lock()
+        self._finished = False
+        self._step = starting_step
+        self._pending: dict[str, Any] = {}
+        self._pending_ts: float | None = None
+        self._t0 = time.time()
+        self._runtime_offset = runtime_offset
+        self._sync = bool(settings.sync_writes)
+        self._metric_definitions: list[dict[str, Any]] = []
+        self._summary_saved = -1
+        self._writer: Writer | None = None
+        self._background: list[threading.Thread] = []
+        self.config = Config(allow_val_change, on_change=self._config_changed)
+        self.summary = Summary(on_change=self._summary_changed)
+        if writer_factory is not None:
+            self._writer = writer_factory(self._heartbeat_fields)
+
+    # -- identity -------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def entity(self) -> str:
+        return self._entity
+
+    @property
+    def project(self) -> str:
+        return self._project
+
+    @property
+    def path(self) -> str:
+        """entity/project/id, as Api().run() takes it."""
+        return f"{self._entity}/{self._project}/{self._id}"
+
+    @property
+    def dir(self) -> str | None:
+        """The store directory (None for a disabled run)."""
+        return self._dir
+
+    @property
+    def group(self) -> str | None:
+        return self._group
+
+    @property
+    def job_type(self) -> str | None:
+        return self._job_type
+
+    @property
+    def resumed(self) -> bool:
+        return self._resumed
+
+    @property
+    def disabled(self) -> bool:
+        return self._writer is None
+
+    @property
+    def offline(self) -> bool:
+        return False
+
+    @property
+    def url(self) -> None:
+        return None
+
+    @property
+    def start_time(self) -> float:
+        return self._t0
+
+    @property
+    def step(self) -> int:
+        """The step the next log() without `step` writes to."""
+        return self._step
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._check_open("set name")
+        self._name = str(value)
+        self._persist({"name": self._name}, wait=True)
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._check_open("set notes")
+        self._notes = None if value is None else str(value)
+        self._persist({"notes": self._notes}, wait=True)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        self._check_open("set tags")
+        try:
+            tags = check_tags(value)
+        except UsageError as exc:
+            warn(f"{exc}; tags not updated")
+            return
+        self._tags = tags
+        self._persist({"tags": list(tags)}, wait=True)
+
+    def __repr__(self) -> str:
+        return f"<runstore.Run {self.path} ({self._name})>"
+
+    # -- persistence -------------------------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._finished:
+            raise UsageError(f"run {self._id} is finished; cannot {what}")
+
+    def _persist(self, fields: dict[str, Any], wait: bool = False) -> None:
+        if self._writer is not None:
+            self._writer.put_run(fields)
+            if wait:
+                self._writer.flush()
+
+    def _config_changed(self, items: dict[str, Any]) -> None:
+        self._persist({"config": items}, wait=True)
+
+    def _summary_changed(self) -> None:
+        if self._writer is not None:
+            self._writer.put_run({})  # wakes the writer; the heartbeat carries the summary
+
+    def runtime(self) -> float:
+        return time.time() - self._t0 + self._runtime_offset
+
+    def _heartbeat_fields(self) -> dict[str, Any]:
+        # Called on the writer thread with each batch.
+        fields: dict[str, Any] = {"heartbeat_at": utc_now(), "runtime": self.runtime()}
+        version = self.summary.version
+        if version != self._summary_saved:
+            self._summary_saved = version
+            fields["summary"] = self.summary.as_dict()
+        return fields
+
+    def add_background(self, thread: threading.Thread) -> None:
+        """A helper thread (e.g. reading git facts) that finish() waits for."""
+        self._background.append(thread)
+
+    def queue_run_fields(self, fields: dict[str, Any]) -> None:
+        """Persist run columns from a helper thread."""
+        self._persist(fields)
+
+    # -- logging -------------------------------------------------------------------------
+
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Log a dict of metrics at the current step (wandb's step rules)."""
+        if self._finished:
+            raise UsageError(f"run {self._id} is finished; the call to log() was ignored")
+        if not isinstance(data, Mapping):
+            warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
+            return
+        row = flatten(data)
+        with self._lock:
+            if step is not None:
+                if isinstance(step, bool) or not hasattr(step, "__index__") or step < 0:
+                    warn(f"step must be a non-negative integer, got {step!r}; nothing logged")
+                    return
+                step = int(step)
+                if step < self._step:
+                    warn(f"tried to log to step {step}, less than the current step "
+                         f"{self._step}; steps must increase, so this data is ignored")
+                    return
+                if step > self._step:
+                    if self._pending:
+                        self._commit()
+                    self._step = step
+                self._merge(row)
+                if commit:
+                    self._commit()
+            else:
+                self._merge(row)
+                if commit is None or commit:
+                    self._commit()
+
+    def _merge(self, row: dict[str, Any]) -> None:
+        if self._pending_ts is None:
+            self._pending_ts = time.time()
+        self._pending.update(row)
+
+    def _commit(self) -> None:
+        row, step = self._pending, self._step
+        if row:
+            ts = self._pending_ts or time.time()
+            self.summary.add_row(row)
+            if self._writer is not None:
+                self._writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row)
+                if self._sync:
+                    self._writer.flush()
+        self._pending = {}
+        self._pending_ts = None
+        self._step = step + 1
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> Metric:
+        """Choose what the summary keeps for `name` (or a glob like "val/*"):
+        summary="min", "max", "mean", "first", "last", a comma list, or "none"."""
+        name = check_metric_name(name)
+        if goal is not None and goal not in ("minimize", "maximize"):
+            raise UsageError(f"define_metric goal must be 'minimize' or 'maximize', got {goal!r}")
+        ops = parse_ops(summary, goal)
+        self.summary.add_rule(name, ops)
+        definition = {"name": name, "summary": summary, "goal": goal,
+                      "step_metric": step_metric, "hidden": hidden}
+        self._metric_definitions.append({k: v for k, v in definition.items() if v is not None})
+        self._persist({"metric_definitions": list(self._metric_definitions)})
+        return Metric(name, summary, step_metric)
+
+    def save(self, glob_str: str | None = None, base_path: str | None = None,
+             policy: str = "live") -> bool:
+        """Commit everything logged so far. Saving files is not supported yet."""
+        if glob_str is not None:
+            warn("run.save() of files is not supported yet; nothing was copied")
+        if self._writer is not None and not self._finished:
+            self._writer.flush()
+        return False
+
+    # -- the end -----------------------------------------------------------------------
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """End the run: state finished (exit code 0) or failed, everything flushed."""
+        with self._lock:
+            if self._finished:
+                return
+            if self._pending:
+                self._commit()
+            self._finished = True
+        code = 0 if exit_code is None else int(exit_code)
+        for thread in self._background:
+            thread.join()
+        if self._writer is not None:
+            self._writer.put_run({
+                "state": "finished" if code == 0 else "failed",
+                "exit_code": code,
+                "finished_at": utc_now(),
+                "runtime": self.runtime(),
+                "summary": self.summary.as_dict(),
+            })
+            self._writer.close()
+        _lifecycle.deactivate(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc_type is None:
+            code = 0
+        elif issubclass(exc_type, KeyboardInterrupt):
+            code = 255
+        else:
+            code = 1
+        self.finish(exit_code=code)
+        return False
+
+
+Run.__module__ = "runstore"

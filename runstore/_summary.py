@@ -1,0 +1,188 @@
+"""run.summary and define_metric(): what each key's summary value is."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ._errors import UsageError
+from ._values import JsonText, is_number
+
+SUMMARY_OPS = ("min", "max", "mean", "first", "last")
+
+
+def parse_ops(summary: str | None, goal: str | None = None) -> tuple[str, ...] | None:
+    """`"min,max"` -> ("min", "max"); "none" -> (); None -> None (keep the default: last)."""
+    if summary is None:
+        return None
+    ops = []
+    for op in (part.strip().lower() for part in summary.split(",")):
+        if op == "none":
+            return ()
+        if op == "best":  # deprecated in wandb; min or max by goal
+            if goal not in ("minimize", "maximize"):
+                raise UsageError(
+                    "define_metric(summary='best') needs goal='minimize' or 'maximize'"
+                )
+            op = "min" if goal == "minimize" else "max"
+        if op not in SUMMARY_OPS:
+            raise UsageError(
+                f"define_metric summary {op!r} is not one of {', '.join(SUMMARY_OPS)} or 'none'"
+            )
+        ops.append(op)
+    return tuple(dict.fromkeys(ops))
+
+
+def check_metric_name(name: Any) -> str:
+    """A define_metric name: a key, or a glob ending in a single '*'."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"define_metric name must be a non-empty string, got {name!r}")
+    if "*" in name[:-1]:
+        raise UsageError(f"define_metric name {name!r}: '*' is only allowed at the end")
+    return name
+
+
+class _Agg:
+    __slots__ = ("count", "first", "last", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.first = self.last = self.min = self.max = None
+
+    def add(self, value: Any) -> None:
+        if self.count == 0 and self.first is None:
+            self.first = value
+        self.last = value
+        if is_number(value):
+            self.count += 1
+            self.total += value
+            self.min = value if self.min is None or value < self.min else self.min
+            self.max = value if self.max is None or value > self.max else self.max
+
+    def view(self, ops: tuple[str, ...]) -> dict[str, Any]:
+        out = {}
+        for op in ops:
+            if op == "mean":
+                out[op] = self.total / self.count if self.count else None
+            else:
+                out[op] = getattr(self, op)
+        return out
+
+
+class Summary:
+    """The last value of each logged key, or what define_metric asked for.
+
+    Last write wins: assigning a key overrides its value (and its aggregate)
+    until the key is logged again, when its rule applies again.
+    """
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_rules", [])  # [(pattern, ops)], newest last
+        object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
+        object.__setattr__(self, "_aggs", {})
+        object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "version", 0)
+
+    # -- rules ------------------------------------------------------------------
+
+    def add_rule(self, name: str, ops: tuple[str, ...] | None) -> None:
+        self._rules.append((name, ops))
+        self._ops.clear()
+
+    def _ops_for(self, key: str) -> tuple[str, ...] | None:
+        try:
+            return self._ops[key]
+        except KeyError:
+            pass
+        found = None
+        for pattern, ops in reversed(self._rules):
+            if pattern == key or (pattern.endswith("*") and fnmatch.fnmatchcase(key, pattern)):
+                found = ops
+                break
+        self._ops[key] = found
+        return found
+
+    # -- fed by log() -------------------------------------------------------------
+
+    def add_row(self, row: Mapping[str, Any]) -> None:
+        """Fold one committed history row into the summary."""
+        values = self._values
+        for key, value in row.items():
+            if type(value) is JsonText:
+                value = value.decode()
+            if self._rules:
+                ops = self._ops_for(key)
+                if ops is not None:
+                    agg = self._aggs.get(key)
+                    if agg is None:
+                        agg = self._aggs[key] = _Agg()
+                    agg.add(value)
+                    if ops:
+                        values[key] = agg.view(ops)
+                    else:
+                        values.pop(key, None)
+                    continue
+            values[key] = value
+        object.__setattr__(self, "version", self.version + 1)
+
+    # -- the dict a user sees -------------------------------------------------------
+
+    def _changed(self) -> None:
+        object.__setattr__(self, "version", self.version + 1)
+        if self._on_change is not None:
+            self._on_change()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[key] = value
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+        self._changed()
+
+    def update(self, d: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Set several keys explicitly."""
+        self._values.update({**(d or {}), **kwargs})
+        self._changed()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def keys(self):  # noqa: ANN201
+        return self._values.keys()
+
+    def items(self):  # noqa: ANN201
+        return self._values.items()
+
+    def values(self):  # noqa: ANN201
+        return self._values.values()
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"summary has no key {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Summary({self._values!r})"

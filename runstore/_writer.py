@@ -1,0 +1,158 @@
+"""The background writer: one thread per run that owns the run's connection.
+
+log() appends to a bounded in-memory queue and returns. The writer takes
+whatever has arrived, writes it in one transaction, commits, and goes again, so
+each batch is what came in while the previous commit ran: a SIGKILL loses only
+the last few milliseconds. When the queue is full, producers wait (memory stays
+bounded, nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _store
+from ._values import JsonText, warn
+
+BATCH_MAX = 5_000
+HEARTBEAT_S = 5.0
+RETRIES = 5
+
+
+class Writer:
+    """Drains rows and run updates for one run into the store."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        run_key: int,
+        heartbeat: Callable[[], dict[str, Any]],
+        maxsize: int = 10_000,
+    ) -> None:
+        self._conn = conn
+        self._run_key = run_key
+        self._heartbeat = heartbeat
+        self._maxsize = maxsize
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._space = threading.Condition()
+        self._idle = False
+        self._stopping = False
+        self._keys: dict[str, int] = {}
+        self._last_beat = 0.0
+        self._thread = threading.Thread(target=self._loop, name="runstore-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side (the training loop's thread) --------------------------
+
+    def put_row(self, step: int, timestamp: float, runtime: float, row: dict) -> None:
+        """Queue one committed history row."""
+        self._put(("row", step, timestamp, runtime, row))
+
+    def put_run(self, fields: dict[str, Any]) -> None:
+        """Queue an update of run columns (applied in order with the rows)."""
+        self._put(("run", fields))
+
+    def _put(self, item: tuple) -> None:
+        queue = self._queue
+        if len(queue) >= self._maxsize:
+            with self._space:
+                while len(queue) >= self._maxsize and self._thread.is_alive():
+                    self._space.wait(0.05)
+        queue.append(item)
+        if self._idle:
+            self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is committed."""
+        if not self._thread.is_alive():
+            return not self._queue
+        done = threading.Event()
+        self._put(("barrier", done))
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Write everything still queued, then stop the thread and close the connection."""
+        self._stopping = True
+        self._put(("stop",))
+        self._thread.join()
+
+    # -- the writer thread ------------------------------------------------------
+
+    def _loop(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._idle = True
+                if not queue:
+                    self._wake.wait(HEARTBEAT_S if not self._stopping else 0.05)
+                self._idle = False
+                self._wake.clear()
+                if not queue:
+                    self._beat_if_due()
+                    continue
+            batch = []
+            while queue and len(batch) < BATCH_MAX:
+                batch.append(queue.popleft())
+            with self._space:
+                self._space.notify_all()
+            stop = self._write(batch)
+            for item in batch:
+                if item[0] == "barrier":
+                    item[1].set()
+            if stop:
+                self._conn.close()
+                return
+
+    def _beat_if_due(self) -> None:
+        if time.monotonic() - self._last_beat >= HEARTBEAT_S:
+            self._write([])
+
+    def _write(self, batch: list[tuple]) -> bool:
+        steps, points, fields, stop = [], [], {}, False
+        run_key = self._run_key
+        rows = []
+        for item in batch:
+            kind = item[0]
+            if kind == "row":
+                _, step, ts, runtime, row = item
+                steps.append((run_key, step, ts, runtime))
+                rows.append((step, row))
+            elif kind == "run":
+                fields.update(item[1])
+            elif kind == "stop":
+                stop = True
+        fields = {**self._heartbeat(), **fields}
+        for attempt in range(RETRIES):
+            try:
+                with _store.transaction(self._conn):
+                    if rows:
+                        keys = self._keys
+                        new = {k for _, row in rows for k in row if k not in keys}
+                        if new:
+                            _store.intern_keys(self._conn, sorted(new), keys)
+                        for step, row in rows:
+                            for key, value in row.items():
+                                if type(value) is JsonText:
+                                    points.append((run_key, keys[key], step, None, value))
+                                elif value != value:  # NaN: SQLite would store NULL
+                                    points.append((run_key, keys[key], step, None, "NaN"))
+                                else:
+                                    points.append((run_key, keys[key], step, value, None))
+                        _store.insert_points(self._conn, steps, points)
+                    _store.update_run(self._conn, run_key, fields)
+                self._last_beat = time.monotonic()
+                return stop
+            except sqlite3.Error as exc:
+                points.clear()
+                if attempt == RETRIES - 1:
+                    warn(f"could not write {len(steps)} steps to the store ({exc}); "
+                         "they are lost, earlier data is kept")
+                    return stop
+                time.sleep(0.2 * (attempt + 1))
+        return stop
