@@ -59,8 +59,24 @@ class Config:
         object.__setattr__(self, "_allow_val_change", allow_val_change)
         object.__setattr__(self, "_on_change", on_change)
 
+    def checked(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """`data` validated and made JSON-friendly, without storing it."""
+        return self._staged(data, allow=True)
+
+    def load(self, items: Mapping[str, Any]) -> None:
+        """Set already-checked items that are already in the store (no persist)."""
+        self._items.update(items)
+
     def _set_many(self, data: Mapping[str, Any], allow_val_change: bool | None) -> None:
         allow = self._allow_val_change if allow_val_change is None else allow_val_change
+        staged = self._staged(data, allow)
+        if not staged:
+            return
+        self._items.update(staged)
+        if self._on_change is not None:
+            self._on_change(dict(self._items))
+
+    def _staged(self, data: Mapping[str, Any], allow: bool) -> dict[str, Any]:
         staged = {}
         for raw_key, raw_value in data.items():
             key = check_key(raw_key)
@@ -78,11 +94,7 @@ class Config:
                     "(or to init()) if this is intended"
                 )
             staged[key] = value
-        if not staged:
-            return
-        self._items.update(staged)
-        if self._on_change is not None:
-            self._on_change(dict(self._items))
+        return staged
 
     def update(self, d: Mapping[str, Any] | Any, allow_val_change: bool | None = None) -> None:
         """Add or change keys (a dict, or an object such as argparse.Namespace)."""

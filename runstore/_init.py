@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _config_sources, _lifecycle, _settings, _store, _system
+from ._config import Config
 from ._errors import CommError, UsageError
 from ._names import check_path_part, check_tags, new_run_id, new_run_name
 from ._run import Run, utc_now
@@ -130,12 +131,14 @@ def init(
         config, config_include_keys, config_exclude_keys, s.config_paths, cwd
     )
     allow_change = s.allow_val_change if s.allow_val_change is not None else in_notebook()
+    # Explicit config overrides config-defaults.yaml, as wandb does.
+    initial_config = Config().checked({**defaults, **explicit})
     identity = _identity(s, cwd)
 
     if mode_name == "disabled":
         run = Run(identity={**identity, "name": identity["name"] or f"dummy-{identity['id']}"},
                   settings=s, dir=None, allow_val_change=allow_change)
-        _fill_config(run, defaults, explicit)
+        run.config.load(initial_config)
         _lifecycle.activate(run, make_global=reinit_mode != "create_new")
         return run
 
@@ -157,7 +160,8 @@ def init(
         "entity": identity["entity"], "project": identity["project"], "id": identity["id"],
         "name": name_, "state": "running", "notes": identity["notes"],
         "tags": list(identity["tags"]), "run_group": identity["run_group"],
-        "job_type": identity["job_type"], "created_at": utc_now(), **facts,
+        "job_type": identity["job_type"], "config": initial_config,
+        "created_at": utc_now(), **facts,
     }
     try:
         run_key = _store.insert_run(conn, row)
@@ -169,7 +173,7 @@ def init(
         identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
         writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize),
     )
-    _fill_config(run, defaults, explicit)
+    run.config.load(initial_config)
     if not s.disable_git:
         git_root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
         if git_root is not None:
@@ -182,13 +186,6 @@ def init(
     _lifecycle.activate(run, make_global=reinit_mode != "create_new")
     _say(s, f"run {name_} ({identity['project']}/{identity['id']}) logging to {path}")
     return run
-
-
-def _fill_config(run: Run, defaults: dict[str, Any], explicit: dict[str, Any]) -> None:
-    # Explicit config overrides config-defaults.yaml, as wandb does.
-    merged = {**defaults, **explicit}
-    if merged:
-        run.config.update(merged, allow_val_change=True)
 
 
 def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:
