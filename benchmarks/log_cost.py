@@ -1,0 +1,88 @@
+"""log() cost seen by the training loop, and end-to-end ingest beside raw sqlite3.
+
+    .venv/bin/python benchmarks/log_cost.py [--steps 100000] [--repeats 5]
+
+Prints a table; every figure is a median over --repeats runs in fresh stores,
+and ratios compare figures measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import runstore  # noqa: E402
+from runstore import _store  # noqa: E402
+
+KEYS = [f"metric_{i}" for i in range(10)]
+
+
+def runstore_ingest(steps: int, root: Path) -> tuple[float, float, float]:
+    """(mean log() µs, p99 log() µs, end-to-end seconds incl. finish)."""
+    run = runstore.init(project="bench", dir=root, settings={"silent": True})
+    rows = [{k: float(i + j) for j, k in enumerate(KEYS)} for i in range(steps)]
+    per_call = []
+    clock = time.perf_counter_ns
+    start = time.perf_counter()
+    for row in rows:
+        t0 = clock()
+        run.log(row)
+        per_call.append(clock() - t0)
+    run.finish()
+    total = time.perf_counter() - start
+    per_call.sort()
+    return statistics.fmean(per_call) / 1000, per_call[int(len(per_call) * 0.99)] / 1000, total
+
+
+def raw_executemany(steps: int, root: Path) -> float:
+    """The ceiling: the same rows into the same schema with one executemany, one commit."""
+    conn = _store.connect(root / "runstore.db")
+    run_key = _store.insert_run(conn, {"entity": "e", "project": "bench", "id": "raw",
+                                       "name": "raw", "created_at": "2026-01-01T00:00:00"})
+    keys: dict[str, int] = {}
+    with _store.transaction(conn):
+        _store.intern_keys(conn, KEYS, keys)
+    start = time.perf_counter()
+    now = time.time()
+    steps_rows = [(run_key, i, now, 0.0) for i in range(steps)]
+    points = [(run_key, keys[k], i, float(i + j), None)
+              for i in range(steps) for j, k in enumerate(KEYS)]
+    with _store.transaction(conn):
+        _store.insert_points(conn, steps_rows, points)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    means, p99s, totals, raws = [], [], [], []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            mean, p99, total = runstore_ingest(args.steps, Path(tmp) / "a")
+            raws.append(raw_executemany(args.steps, Path(tmp) / "b"))
+        means.append(mean)
+        p99s.append(p99)
+        totals.append(total)
+    points = args.steps * len(KEYS)
+    rs, raw = statistics.median(totals), statistics.median(raws)
+    print(f"{args.steps} steps x {len(KEYS)} floats, median of {args.repeats}")
+    print(f"{'measure':<44} {'value':>14}")
+    print(f"{'log() mean, µs per call':<44} {statistics.median(means):>14.2f}")
+    print(f"{'log() p99, µs per call':<44} {statistics.median(p99s):>14.2f}")
+    print(f"{'runstore end-to-end incl. finish(), points/s':<44} {points / rs:>14,.0f}")
+    print(f"{'raw sqlite3 executemany, points/s':<44} {points / raw:>14,.0f}")
+    print(f"{'runstore / raw':<44} {raw / rs:>14.0%}")
+
+
+if __name__ == "__main__":
+    main()

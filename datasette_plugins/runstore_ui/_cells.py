@@ -1,0 +1,96 @@
+"""HTML for cells of the run tables. Every run-supplied value goes through
+markupsafe's escaping (`Markup.format`); nothing from a run is marked safe."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from ._format import STATES, duration_text, flatten, loads, value_text
+
+RUN_TABLES = frozenset({"runs", "run_list"})
+# Views and tables whose rows carry a run_key worth linking to the run page.
+LINKED_TABLES = frozenset(
+    {"run_list", "run_tags", "config_values", "summary_values", "metrics", "history", "steps"}
+)
+MAX_PAIRS = 4
+
+
+def run_url(database_url: str, run_key: Any) -> str:
+    """The run page of run `run_key` under a database URL."""
+    return f"{database_url}/-/runstore/run/{int(run_key)}"
+
+
+def run_link(database_url: str, run_key: Any, text: Any) -> Markup:
+    """A link to a run page; `text` is escaped."""
+    return Markup('<a class="runstore-run-link" href="{}">{}</a>').format(
+        run_url(database_url, run_key), text
+    )
+
+
+def state_badge(state: Any) -> Markup:
+    """A run state as a coloured badge (unknown states get a neutral one)."""
+    css = state if state in STATES else "other"
+    return Markup('<span class="runstore-state runstore-state-{}">{}</span>').format(css, state)
+
+
+def tag_chips(tags: list[Any], table_url: str | None = None) -> Markup:
+    """Tags as chips; with a table URL each chip filters the table by its tag."""
+    chips = []
+    for tag in tags:
+        text = tag if isinstance(tag, str) else value_text(tag)
+        if table_url is None:
+            chips.append(Markup('<span class="runstore-tag">{}</span>').format(text))
+        else:
+            href = f"{table_url}?{urlencode({'tags__arraycontains': text})}"
+            chips.append(Markup('<a class="runstore-tag" href="{}">{}</a>').format(href, text))
+    return Markup(" ").join(chips)
+
+
+def key_values(obj: dict[str, Any], limit: int = MAX_PAIRS) -> Markup:
+    """The first few pairs of a config/summary object as `key=value`."""
+    pairs = list(flatten(obj))
+    shown = [
+        Markup('<span class="runstore-kv"><span class="runstore-k">{}</span>={}</span>').format(
+            key, value_text(value)
+        )
+        for key, value in pairs[:limit]
+    ]
+    more = len(pairs) - limit
+    if more > 0:
+        shown.append(Markup('<span class="runstore-more">+{} more</span>').format(more))
+    return Markup(" ").join(shown)
+
+
+def render(
+    row: Any, value: Any, column: str, table: str, database_url: str, table_url: str
+) -> Markup | None:
+    """The HTML for one cell of a store table, or None to leave it to Datasette."""
+    if column == "run_key" and table in LINKED_TABLES and value is not None:
+        return run_link(database_url, value, value)
+    if table not in RUN_TABLES:
+        return None
+    if column == "name" and _has(row, "run_key"):
+        return run_link(database_url, row["run_key"], "" if value is None else value)
+    if column == "state" and value is not None:
+        return state_badge(value)
+    if column == "tags":
+        tags = loads(value)
+        return tag_chips(tags, table_url) if isinstance(tags, list) else None
+    if column == "runtime" and isinstance(value, (int, float)):
+        return Markup('<span class="runstore-runtime" title="{} s">{}</span>').format(
+            value, duration_text(value)
+        )
+    if column in ("summary", "config"):
+        obj = loads(value)
+        return key_values(obj) if isinstance(obj, dict) else None
+    return None
+
+
+def _has(row: Any, column: str) -> bool:
+    try:
+        return column in row.keys()
+    except AttributeError:
+        return False

@@ -1,0 +1,85 @@
+"""Turning stored run values into short display strings (plain text, escaped later)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+STATES = ("running", "finished", "failed", "crashed")
+
+
+def loads(value: Any, default: Any = None) -> Any:
+    """A JSON column as Python: raw text is parsed (`default` if empty or not
+    JSON); a value the store already decoded is returned as is."""
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return default
+
+
+def value_text(value: Any) -> str:
+    """A compact display form of one config or summary value."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):  # spelled as the store's JSON spells them
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        if value != 0 and not 1e-4 <= abs(value) < 1e6:
+            return f"{value:.4g}"
+        return f"{value:.6g}"
+    if isinstance(value, (int, str)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested dicts as dotted keys (optimizer.lr), as wandb's UI shows config."""
+    if isinstance(obj, dict) and (obj or not prefix):
+        for key, value in obj.items():
+            yield from flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, obj
+
+
+def duration_text(seconds: float | None) -> str:
+    """Seconds as `1h 02m 03s`; empty for unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return ""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+
+
+def runtime_of(run: dict[str, Any]) -> float | None:
+    """The run's runtime; for a running run, the time since it was created."""
+    if run.get("state") != "running":
+        return run.get("runtime")
+    try:
+        created = datetime.fromisoformat(str(run["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return run.get("runtime")
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - created).total_seconds()
+
+
+def metric_groups(keys: list[str]) -> list[dict[str, Any]]:
+    """Metric keys grouped by the prefix before the first `/`; ungrouped first."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        prefix, sep, _ = key.partition("/")
+        groups.setdefault(prefix if sep else "", []).append(key)
+    ordered = sorted(groups.items(), key=lambda item: (item[0] != "", item[0]))
+    return [{"name": name or "charts", "keys": members} for name, members in ordered]

@@ -1,0 +1,162 @@
+"""The plugin's pages: one run, and the chart data of one of its metrics.
+
+Routes (under the database's URL, so they follow `base_url` and database routes):
+
+- ``/<db>/-/runstore/run/<run_key>``: the run page (header, notes, tags, config,
+  summary, one chart per metric grouped by the prefix before the first `/`).
+- ``/<db>/-/runstore/run/<run_key>/metric.json?key=<key>``: chart data, with optional
+  ``min_step``/``max_step`` (zoom) and ``points`` (the most points to return; more
+  are downsampled server-side with M4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from datasette.utils.asgi import BadRequest, NotFound, Response
+
+from runstore._store import get_run_by_key, metric_points, run_page
+
+from . import _cells, _detect
+from ._compat import database_from_route, ensure_can_view_runs
+from ._format import (
+    duration_text,
+    flatten,
+    loads,
+    metric_groups,
+    runtime_of,
+    value_text,
+)
+from ._static import UPLOT_VERSION, static_url
+
+RUN_PATH = r"^/(?P<database>[^/]+)/-/runstore/run/(?P<run_key>\d+)"
+DEFAULT_POINTS = 4000
+MAX_POINTS_LIMIT = 20000
+_INT64_MAX = 2**63 - 1
+
+
+async def _store_and_key(datasette: Any, request: Any) -> tuple[Any, int]:
+    """The store database and run_key named by the URL, after permission checks."""
+    db = database_from_route(datasette, request.url_vars["database"])
+    await ensure_can_view_runs(datasette, request, db.name)
+    if not await _detect.is_store(datasette, db.name):
+        raise NotFound(f"{db.name} is not a runstore store")
+    run_key = int(request.url_vars["run_key"])
+    if run_key > _INT64_MAX:
+        raise NotFound(f"No run with run_key {run_key} in {db.name}")
+    return db, run_key
+
+
+def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> list[tuple]:
+    """(label, text, href) rows for the run header; text is plain, escaped later."""
+    filters = {"entity": run["entity"], "project": run["project"]}
+    project_url = f"{database_url}/run_list?{urlencode(filters)}"
+    dirty = run.get("git_dirty")
+    commit = run.get("git_commit") or ""
+    if commit and dirty:
+        commit += " (dirty: uncommitted changes)"
+    dirty_text = None if dirty is None else ("yes" if dirty else "no")
+    rows = [
+        ("id", run["id"], None),
+        ("project", f"{run['entity']}/{run['project']}", project_url),
+        ("group", run.get("run_group"), None),
+        ("job type", run.get("job_type"), None),
+        ("created", run.get("created_at"), None),
+        ("finished", run.get("finished_at"), None),
+        ("runtime", duration_text(runtime_of(run)), None),
+        ("exit code", run.get("exit_code"), None),
+        ("steps", page["step_count"] or None, None),
+        ("host", run.get("host"), None),
+        ("user", run.get("os_user"), None),
+        ("program", run.get("program"), None),
+        ("args", " ".join(map(str, loads(run.get("args"), []) or [])), None),
+        ("python", run.get("python_version"), None),
+        ("git commit", commit, None),
+        ("git branch", run.get("git_branch"), None),
+        ("git remote", run.get("git_remote"), None),
+        ("git dirty", dirty_text, None),
+    ]
+    return [(label, str(text), href) for label, text, href in rows if text not in (None, "")]
+
+
+def _pairs(column: Any) -> list[tuple[str, str]]:
+    obj = loads(column, {})
+    if not isinstance(obj, dict):
+        return []
+    return [(key, value_text(value)) for key, value in flatten(obj)]
+
+
+async def run_view(datasette: Any, request: Any) -> Response:
+    """The run page."""
+    db, run_key = await _store_and_key(datasette, request)
+    page = await db.execute_fn(lambda conn: run_page(conn, run_key))
+    if page is None:
+        raise NotFound(f"No run with run_key {run_key} in {db.name}")
+    run = page["run"]
+    database_url = datasette.urls.database(db.name)
+    this_url = _cells.run_url(database_url, run_key)
+    tags = loads(run.get("tags"), [])
+    groups = metric_groups(page["metric_keys"])
+    context = {
+        "database": db.name,
+        "run": run,
+        "run_key": run_key,
+        "header": _header(run, page, database_url),
+        "state_badge": _cells.state_badge(run["state"]),
+        "tags": _cells.tag_chips(tags if isinstance(tags, list) else [],
+                                 f"{database_url}/run_list"),
+        "config": _pairs(run.get("config")),
+        "summary": _pairs(run.get("summary")),
+        "groups": groups,
+        "page_data": {
+            "metricUrl": f"{this_url}/metric.json",
+            "keys": page["metric_keys"],
+            "lastStep": page["last_step"],
+        },
+        # runstore.css comes through the extra_css_urls hook, as on every store page.
+        "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
+        "js_urls": [
+            static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
+            static_url(datasette, "runstore_run.js"),
+        ],
+    }
+    html = await datasette.render_template(
+        "runstore_run.html", context, request=request, view_name="runstore_run"
+    )
+    return Response.html(html)
+
+
+def _int_arg(request: Any, name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        number = int(float(raw))
+    except (ValueError, OverflowError):
+        raise BadRequest(f"{name} must be a number") from None
+    return max(-_INT64_MAX - 1, min(number, _INT64_MAX))
+
+
+async def metric_view(datasette: Any, request: Any) -> Response:
+    """Chart data of one metric as JSON: {key, steps, values, total, downsampled}."""
+    db, run_key = await _store_and_key(datasette, request)
+    key = request.args.get("key")
+    if not key:
+        raise BadRequest("key= is required")
+    min_step, max_step = _int_arg(request, "min_step"), _int_arg(request, "max_step")
+    points = _int_arg(request, "points") or DEFAULT_POINTS
+    points = max(8, min(points, MAX_POINTS_LIMIT))
+
+    def read(conn: Any) -> dict[str, Any] | None:
+        if get_run_by_key(conn, run_key) is None:
+            return None
+        return metric_points(
+            conn, run_key, key, min_step=min_step, max_step=max_step, max_points=points
+        )
+
+    data = await db.execute_fn(read)
+    if data is None:
+        raise NotFound(f"No run with run_key {run_key} in {db.name}")
+    return Response.json(data)
+

@@ -1,0 +1,75 @@
+"""The `runstore` command line. Heavy imports (datasette, uvicorn) stay inside commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+def store_path(directory: str | os.PathLike[str] | None) -> Path:
+    """The store file for DIR: `<DIR>/runstore.db`, DIR defaulting as init()'s does
+    ($RUNSTORE_DIR, $WANDB_DIR, ./runstore). A path to a `.db` file is the store itself."""
+    from ._api import store_path as default_store_path
+
+    if directory is not None:
+        path = Path(directory).expanduser()
+        if path.suffix == ".db" and not path.is_dir():
+            return path.resolve()
+    return default_store_path(directory)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="runstore")
+def main() -> None:
+    """runstore: experiment runs in one SQLite file, browsed with Datasette."""
+
+
+@main.command()
+@click.argument("directory", metavar="[DIR]", required=False)
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind; the default serves this machine only.")
+def ui(directory: str | None, port: int, host: str) -> None:
+    """Browse the runs of DIR in Datasette.
+
+    Serves DIR/runstore.db with the runstore plugin (run list, run pages, charts),
+    on 127.0.0.1 unless --host says otherwise.
+
+    DIR defaults to $RUNSTORE_DIR, then $WANDB_DIR, then ./runstore.
+    """
+    path = store_path(directory)
+    if not path.is_file():
+        raise click.ClickException(
+            f"no runstore store at {path}; create one by running a script that calls "
+            f"runstore.init(dir={str(path.parent)!r}), or pass the DIR that holds runstore.db"
+        )
+    from . import _errors, _store
+
+    try:  # an older store is upgraded in place before it is served
+        _store.connect(path).close()
+    except _errors.Error as exc:
+        raise click.ClickException(str(exc)) from exc
+    _serve(path, host, port)
+
+
+def _serve(path: Path, host: str, port: int) -> None:
+    import asyncio
+
+    import uvicorn
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    import datasette_plugins.runstore_ui as plugin
+
+    # Installed, the plugin arrives through its entry point; register it by hand
+    # if entry points were not loaded.
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name="runstore_ui")
+    ds = Datasette([str(path)], metadata={"title": "runstore"})
+    asyncio.run(ds.invoke_startup())
+    url = f"http://{host}:{port}{ds.urls.table(ds.get_database().name, 'run_list')}"
+    click.echo(f"runstore ui: serving {path} at {url} (Ctrl+C to stop)")
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)

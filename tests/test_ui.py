@@ -1,0 +1,320 @@
+"""The Datasette plugin and `runstore ui`: real stores, a real Datasette app, a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from datasette.app import Datasette
+
+from runstore import _store
+from runstore._cli import main
+
+EVIL = "<script>alert(1)</script>"
+SPIKE_STEP = 54_321
+BIG = 100_000
+
+
+def _add_run(conn: sqlite3.Connection, run_id: str, name: str, **fields: Any) -> int:
+    return _store.insert_run(conn, {
+        "entity": "me", "project": "mnist", "id": run_id, "name": name,
+        "created_at": fields.pop("created_at", "2024-05-01T12:00:00+00:00"), **fields,
+    })
+
+
+def _add_points(conn: sqlite3.Connection, run_key: int, key: str, points: list[tuple]) -> None:
+    cache: dict[str, int] = {}
+    _store.intern_keys(conn, [key], cache)
+    steps = sorted({p[0] for p in points})
+    with _store.transaction(conn):
+        _store.insert_points(
+            conn,
+            [(run_key, s, 1.7e9 + s, float(s)) for s in steps],
+            [(run_key, cache[key], step, value, value_json) for step, value, value_json in points],
+        )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A store with a small run (evil name, tags, config, summary, three metrics)
+    and a big run (100k points of one metric with one spike)."""
+    path = tmp_path_factory.mktemp("store") / "runstore.db"
+    conn = _store.connect(path)
+    small = _add_run(
+        conn, "small1", EVIL, state="finished", tags=["baseline", "<b>bold</b>"],
+        config={"lr": 0.001, "optimizer": {"name": "adam"}, "batch_size": 64},
+        summary={"train/loss": 0.25, "val/acc": 0.91, "epoch": 3},
+        notes="first try\n<i>not italic</i>", runtime=3725.0, exit_code=0, host="laptop",
+        program="train.py", git_commit="deadbeefcafe", git_branch="main", git_dirty=1,
+        git_remote="git@example.com:me/repo.git",
+    )
+    _add_points(conn, small, "train/loss", [(0, 1.0, None), (1, 0.5, None), (2, 0.25, None)])
+    _add_points(conn, small, "val/acc", [(0, 0.5, None), (2, math.inf, None), (3, 0.9, None)])
+    _add_points(conn, small, "note", [(0, None, '"text"')])
+    big = _add_run(conn, "big1", "big run", created_at="2024-05-02T12:00:00+00:00")
+    values = [math.sin(i / 1000) for i in range(BIG)]
+    values[SPIKE_STEP] = 1e9
+    _add_points(conn, big, "train/loss", [(i, v, None) for i, v in enumerate(values)])
+    conn.close()
+    return {"path": path, "small": small, "big": big}
+
+
+def _get(path: Path, *urls: str, metadata: dict | None = None) -> list[Any]:
+    """GET each URL from a fresh Datasette on `path`, in one event loop."""
+
+    async def go() -> list[Any]:
+        ds = Datasette([str(path)], metadata=metadata)
+        return [await ds.client.get(url) for url in urls]
+
+    return asyncio.run(go())
+
+
+def _run_url(run_key: int) -> str:
+    return f"/runstore/-/runstore/run/{run_key}"
+
+
+def test_plugin_is_loaded_through_its_entry_point() -> None:
+    from datasette.plugins import get_plugins
+
+    assert "runstore" in {p["name"] for p in get_plugins()}
+
+
+def test_plain_datasette_command_loads_the_plugin(store: dict[str, Any]) -> None:
+    datasette = Path(sys.executable).with_name("datasette")
+    if not datasette.exists():
+        pytest.skip("no datasette script beside this Python")
+    result = subprocess.run(
+        [str(datasette), str(store["path"]), "--get", "/runstore/run_list"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert f'href="{_run_url(store["big"])}">big run</a>' in result.stdout
+    assert 'id="facet-project"' in result.stdout
+
+
+def test_run_list_links_names_and_shows_states_tags_summary(store: dict[str, Any]) -> None:
+    (response,) = _get(store["path"], "/runstore/run_list")
+    assert response.status_code == 200
+    html = response.text
+    assert f'<a class="runstore-run-link" href="{_run_url(store["big"])}">big run</a>' in html
+    assert 'class="runstore-state runstore-state-finished">finished</span>' in html
+    assert 'class="runstore-state runstore-state-running">running</span>' in html
+    assert '<a class="runstore-tag" href="/runstore/run_list?tags__arraycontains=baseline">' in html
+    assert '<span class="runstore-k">val/acc</span>=0.91' in html
+    assert '<span class="runstore-runtime" title="3725.0 s">1h 02m 05s</span>' in html
+    assert "/-/static-plugins/runstore/runstore.css" in html
+    # metadata: facets and newest first
+    for column in ("project", "state", "run_group", "job_type", "tags"):
+        assert f'id="facet-{column}"' in html
+    assert "sorted by created_at descending" in html
+    assert html.index("big run") < html.index("&lt;script&gt;")
+
+
+def test_runs_table_is_rendered_too(store: dict[str, Any]) -> None:
+    (response,) = _get(store["path"], "/runstore/runs")
+    assert response.status_code == 200
+    assert f'href="{_run_url(store["small"])}">&lt;script&gt;' in response.text
+
+
+def test_run_page(store: dict[str, Any]) -> None:
+    (response,) = _get(store["path"], _run_url(store["small"]))
+    assert response.status_code == 200
+    html = response.text
+    assert 'href="/runstore/run_list?entity=me&amp;project=mnist">me/mnist</a>' in html
+    assert "<dt>git dirty</dt>\n  <dd>yes</dd>" in html
+    for text in ("small1", "me/mnist", "1h 02m 05s", "laptop", "train.py", "deadbeefcafe",
+                 "(dirty: uncommitted changes)", "main", "git@example.com:me/repo.git"):
+        assert text in html
+    assert "first try\n&lt;i&gt;not italic&lt;/i&gt;" in html  # notes: escaped plain text
+    assert "<th>optimizer.name</th><td>adam</td>" in html  # config, dotted
+    assert "<th>batch_size</th><td>64</td>" in html
+    assert "<th>val/acc</th><td>0.91</td>" in html  # summary
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html  # tag chip, escaped
+    for key in ("note", "train/loss", "val/acc"):
+        assert f'<figure class="runstore-chart" data-key="{key}">' in html
+    assert "<h3>train <span" in html and "<h3>val <span" in html  # grouped by prefix
+    assert '<script type="application/json" id="runstore-page-data">' in html
+    assert f'"metricUrl": "{_run_url(store["small"])}/metric.json"' in html
+
+
+def test_vendored_assets_are_served(store: dict[str, Any]) -> None:
+    (page,) = _get(store["path"], _run_url(store["small"]))
+    urls = [
+        "/-/static-plugins/runstore/uPlot-1.6.32.iife.min.js",
+        "/-/static-plugins/runstore/uPlot-1.6.32.min.css",
+        "/-/static-plugins/runstore/runstore_run.js",
+        "/-/static-plugins/runstore/runstore.css",
+    ]
+    for url in urls:
+        assert url in page.text
+    responses = _get(store["path"], *urls)
+    assert [r.status_code for r in responses] == [200] * len(urls)
+    assert "uPlot" in responses[0].text
+    for text in (page.text, responses[2].text):
+        assert "http://" not in text.replace("http://localhost", "")  # no CDN
+        assert "https://cdn" not in text
+
+
+def test_metric_json_small(store: dict[str, Any]) -> None:
+    base = _run_url(store["small"]) + "/metric.json?key="
+    loss, acc, note, missing = _get(
+        store["path"], base + "train/loss", base + "val/acc", base + "note", base + "nope"
+    )
+    assert loss.status_code == 200
+    assert loss.json() == {
+        "key": "train/loss", "steps": [0, 1, 2], "values": [1.0, 0.5, 0.25],
+        "total": 3, "downsampled": False,
+    }
+    # Infinity is not a chart point (nor valid JSON); strings are not numeric.
+    assert (acc.json()["steps"], acc.json()["values"]) == ([0, 3], [0.5, 0.9])
+    assert note.json()["steps"] == [] and missing.json()["steps"] == []
+
+
+def test_metric_json_downsamples_and_keeps_the_spike(store: dict[str, Any]) -> None:
+    url = _run_url(store["big"]) + "/metric.json?key=train/loss"
+    full, few, zoomed = _get(
+        store["path"], url, url + "&points=400", url + "&min_step=1000&max_step=1999"
+    )
+    data = full.json()
+    assert data["downsampled"] is True and data["total"] == BIG
+    assert 1000 <= len(data["steps"]) <= 4000
+    assert data["steps"] == sorted(set(data["steps"]))
+    assert data["values"][data["steps"].index(SPIKE_STEP)] == 1e9
+    assert min(data["values"]) == pytest.approx(-1.0, abs=1e-6)
+    assert data["steps"][0] == 0 and data["steps"][-1] == BIG - 1
+    assert len(few.json()["steps"]) <= 400 and 1e9 in few.json()["values"]
+    exact = zoomed.json()
+    assert exact["downsampled"] is False and exact["steps"] == list(range(1000, 2000))
+
+
+def test_evil_name_is_escaped(store: dict[str, Any]) -> None:
+    for url in ("/runstore/run_list", "/runstore/runs", _run_url(store["small"])):
+        (response,) = _get(store["path"], url)
+        assert response.status_code == 200
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+        assert EVIL not in response.text
+        assert "<b>bold</b>" not in response.text and "<i>not italic</i>" not in response.text
+
+
+def test_not_found_and_bad_requests(store: dict[str, Any]) -> None:
+    responses = _get(
+        store["path"],
+        _run_url(999),
+        _run_url(999) + "/metric.json?key=train/loss",
+        _run_url(store["small"]) + "/metric.json",
+        _run_url(store["small"]) + "/metric.json?key=x&min_step=abc",
+        _run_url(store["small"]) + "/metric.json?key=x&max_step=inf",
+        "/nosuchdb/-/runstore/run/1",
+        _run_url(10**30),
+    )
+    assert [r.status_code for r in responses] == [404, 404, 400, 400, 400, 404, 404]
+    (huge,) = _get(store["path"], _run_url(store["small"]) + "/metric.json?key=train/loss"
+                   "&min_step=-1e30&max_step=1e30")
+    assert huge.json()["steps"] == [0, 1, 2]
+
+
+def test_run_routes_respect_datasette_permissions(store: dict[str, Any]) -> None:
+    private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
+    responses = _get(
+        store["path"], _run_url(store["small"]),
+        _run_url(store["small"]) + "/metric.json?key=train/loss", metadata=private,
+    )
+    assert [r.status_code for r in responses] == [403, 403]
+    assert "alert(1)" not in responses[0].text
+
+
+def test_plugin_leaves_other_databases_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE runs (run_key INTEGER PRIMARY KEY, name TEXT, state TEXT, tags TEXT)"
+    )
+    conn.execute("INSERT INTO runs VALUES (1, '<i>x</i>', 'finished', '[\"a\"]')")
+    conn.commit()
+    conn.close()
+    table, run_page, metric = _get(
+        path, "/other/runs", "/other/-/runstore/run/1", "/other/-/runstore/run/1/metric.json?key=a"
+    )
+    assert table.status_code == 200
+    assert "runstore-" not in table.text and "static-plugins/runstore" not in table.text
+    assert 'id="facet-state"' not in table.text
+    assert "&lt;i&gt;x&lt;/i&gt;" in table.text
+    assert run_page.status_code == 404 and metric.status_code == 404
+
+
+def test_cli_help_lists_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "ui" in result.output
+    result = CliRunner().invoke(main, ["ui", "--help"])
+    assert result.exit_code == 0 and "--port" in result.output and "--host" in result.output
+
+
+def test_cli_ui_missing_store(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["ui", str(tmp_path / "nothing")])
+    assert result.exit_code == 1
+    assert str(tmp_path / "nothing" / "runstore.db") in result.output
+    assert "runstore.init" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_ui_default_dir_from_environment(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RUNSTORE_DIR", str(tmp_path / "from-env"))
+    result = CliRunner().invoke(main, ["ui"])
+    assert result.exit_code == 1
+    assert str(tmp_path / "from-env" / "runstore.db") in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_cli_ui_serves_on_loopback(store: dict[str, Any]) -> None:
+    script = Path(sys.executable).with_name("runstore")
+    command = [str(script)] if script.exists() else [
+        sys.executable, "-c", "from runstore._cli import main; main()"
+    ]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*command, "ui", str(store["path"].parent), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status, body = None, ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    status, body = resp.status, resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert status == 200
+        assert "runstore" in body
+        url = f"http://127.0.0.1:{port}{_run_url(store['small'])}"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
