@@ -73,6 +73,28 @@ class ApiRun:
             raise UsageError("history(pandas=True) needs pandas: pip install pandas") from None
         return pd.DataFrame.from_records(rows)
 
+    def lineage(self) -> list[dict[str, Any]]:
+        """Where this run came from and what branched off it: its resumes, rewinds and
+        fork (relation, run_id, parent_id, step, at, rows_moved, undone_at), and the
+        forks made from it, oldest first."""
+        return _store.lineage(self._conn, self._run_key)
+
+    @property
+    def forked_from(self) -> str | None:
+        """The id of the run this one was forked from."""
+        return next((e["parent_id"] for e in self.lineage()
+                     if e["relation"] == "fork" and e["run_id"] == self.id), None)
+
+    @property
+    def fork_step(self) -> int | None:
+        """The source's step this run was forked at."""
+        return self._row.get("fork_step")
+
+    @property
+    def rewinds(self) -> list[dict[str, Any]]:
+        """This run's rewinds, oldest first."""
+        return [e for e in self.lineage() if e["relation"] == "rewind"]
+
     def metric_keys(self) -> list[str]:
         """The keys this run has history for."""
         return _store.run_metric_keys(self._conn, self._run_key)
@@ -117,6 +139,23 @@ class Api:
             else:
                 raise UsageError(f"runs path {path!r} must be 'project' or 'entity/project'")
         return [ApiRun(self._conn, row) for row in _store.list_runs(self._conn, project, entity)]
+
+    def unrewind(self, path: str) -> ApiRun:
+        """Undo the newest rewind of a run: its archived tail goes back into the live
+        history, and whatever was logged since is archived in turn (nothing is lost)."""
+        from ._branch import check_not_live, summary_from
+        from ._run import utc_now
+
+        run = self.run(path)
+        with _store.transaction(self._conn):
+            row = _store.get_run_by_key(self._conn, run._run_key)
+            check_not_live(row, "undo a rewind of")
+            if _store.undo_rewind(self._conn, run._run_key, utc_now()) is None:
+                raise UsageError(f"run {path!r} has no rewind to undo")
+            summary = summary_from(_store.metric_aggregates(self._conn, run._run_key),
+                                   row["metric_definitions"] or [])
+            _store.update_run(self._conn, run._run_key, {"summary": summary})
+        return self.run(path)
 
     def close(self) -> None:
         self._conn.close()

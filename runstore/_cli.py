@@ -55,6 +55,25 @@ def ui(directory: str | None, port: int, host: str) -> None:
     _serve(path, host, port)
 
 
+@main.command()
+@click.argument("run_path", metavar="PROJECT/ID")
+@click.option("--dir", "directory", help="The store directory (default: as `ui`).")
+def unrewind(run_path: str, directory: str | None) -> None:
+    """Undo the newest rewind (resume_from) of a run.
+
+    The archived tail goes back into the live history; whatever was logged since
+    the rewind is archived in turn, so nothing is lost.
+    """
+    from . import _errors
+    from ._api import Api
+
+    try:
+        run = Api(store_path(directory).parent).unrewind(run_path)
+    except _errors.Error as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored the newest rewind of {run.path}")
+
+
 def _serve(path: Path, host: str, port: int) -> None:
     import asyncio
 

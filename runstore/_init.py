@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _config_sources, _lifecycle, _settings, _store, _system
+from . import _branch, _config_sources, _lifecycle, _settings, _store, _system
 from ._config import Config
 from ._errors import CommError, UsageError
-from ._names import check_path_part, check_tags, new_run_id, new_run_name
+from ._names import check_path_part, check_tags, new_run_id
 from ._run import Run, utc_now
 from ._writer import Writer
 
@@ -95,8 +95,7 @@ def init(
     if len(branching) > 1:
         raise UsageError(f"{branching[0]} and {branching[1]} are mutually exclusive; "
                          "pass only one of resume, resume_from and fork_from")
-    if branching:
-        raise UsageError(f"{branching[0]}= is not supported by this version of runstore yet")
+    resume_mode = _branch.resume_mode(s.resume)
     if mode_name == "offline":
         raise UsageError("mode='offline' is not supported by this version of runstore yet; "
                          "use mode='online' (the store is local anyway)")
@@ -151,29 +150,46 @@ def init(
             raise
         raise CommError(f"{exc}. Check the directory is writable, or pass dir= to use "
                         "another store") from exc
-    name_ = identity["name"] or new_run_name(
-        _store.count_runs(conn, identity["entity"], identity["project"]) + 1
-    )
-    identity = {**identity, "name": name_}
-    facts = _system.process_facts(host=s.host, program=s.program)
-    row = {
-        "entity": identity["entity"], "project": identity["project"], "id": identity["id"],
-        "name": name_, "state": "running", "notes": identity["notes"],
-        "tags": list(identity["tags"]), "run_group": identity["run_group"],
-        "job_type": identity["job_type"], "config": initial_config,
-        "created_at": utc_now(), **facts,
-    }
+    resume_file = None
+    if resume_mode == "auto":
+        # The run a crashed or failed process left behind in this directory.
+        recorded = _branch.read_resume_file(root)
+        if recorded is not None and s.run_id is not None and recorded != s.run_id:
+            warnings.warn(f"runstore: ignoring run id {recorded!r} from {_branch.RESUME_FILE} "
+                          f"because id={s.run_id!r} was given", UserWarning, stacklevel=2)
+        elif recorded is not None:
+            identity = {**identity, "id": recorded}
+    facts = {**_system.process_facts(host=s.host, program=s.program)}
+    now = utc_now()
     try:
-        run_key = _store.insert_run(conn, row)
+        if s.resume_from is not None:
+            opened = _branch.rewind(conn, s.resume_from, identity, initial_config, facts, now,
+                                    allow_change, id_given=s.run_id is not None)
+        elif s.fork_from is not None:
+            opened = _branch.fork(conn, s.fork_from, identity, initial_config, facts, now)
+        elif resume_mode is not None:
+            opened = _branch.resume(conn, resume_mode, identity, initial_config, facts, now,
+                                    allow_change)
+        else:
+            opened = _branch.create(conn, identity, initial_config, facts, now)
+        if resume_mode == "auto":
+            resume_file = _branch.write_resume_file(root, opened.identity["id"])
     except BaseException:
         conn.close()
         raise
+    identity, run_key = opened.identity, opened.run_key
     maxsize = max(16, int(s.log_queue_size))
     run = Run(
         identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
         writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize),
+        starting_step=opened.starting_step, runtime_offset=opened.runtime_offset,
+        resumed=opened.resumed, resume_file=resume_file,
     )
-    run.config.load(initial_config)
+    run.config.load(opened.config)
+    for definition in opened.metric_definitions:
+        run.define_metric(**definition)
+    if opened.summary is not None:
+        run.summary.restore(opened.aggregates, opened.summary)
     if not s.disable_git:
         git_root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
         if git_root is not None:
@@ -184,7 +200,9 @@ def init(
             thread.start()
             run.add_background(thread)
     _lifecycle.activate(run, make_global=reinit_mode != "create_new")
-    _say(s, f"run {name_} ({identity['project']}/{identity['id']}) logging to {path}")
+    how = "resumed" if opened.resumed else ("forked" if s.fork_from else "started")
+    _say(s, f"run {identity['name']} ({identity['project']}/{identity['id']}) {how}, "
+            f"logging to {path}")
     return run
 
 

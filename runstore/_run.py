@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from . import _lifecycle
@@ -48,6 +49,7 @@ class Run:
         starting_step: int = 0,
         runtime_offset: float = 0.0,
         resumed: bool = False,
+        resume_file: Path | None = None,
     ) -> None:
         self._entity = identity["entity"]
         self._project = identity["project"]
@@ -60,6 +62,7 @@ class Run:
         self._settings = settings
         self._dir = dir
         self._resumed = resumed
+        self._resume_file = resume_file
         self._lock = threading.Lock()
         self._finished = False
         self._step = starting_step
@@ -68,7 +71,7 @@ class Run:
         self._t0 = time.time()
         self._runtime_offset = runtime_offset
         self._sync = bool(settings.sync_writes)
-        self._metric_definitions: list[dict[str, Any]] = []
+        self._metric_definitions: dict[str, dict[str, Any]] = {}
         self._summary_saved = -1
         self._writer: Writer | None = None
         self._background: list[threading.Thread] = []
@@ -282,8 +285,8 @@ class Run:
         self.summary.add_rule(name, ops)
         definition = {"name": name, "summary": summary, "goal": goal,
                       "step_metric": step_metric, "hidden": hidden}
-        self._metric_definitions.append({k: v for k, v in definition.items() if v is not None})
-        self._persist({"metric_definitions": list(self._metric_definitions)})
+        self._metric_definitions[name] = {k: v for k, v in definition.items() if v is not None}
+        self._persist({"metric_definitions": list(self._metric_definitions.values())})
         return Metric(name, summary, step_metric)
 
     def save(self, glob_str: str | None = None, base_path: str | None = None,
@@ -317,6 +320,9 @@ class Run:
                 "summary": self.summary.as_dict(),
             })
             self._writer.close()
+        if code == 0 and self._resume_file is not None:
+            # Only a run that failed or crashed is picked up by the next resume="auto".
+            self._resume_file.unlink(missing_ok=True)
         _lifecycle.deactivate(self)
 
     def __enter__(self) -> Run:

@@ -105,6 +105,27 @@ class Summary:
         self._ops[key] = found
         return found
 
+    def restore(
+        self, aggregates: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any] | None
+    ) -> None:
+        """Continue from stored history: per-key aggregates as the store computes them,
+        and the values to show (a resumed run's stored summary; None recomputes them)."""
+        for key, stored in aggregates.items():
+            agg = self._aggs[key] = _Agg()
+            agg.first, agg.last = stored["first"], stored["last"]
+            agg.min, agg.max = stored["min"], stored["max"]
+            agg.total, agg.count = stored["sum"], stored["count"]
+        if values is not None:
+            self._values.update(values)
+        else:
+            for key, agg in self._aggs.items():
+                ops = self._ops_for(key)
+                if ops is None:
+                    self._values[key] = agg.last
+                elif ops:
+                    self._values[key] = agg.view(ops)
+        object.__setattr__(self, "version", self.version + 1)
+
     # -- fed by log() -------------------------------------------------------------
 
     def add_row(self, row: Mapping[str, Any]) -> None:

@@ -5,6 +5,17 @@ Everything else hands it Python objects. Functions take an open
 inside Datasette's connections.
 """
 
+from ._branching import (
+    add_event,
+    copy_history,
+    last_step,
+    lineage,
+    mark_resumed,
+    metric_aggregates,
+    rewind,
+    step_runtime,
+    undo_rewind,
+)
 from ._history import insert_points, intern_keys
 from ._read import (
     decode_value,
@@ -21,6 +32,15 @@ from ._ui import is_runstore, metric_points, run_page
 STORE_FILENAME = "runstore.db"
 
 __all__ = [
+    "add_event",
+    "copy_history",
+    "last_step",
+    "lineage",
+    "mark_resumed",
+    "metric_aggregates",
+    "rewind",
+    "step_runtime",
+    "undo_rewind",
     "RUN_COLUMNS",
     "STORE_FILENAME",
     "connect",

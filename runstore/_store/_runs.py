@@ -14,7 +14,7 @@ RUN_COLUMNS = (
     "entity", "project", "id", "name", "state", "notes", "tags", "run_group", "job_type",
     "config", "summary", "metric_definitions", "created_at", "heartbeat_at", "finished_at",
     "runtime", "exit_code", "host", "pid", "os_user", "program", "args", "python_version",
-    "git_commit", "git_remote", "git_branch", "git_dirty",
+    "git_commit", "git_remote", "git_branch", "git_dirty", "parent_run_key", "fork_step",
 )
 _SETTABLE = frozenset(RUN_COLUMNS) - {"entity", "project", "id"}
 # Columns holding JSON; callers pass Python objects.

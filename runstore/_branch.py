@@ -1,0 +1,278 @@
+"""Opening a run in the store: create, resume, rewind (resume_from) or fork (fork_from).
+
+Each is one transaction: the checks, the history moved or copied, the summary
+recomputed and the run row updated commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import socket
+import sqlite3
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import _store
+from ._config import Config
+from ._errors import UsageError
+from ._names import check_path_part, new_run_name
+from ._summary import Summary, parse_ops
+
+RESUME_FILE = "runstore-resume.json"
+RESUME_MODES = {True: "auto", "auto": "auto", "allow": "allow", "must": "must", "never": "never"}
+# A running run whose heartbeat is older than this is taken to be dead (the writer
+# beats every few seconds).
+STALE_AFTER_S = 30.0
+_MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>\d+)")
+
+
+@dataclasses.dataclass
+class Opened:
+    """What init() needs to build the Run for a row it opened."""
+
+    run_key: int
+    identity: dict[str, Any]
+    config: dict[str, Any]
+    summary: dict[str, Any] | None = None
+    aggregates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    metric_definitions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    starting_step: int = 0
+    runtime_offset: float = 0.0
+    resumed: bool = False
+
+
+def resume_mode(value: Any) -> str | None:
+    """init's resume= as one of auto/allow/must/never, or None for a new run."""
+    if value is None or value is False:
+        return None
+    mode = RESUME_MODES.get(value) if isinstance(value, (str, bool)) else None
+    if mode is None:
+        raise UsageError(f"resume={value!r} is not one of 'allow', 'must', 'never', 'auto', True")
+    return mode
+
+
+def parse_moment(argument: str, value: Any) -> tuple[str, int]:
+    """`"{run_id}?_step={step}"` as (run_id, step)."""
+    match = _MOMENT.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise UsageError(
+            f"{argument}={value!r} is not of the form '{{run_id}}?_step={{step}}' "
+            "with a step that is an integer >= 0, e.g. 'abc123?_step=200'"
+        )
+    return check_path_part("run id", match["run"], max_len=64), int(match["step"])
+
+
+def read_resume_file(root: Path) -> str | None:
+    """The run id recorded for resume='auto' in this store directory, if any."""
+    try:
+        data = json.loads((root / RESUME_FILE).read_text())
+        return str(data["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_resume_file(root: Path, run_id: str) -> Path:
+    path = root / RESUME_FILE
+    path.write_text(json.dumps({"run_id": run_id}))
+    return path
+
+
+def _age_seconds(stamp: str | None) -> float:
+    if not stamp:
+        return float("inf")
+    then = datetime.fromisoformat(stamp)
+    return (datetime.now(timezone.utc) - then).total_seconds()
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_live(row: dict[str, Any]) -> bool:
+    """True if a run is being written by a process that is still there."""
+    if row["state"] != "running":
+        return False
+    if _age_seconds(row["heartbeat_at"] or row["created_at"]) > STALE_AFTER_S:
+        return False
+    if row["host"] == socket.gethostname():
+        return _pid_alive(row["pid"])
+    return True
+
+
+def check_not_live(row: dict[str, Any], what: str) -> None:
+    if is_live(row):
+        raise UsageError(
+            f"cannot {what} run {row['id']!r} of project {row['project']}: it is live in "
+            f"process {row['pid']} on {row['host']}; two writers never share a run. "
+            "Wait for it to finish, or start a new run"
+        )
+
+
+def summary_from(aggregates: dict[str, Any], definitions: list[dict[str, Any]]) -> dict:
+    summary = Summary()
+    for d in definitions:
+        summary.add_rule(d["name"], parse_ops(d.get("summary"), d.get("goal")))
+    summary.restore(aggregates, None)
+    return summary.as_dict()
+
+
+def _merged_config(stored: dict[str, Any], given: dict[str, Any], allow: bool) -> dict[str, Any]:
+    config = Config(allow_val_change=allow)
+    config.load(stored)
+    config.update(given)
+    return config.as_dict()
+
+
+def _require_source(conn: sqlite3.Connection, identity: dict, run_id: str, argument: str) -> dict:
+    row = _store.get_run(conn, identity["project"], run_id, identity["entity"])
+    if row is None:
+        raise UsageError(f"{argument}: there is no run {run_id!r} in project "
+                         f"{identity['entity']}/{identity['project']}")
+    return row
+
+
+def _check_step(conn: sqlite3.Connection, row: dict, step: int, argument: str) -> None:
+    last = _store.last_step(conn, row["run_key"])
+    if last is None or step > last:
+        raise UsageError(
+            f"{argument}: step {step} is beyond the last step of run {row['id']!r} "
+            f"({'it has no history' if last is None else f'its last step is {last}'})"
+        )
+
+
+def _identity_from(row: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A reopened run's identity: values given to init() win, else the stored ones."""
+    return {
+        "entity": row["entity"], "project": row["project"], "id": row["id"],
+        "name": given["name"] or row["name"], "notes": given["notes"] or row["notes"],
+        "tags": tuple(given["tags"]) or tuple(row["tags"]),
+        "run_group": given["run_group"] or row["run_group"],
+        "job_type": given["job_type"] or row["job_type"],
+    }
+
+
+def _reopened_fields(identity: dict, config: dict, facts: dict, now: str) -> dict[str, Any]:
+    return {
+        "state": "running", "finished_at": None, "exit_code": None, "heartbeat_at": now,
+        "name": identity["name"], "notes": identity["notes"], "tags": list(identity["tags"]),
+        "run_group": identity["run_group"], "job_type": identity["job_type"],
+        "config": config, **facts,
+    }
+
+
+def create(conn: sqlite3.Connection, identity: dict, config: dict, facts: dict, now: str,
+           **lineage: Any) -> Opened:
+    """Insert a new run row."""
+    with _store.transaction(conn):
+        name = identity["name"] or new_run_name(
+            _store.count_runs(conn, identity["entity"], identity["project"]) + 1
+        )
+        identity = {**identity, "name": name}
+        row = {
+            "entity": identity["entity"], "project": identity["project"], "id": identity["id"],
+            "name": name, "state": "running", "notes": identity["notes"],
+            "tags": list(identity["tags"]), "run_group": identity["run_group"],
+            "job_type": identity["job_type"], "config": config, "created_at": now,
+            "heartbeat_at": now, **facts, **lineage,
+        }
+        run_key = _store.insert_run(conn, row)
+    return Opened(run_key, identity, config)
+
+
+def resume(conn: sqlite3.Connection, mode: str, identity: dict, config: dict, facts: dict,
+           now: str, allow_change: bool) -> Opened:
+    """resume='allow' / 'must' / 'never' / 'auto' for identity's id."""
+    with _store.transaction(conn):
+        row = _store.get_run(conn, identity["project"], identity["id"], identity["entity"])
+        where = f"run {identity['id']!r} in project {identity['entity']}/{identity['project']}"
+        if row is None:
+            if mode == "must":
+                raise UsageError(f"resume='must' but there is no {where}; pass resume='allow' "
+                                 "to create it, or check the id and project")
+            return create(conn, identity, config, facts, now)
+        if mode == "never":
+            raise UsageError(f"resume='never' but {where} already exists; choose another id "
+                             "or pass resume='allow' to continue it")
+        check_not_live(row, "resume")
+        run_key = row["run_key"]
+        identity = _identity_from(row, identity)
+        merged = _merged_config(row["config"], config, allow_change)
+        last = _store.last_step(conn, run_key)
+        _store.update_run(conn, run_key, _reopened_fields(identity, merged, facts, now))
+        _store.mark_resumed(conn, run_key)
+        _store.add_event(conn, run_key, "resume", run_key, last, now)
+        return Opened(
+            run_key, identity, merged, summary=row["summary"],
+            aggregates=_store.metric_aggregates(conn, run_key),
+            metric_definitions=row["metric_definitions"] or [],
+            starting_step=0 if last is None else last + 1,
+            runtime_offset=row["runtime"] or (_store.step_runtime(conn, run_key, last) or 0.0
+                                              if last is not None else 0.0),
+            resumed=True,
+        )
+
+
+def rewind(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, facts: dict,
+           now: str, allow_change: bool, id_given: bool) -> Opened:
+    """resume_from='{run_id}?_step={step}': archive the history after step and continue."""
+    run_id, step = parse_moment("resume_from", moment)
+    if id_given and identity["id"] != run_id:
+        warnings.warn(f"runstore: both id={identity['id']!r} and resume_from={moment!r} were "
+                      f"given; resume_from takes precedence", UserWarning, stacklevel=4)
+    with _store.transaction(conn):
+        row = _require_source(conn, identity, run_id, "resume_from")
+        _check_step(conn, row, step, "resume_from")
+        check_not_live(row, "rewind")
+        run_key = row["run_key"]
+        identity = _identity_from(row, identity)
+        merged = _merged_config(row["config"], config, allow_change)
+        _store.rewind(conn, run_key, step, now)
+        aggregates = _store.metric_aggregates(conn, run_key)
+        definitions = row["metric_definitions"] or []
+        summary = summary_from(aggregates, definitions)
+        _store.update_run(conn, run_key, {
+            **_reopened_fields(identity, merged, facts, now), "summary": summary})
+        return Opened(
+            run_key, identity, merged, summary=summary, aggregates=aggregates,
+            metric_definitions=definitions, starting_step=step + 1,
+            runtime_offset=_store.step_runtime(conn, run_key, step) or 0.0, resumed=True,
+        )
+
+
+def fork(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, facts: dict,
+         now: str) -> Opened:
+    """fork_from='{run_id}?_step={step}': a new run starting with the source's history."""
+    source_id, step = parse_moment("fork_from", moment)
+    if identity["id"] == source_id:
+        raise UsageError(f"fork_from: the new run's id {source_id!r} is the source's id; "
+                         "a fork needs an id of its own (leave id unset to generate one)")
+    with _store.transaction(conn):
+        source = _require_source(conn, identity, source_id, "fork_from")
+        _check_step(conn, source, step, "fork_from")
+        opened = create(conn, identity, config, facts, now,
+                        parent_run_key=source["run_key"], fork_step=step)
+        copied = _store.copy_history(conn, source["run_key"], opened.run_key, step)
+        _store.add_event(conn, opened.run_key, "fork", source["run_key"], step, now, copied)
+        aggregates = _store.metric_aggregates(conn, opened.run_key)
+        definitions = source["metric_definitions"] or []
+        summary = summary_from(aggregates, definitions)
+        _store.update_run(conn, opened.run_key,
+                          {"summary": summary, "metric_definitions": definitions})
+    return dataclasses.replace(
+        opened, summary=summary, aggregates=aggregates, metric_definitions=definitions,
+        starting_step=step + 1,
+        runtime_offset=_store.step_runtime(conn, opened.run_key, step) or 0.0,
+    )
