@@ -81,3 +81,23 @@ def test_sql_views_answer_the_common_questions(new_run, store_dir):
         store_dir, "EXPLAIN QUERY PLAN SELECT step, value FROM history "
                    "WHERE run_key = 1 AND key_id = 1 ORDER BY step"))
     assert "PRIMARY KEY" in plan and "TEMP B-TREE" not in plan
+
+
+def test_a_first_version_store_upgrades_in_place(tmp_path):
+    import sqlite3
+
+    from runstore._store import _schema
+
+    path = tmp_path / "old" / "runstore.db"
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    first = _schema.migrations()[0][1]
+    conn.executescript(first.read_text() + "\nPRAGMA user_version = 1;")
+    conn.execute("INSERT INTO runs (entity, project, id, name, created_at, summary) VALUES "
+                 "('e', 'p', 'old', 'old-run', '2025-01-01T00:00:00+00:00', '{\"x\": 1}')")
+    conn.commit()
+    conn.close()
+    run = runstore.Api(path.parent).run("p/old")
+    assert (run.name, run.summary, run.lineage()) == ("old-run", {"x": 1}, [])
+    assert query(path.parent, "PRAGMA user_version") == [(_schema.latest_version(),)]
+    assert query(path.parent, "SELECT resume_count FROM runs") == [(0,)]
