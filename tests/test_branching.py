@@ -148,6 +148,16 @@ def test_unrewind_restores_the_tail_and_keeps_what_came_after(new_run, store_dir
     assert result.exit_code == 1 and "no run" in result.output
 
 
+def test_unrewind_with_nothing_logged_since_adds_no_empty_rewind(new_run, store_dir):
+    make_source(new_run).finish()
+    new_run(resume_from="src?_step=4").finish()
+    restored = runstore.Api(store_dir).unrewind("proj/src")
+    assert len(restored.history()) == 10
+    assert [r["undone_at"] is not None for r in restored.rewinds] == [True]
+    with pytest.raises(runstore.UsageError, match="no rewind to undo"):
+        runstore.Api(store_dir).unrewind("proj/src")
+
+
 def test_rewind_with_a_different_id_warns_and_wins(new_run):
     make_source(new_run).finish()
     with pytest.warns(UserWarning, match="resume_from takes precedence"):

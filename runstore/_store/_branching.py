@@ -94,7 +94,8 @@ def undo_rewind(conn: sqlite3.Connection, run_key: int, at: str) -> int | None:
     if row is None:
         return None
     event_id, step = row
-    rewind(conn, run_key, step, at)
+    if (last_step(conn, run_key) or -1) > step:
+        rewind(conn, run_key, step, at)
     conn.execute(
         "INSERT INTO history (run_key, key_id, step, value, value_json) SELECT run_key, key_id,"
         " step, value, value_json FROM history_archive WHERE event_id = ?", (event_id,),

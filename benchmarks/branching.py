@@ -1,0 +1,176 @@
+"""Rewind (resume_from), unrewind and fork (fork_from) of a 1M-point run.
+
+    .venv/bin/python benchmarks/branching.py [--steps 100000] [--repeats 5]
+
+The source run (10 keys x --steps steps) is written once straight through the
+store functions; every repeat works on a fresh copy of that file. Each figure is
+a median over --repeats; the branch step is the middle step, so half the points
+move (rewind, unrewind) or are copied (fork). The raw sqlite3 lines do the same
+row movement with bare INSERT ... SELECT / DELETE statements in one transaction,
+as a ceiling for what runstore's wrapping (checks, summary, run row) costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import runstore  # noqa: E402
+from runstore import _store  # noqa: E402
+
+KEYS = [f"metric_{i}" for i in range(10)]
+ENTITY, PROJECT, SOURCE = "bench", "bench", "source"
+SETTINGS = {"silent": True, "disable_git": True}
+CHUNK = 100_000  # points per executemany while building the source
+
+
+def build_source(root: Path, steps: int) -> Path:
+    """A finished run with len(KEYS) x steps float points; returns the store file."""
+    path = root / _store.STORE_FILENAME
+    conn = _store.connect(path)
+    run_key = _store.insert_run(conn, {
+        "entity": ENTITY, "project": PROJECT, "id": SOURCE, "name": SOURCE,
+        "state": "finished", "created_at": "2026-01-01T00:00:00+00:00",
+        "finished_at": "2026-01-01T01:00:00+00:00", "runtime": float(steps), "exit_code": 0,
+    })
+    ids: dict[str, int] = {}
+    with _store.transaction(conn):
+        _store.intern_keys(conn, KEYS, ids)
+        per_chunk = max(1, CHUNK // len(KEYS))
+        for first in range(0, steps, per_chunk):
+            span = range(first, min(steps, first + per_chunk))
+            _store.insert_points(
+                conn,
+                [(run_key, s, 1.7e9 + s, float(s)) for s in span],
+                [(run_key, ids[k], s, float(s) + j, None) for s in span
+                 for j, k in enumerate(KEYS)],
+            )
+    conn.close()  # the last connection checkpoints the WAL: one self-contained file
+    return path
+
+
+def fresh_copy(template: Path, root: Path) -> Path:
+    root.mkdir(parents=True)
+    shutil.copyfile(template, root / _store.STORE_FILENAME)
+    return root
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def rewind_and_unrewind(root: Path, step: int) -> tuple[float, float]:
+    """(seconds for init(resume_from=...), seconds for Api.unrewind)."""
+    runs = []
+    seconds = timed(lambda: runs.append(runstore.init(
+        entity=ENTITY, project=PROJECT, dir=root, resume_from=f"{SOURCE}?_step={step}",
+        settings=SETTINGS)))
+    runs[0].finish()
+    api = runstore.Api(root)
+    try:
+        undo = timed(lambda: api.unrewind(f"{PROJECT}/{SOURCE}"))
+    finally:
+        api.close()
+    return seconds, undo
+
+
+def fork(root: Path, step: int) -> float:
+    runs = []
+    seconds = timed(lambda: runs.append(runstore.init(
+        entity=ENTITY, project=PROJECT, dir=root, id="fork",
+        fork_from=f"{SOURCE}?_step={step}", settings=SETTINGS)))
+    runs[0].finish()
+    return seconds
+
+
+def raw_moves(root: Path, step: int) -> tuple[float, float]:
+    """(archive-and-delete seconds, copy seconds) with bare SQL on the same schema."""
+    conn = sqlite3.connect(root / _store.STORE_FILENAME, isolation_level=None)
+    run_key = conn.execute("SELECT run_key FROM runs WHERE id = ?", (SOURCE,)).fetchone()[0]
+    target = conn.execute(
+        "INSERT INTO runs (entity, project, id, name, created_at) VALUES (?, ?, 'raw', 'raw', ?)",
+        (ENTITY, PROJECT, "2026-01-01T00:00:00+00:00"),
+    ).lastrowid
+
+    def copy() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO history SELECT ?, key_id, step, value, value_json FROM history"
+                     " WHERE run_key = ? AND step <= ?", (target, run_key, step))
+        conn.execute("INSERT INTO steps SELECT ?, step, timestamp, runtime FROM steps"
+                     " WHERE run_key = ? AND step <= ?", (target, run_key, step))
+        conn.execute("COMMIT")
+
+    def move() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        event = conn.execute("INSERT INTO run_events (run_key, relation, step, at)"
+                             " VALUES (?, 'rewind', ?, 'now')", (run_key, step)).lastrowid
+        conn.execute("INSERT INTO history_archive SELECT ?, run_key, key_id, step, value,"
+                     " value_json FROM history WHERE run_key = ? AND step > ?",
+                     (event, run_key, step))
+        conn.execute("DELETE FROM history WHERE run_key = ? AND step > ?", (run_key, step))
+        conn.execute("INSERT INTO steps_archive SELECT ?, run_key, step, timestamp, runtime"
+                     " FROM steps WHERE run_key = ? AND step > ?", (event, run_key, step))
+        conn.execute("DELETE FROM steps WHERE run_key = ? AND step > ?", (run_key, step))
+        conn.execute("COMMIT")
+
+    try:
+        copied = timed(copy)
+        moved = timed(move)
+    finally:
+        conn.close()
+    return moved, copied
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    step = args.steps // 2 - 1  # the middle: steps 0..step stay, the rest move
+    kept = (step + 1) * len(KEYS)
+    total = args.steps * len(KEYS)
+    moved = total - kept
+    rewinds, undos, forks, raw_rewinds, raw_forks = [], [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        template = build_source(tmp_path / "template", args.steps)
+        size = template.stat().st_size
+        for i in range(args.repeats):
+            rewind, undo = rewind_and_unrewind(fresh_copy(template, tmp_path / f"r{i}"), step)
+            rewinds.append(rewind)
+            undos.append(undo)
+            forks.append(fork(fresh_copy(template, tmp_path / f"f{i}"), step))
+            raw_rewind, raw_fork = raw_moves(fresh_copy(template, tmp_path / f"x{i}"), step)
+            raw_rewinds.append(raw_rewind)
+            raw_forks.append(raw_fork)
+            for name in (f"r{i}", f"f{i}", f"x{i}"):
+                shutil.rmtree(tmp_path / name)
+    rewind, undo, fork_s = (statistics.median(x) for x in (rewinds, undos, forks))
+    raw_rewind, raw_fork = statistics.median(raw_rewinds), statistics.median(raw_forks)
+    print(f"run of {args.steps} steps x {len(KEYS)} floats = {total:,} points "
+          f"({size / 2**20:.0f} MiB store), branch at step {step}: {moved:,} points move, "
+          f"{kept:,} are copied; median of {args.repeats}")
+    print(f"{'measure':<52} {'value':>12} {'budget':>8}")
+    print(f"{'rewind: init(resume_from=...) wall time, s':<52} {rewind:>12.3f} {'<= 1':>8}")
+    print(f"{'rewind: points archived per second':<52} {moved / rewind:>12,.0f}")
+    print(f"{'raw sqlite3 archive + delete, s':<52} {raw_rewind:>12.3f}")
+    print(f"{'unrewind: Api.unrewind() wall time, s':<52} {undo:>12.3f}")
+    print(f"{'unrewind: points restored per second':<52} {moved / undo:>12,.0f}")
+    print(f"{'fork: init(fork_from=...) wall time, s':<52} {fork_s:>12.3f} {'<= 1':>8}")
+    print(f"{'fork: points copied per second':<52} {kept / fork_s:>12,.0f} {'>= 1M':>8}")
+    print(f"{'raw sqlite3 INSERT ... SELECT copy, points/s':<52} {kept / raw_fork:>12,.0f}")
+    print(f"{'fork / raw copy speed':<52} {raw_fork / fork_s:>12.0%}")
+
+
+if __name__ == "__main__":
+    main()
