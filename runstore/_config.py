@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._errors import UsageError
+from ._mapping import DictView
 from ._values import warn
 
 MAX_VALUE_BYTES = 10 * 1024 * 1024
@@ -46,7 +47,7 @@ def check_key(key: Any) -> str:
     return key
 
 
-class Config:
+class Config(DictView):
     """Hyperparameters of a run. Changing a value already set raises UsageError
     unless `allow_val_change` (per call or set at init)."""
 
@@ -55,7 +56,7 @@ class Config:
         allow_val_change: bool = False,
         on_change: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        object.__setattr__(self, "_items", {})
+        object.__setattr__(self, "_data", {})
         object.__setattr__(self, "_allow_val_change", allow_val_change)
         object.__setattr__(self, "_on_change", on_change)
 
@@ -65,16 +66,16 @@ class Config:
 
     def load(self, items: Mapping[str, Any]) -> None:
         """Set already-checked items that are already in the store (no persist)."""
-        self._items.update(items)
+        self._data.update(items)
 
     def _set_many(self, data: Mapping[str, Any], allow_val_change: bool | None) -> None:
         allow = self._allow_val_change if allow_val_change is None else allow_val_change
         staged = self._staged(data, allow)
         if not staged:
             return
-        self._items.update(staged)
+        self._data.update(staged)
         if self._on_change is not None:
-            self._on_change(dict(self._items))
+            self._on_change(dict(self._data))
 
     def _staged(self, data: Mapping[str, Any], allow: bool) -> dict[str, Any]:
         staged = {}
@@ -87,9 +88,9 @@ class Config:
                     f"config value for {key!r} is {size} bytes, over the 10 MB limit; "
                     "log large data as metrics or files instead"
                 )
-            if key in self._items and self._items[key] != value and not allow:
+            if key in self._data and self._data[key] != value and not allow:
                 raise UsageError(
-                    f"attempted to change config value of {key!r} from {self._items[key]!r} "
+                    f"attempted to change config value of {key!r} from {self._data[key]!r} "
                     f"to {value!r}; pass allow_val_change=True to config.update() "
                     "(or to init()) if this is intended"
                 )
@@ -104,46 +105,10 @@ class Config:
 
     def setdefaults(self, d: Mapping[str, Any]) -> None:
         """Set keys that are not set yet."""
-        self._set_many({k: v for k, v in d.items() if check_key(k) not in self._items}, False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._items)
-
-    def keys(self):  # noqa: ANN201 - dict view
-        return self._items.keys()
-
-    def items(self):  # noqa: ANN201
-        return self._items.items()
-
-    def values(self):  # noqa: ANN201
-        return self._items.values()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._items.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._items[key]
+        self._set_many({k: v for k, v in d.items() if check_key(k) not in self._data}, False)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._set_many({key: value}, None)
 
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self._items[key]
-        except KeyError:
-            raise AttributeError(f"config has no key {key!r}") from None
-
     def __setattr__(self, key: str, value: Any) -> None:
         self._set_many({key: value}, None)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Config({self._items!r})"

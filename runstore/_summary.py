@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._errors import UsageError
+from ._mapping import DictView
 from ._values import JsonText, is_number
 
 SUMMARY_OPS = ("min", "max", "mean", "first", "last")
@@ -71,7 +72,7 @@ class _Agg:
         return out
 
 
-class Summary:
+class Summary(DictView):
     """The last value of each logged key, or what define_metric asked for.
 
     Last write wins: assigning a key overrides its value (and its aggregate)
@@ -79,7 +80,7 @@ class Summary:
     """
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
-        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_data", {})
         object.__setattr__(self, "_rules", [])  # [(pattern, ops)], newest last
         object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
         object.__setattr__(self, "_aggs", {})
@@ -116,21 +117,21 @@ class Summary:
             agg.min, agg.max = stored["min"], stored["max"]
             agg.total, agg.count = stored["sum"], stored["count"]
         if values is not None:
-            self._values.update(values)
+            self._data.update(values)
         else:
             for key, agg in self._aggs.items():
                 ops = self._ops_for(key)
                 if ops is None:
-                    self._values[key] = agg.last
+                    self._data[key] = agg.last
                 elif ops:
-                    self._values[key] = agg.view(ops)
+                    self._data[key] = agg.view(ops)
         object.__setattr__(self, "version", self.version + 1)
 
     # -- fed by log() -------------------------------------------------------------
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Fold one committed history row into the summary."""
-        values = self._values
+        values = self._data
         for key, value in row.items():
             if type(value) is JsonText:
                 value = value.decode()
@@ -157,53 +158,17 @@ class Summary:
             self._on_change()
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._values[key] = value
+        self._data[key] = value
         self._changed()
 
     def __delitem__(self, key: str) -> None:
-        del self._values[key]
+        del self._data[key]
         self._changed()
 
     def update(self, d: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         """Set several keys explicitly."""
-        self._values.update({**(d or {}), **kwargs})
+        self._data.update({**(d or {}), **kwargs})
         self._changed()
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._values.get(key, default)
-
-    def keys(self):  # noqa: ANN201
-        return self._values.keys()
-
-    def items(self):  # noqa: ANN201
-        return self._values.items()
-
-    def values(self):  # noqa: ANN201
-        return self._values.values()
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self._values[key]
-        except KeyError:
-            raise AttributeError(f"summary has no key {key!r}") from None
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"Summary({self._values!r})"
