@@ -318,3 +318,32 @@ def test_cli_ui_serves_on_loopback(store: dict[str, Any]) -> None:
             proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_run_page_shows_lineage_and_the_parent_config(tmp_path: Path) -> None:
+    import runstore
+
+    store_dir = tmp_path / "lineage"
+    source = runstore.init(project="p", id="src", dir=store_dir, config={"lr": 0.1},
+                           name="<b>source</b>")
+    for i in range(5):
+        source.log({"loss": float(i)})
+    source.finish()
+    runstore.init(project="p", id="kid", dir=store_dir, fork_from="src?_step=2",
+                  config={"lr": 0.5}).finish()
+    runstore.init(project="p", dir=store_dir, resume_from="src?_step=3").finish()
+    conn = sqlite3.connect(store_dir / "runstore.db")
+    keys = dict(conn.execute("SELECT id, run_key FROM runs").fetchall())
+    conn.close()
+    kid_page, src_page = _get(store_dir / "runstore.db", _run_url(keys["kid"]),
+                              _run_url(keys["src"]))
+    assert kid_page.status_code == 200 and src_page.status_code == 200
+    kid = kid_page.text
+    assert "Lineage" in kid and "Config of the parent" in kid
+    assert f'href="{_run_url(keys["src"])}"' in kid
+    assert "&lt;b&gt;source&lt;/b&gt;" in kid and "<b>source</b>" not in kid
+    parent_section = kid.split("Config of the parent", 1)[1].split("</section>", 1)[0]
+    assert "0.1" in parent_section and "0.5" not in parent_section
+    src = src_page.text
+    assert "rewind" in src and "fork" in src and f'/run/{keys["kid"]}"' in src
+    assert "Config of the parent" not in src

@@ -109,6 +109,17 @@ async def run_view(datasette: Any, request: Any) -> Response:
         "config": _pairs(run.get("config")),
         "summary": _pairs(run.get("summary")),
         "groups": groups,
+        "lineage": [
+            {**event,
+             "run_url": _cells.run_url(database_url, event["run_key"]),
+             "parent_url": _cells.run_url(database_url, event["parent_run_key"])
+             if event["parent_run_key"] is not None else None}
+            for event in page["lineage"]
+        ],
+        "parent": page["parent"],
+        "parent_url": _cells.run_url(database_url, page["parent"]["run_key"])
+        if page["parent"] else None,
+        "parent_config": _pairs(page["parent"]["config"]) if page["parent"] else [],
         "page_data": {
             "metricUrl": f"{this_url}/metric.json",
             "keys": page["metric_keys"],

@@ -154,7 +154,8 @@ def metric_aggregates(conn: sqlite3.Connection, run_key: int) -> dict[str, dict[
 def lineage(conn: sqlite3.Connection, run_key: int) -> list[dict[str, Any]]:
     """Events of a run and forks made from it, oldest first."""
     cur = conn.execute(
-        "SELECT event_id, run_id, relation, parent_id, step, at, rows_moved, undone_at"
+        "SELECT event_id, run_key, run_id, relation, parent_run_key, parent_id, step, at,"
+        " rows_moved, undone_at"
         " FROM run_lineage WHERE run_key = ? OR (parent_run_key = ? AND relation = 'fork')"
         " ORDER BY event_id", (run_key, run_key),
     )
