@@ -74,6 +74,41 @@ def unrewind(run_path: str, directory: str | None) -> None:
     click.echo(f"restored the newest rewind of {run.path}")
 
 
+@main.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--dir", "directory", help="The store to merge into (default: as `ui`).")
+@click.option("--project", help="Put the synced runs in this project.")
+@click.option("--entity", help="Put the synced runs under this entity.")
+@click.option("--include-synced", is_flag=True, help="Sync runs that were synced before.")
+@click.option("--clean", is_flag=True, help="Delete offline runs once they are synced.")
+def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
+         entity: str | None, include_synced: bool, clean: bool) -> None:
+    """Merge offline runs (their offline-run-* directories) into a store.
+
+    With no PATH, every offline run in the store's directory. Each run is merged in
+    one transaction; syncing a run again replaces the earlier copy, so nothing is
+    duplicated. A run whose process died while running is merged as `crashed`.
+    """
+    from . import _errors, _sync
+
+    store = store_path(directory)
+    targets = list(paths) or _sync.find_offline_runs(store.parent)
+    if not targets:
+        raise click.ClickException(f"no offline runs to sync in {store.parent}")
+
+    def progress(run_id: str, total: int):  # noqa: ANN202 - a callback
+        click.echo(f"{run_id}: copying {total:,} points")
+        return lambda done: click.echo(f"  {done:,} / {total:,}")
+
+    try:
+        merged = _sync.sync(targets, store, project=project, entity=entity,
+                            include_synced=include_synced, clean=clean, say=click.echo,
+                            progress=progress)
+    except _errors.Error as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{merged} run(s) synced into {store}")
+
+
 def _serve(path: Path, host: str, port: int) -> None:
     import asyncio
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import _branch, _config_sources, _lifecycle, _settings, _store, _system
+from . import _branch, _code, _config_sources, _lifecycle, _settings, _store, _system
 from ._config import Config
 from ._errors import CommError, UsageError
 from ._names import check_path_part, check_tags, new_run_id
@@ -96,9 +99,13 @@ def init(
         raise UsageError(f"{branching[0]} and {branching[1]} are mutually exclusive; "
                          "pass only one of resume, resume_from and fork_from")
     resume_mode = _branch.resume_mode(s.resume)
-    if mode_name == "offline":
-        raise UsageError("mode='offline' is not supported by this version of runstore yet; "
-                         "use mode='online' (the store is local anyway)")
+    if mode_name == "offline" and (s.resume_from or s.fork_from):
+        raise UsageError("resume_from and fork_from need the store that holds the source run; "
+                         "use mode='online' for them")
+    if mode_name == "offline" and resume_mode is not None:
+        warnings.warn("runstore: resume is ignored offline (an offline run is a store of its "
+                      "own); starting a new run", UserWarning, stacklevel=2)
+        resume_mode = None
     if s.anonymous is not None and s.anonymous not in _ANONYMOUS:
         raise UsageError(f"anonymous={s.anonymous!r} is not one of {', '.join(_ANONYMOUS)}")
     reinit_mode = _REINIT.get(s.reinit if s.reinit is not None else "default")
@@ -107,14 +114,12 @@ def init(
                          "'default', 'finish_previous', 'return_previous', 'create_new'")
     if reinit_mode == "default":
         reinit_mode = "finish_previous" if in_notebook() else "return_previous"
-    if s.save_code:
-        _not_yet("save_code")
     if s.sync_tensorboard:
         _not_yet("tensorboard / sync_tensorboard")
     if monitor_gym:
         _not_yet("monitor_gym")
-    if magic is not None:
-        warnings.warn("runstore: magic= does nothing (wandb removed it)", UserWarning, stacklevel=2)
+    if magic is not None and not _warned_magic:
+        _warn_magic()
 
     previous = _lifecycle.global_run()
     if previous is not None and reinit_mode == "return_previous":
@@ -142,45 +147,36 @@ def init(
         return run
 
     root = Path(s.root_dir or DEFAULT_DIR).expanduser().resolve()
-    path = root / _store.STORE_FILENAME
-    try:
-        conn = _store.connect(path)
-    except CommError as exc:
-        if force:
-            raise
-        raise CommError(f"{exc}. Check the directory is writable, or pass dir= to use "
-                        "another store") from exc
-    resume_file = None
-    if resume_mode == "auto":
-        # The run a crashed or failed process left behind in this directory.
-        recorded = _branch.read_resume_file(root)
-        if recorded is not None and s.run_id is not None and recorded != s.run_id:
-            warnings.warn(f"runstore: ignoring run id {recorded!r} from {_branch.RESUME_FILE} "
-                          f"because id={s.run_id!r} was given", UserWarning, stacklevel=2)
-        elif recorded is not None:
-            identity = {**identity, "id": recorded}
-    facts = {**_system.process_facts(host=s.host, program=s.program)}
+    facts = _system.process_facts(host=s.host, program=s.program)
     now = utc_now()
-    try:
-        if s.resume_from is not None:
-            opened = _branch.rewind(conn, s.resume_from, identity, initial_config, facts, now,
-                                    allow_change, id_given=s.run_id is not None)
-        elif s.fork_from is not None:
-            opened = _branch.fork(conn, s.fork_from, identity, initial_config, facts, now)
-        elif resume_mode is not None:
-            opened = _branch.resume(conn, resume_mode, identity, initial_config, facts, now,
-                                    allow_change)
-        else:
-            opened = _branch.create(conn, identity, initial_config, facts, now)
-        if resume_mode == "auto":
-            resume_file = _branch.write_resume_file(root, opened.identity["id"])
-    except BaseException:
-        conn.close()
-        raise
+    resume_file = None
+    if mode_name == "online":
+        try:
+            conn, opened, resume_file = _open_online(
+                root, s, resume_mode, identity, initial_config, facts, now, allow_change)
+        except CommError as exc:
+            if force:
+                raise
+            warnings.warn(f"runstore: {exc}; logging this run offline instead (merge it later "
+                          "with `runstore sync`, or pass force=True to make this an error)",
+                          UserWarning, stacklevel=2)
+            mode_name = "offline"
+    if mode_name == "offline":
+        conn, path = _open_offline(root, identity["id"])
+        root = path.parent
+        opened = _branch.create(conn, identity, initial_config, facts, now)
+    git_root = None if s.disable_git else (
+        Path(s.git_root) if s.git_root else _system.find_git_root(cwd))
+    if s.save_code and not s.disable_code:
+        with _store.transaction(conn):
+            for file_path, kind, content in _code.code_files(facts["program"], git_root, cwd,
+                                                             with_diff=not s.disable_git):
+                _store.save_file(conn, opened.run_key, file_path, kind, content, now)
     identity, run_key = opened.identity, opened.run_key
     maxsize = max(16, int(s.log_queue_size))
     run = Run(
         identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
+        offline=mode_name == "offline",
         writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize),
         starting_step=opened.starting_step, runtime_offset=opened.runtime_offset,
         resumed=opened.resumed, resume_file=resume_file,
@@ -190,20 +186,92 @@ def init(
         run.define_metric(**definition)
     if opened.summary is not None:
         run.summary.restore(opened.aggregates, opened.summary)
-    if not s.disable_git:
-        git_root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
-        if git_root is not None:
-            thread = threading.Thread(
-                target=lambda: run.queue_run_fields(_system.git_facts(git_root, s.git_remote)),
-                name="runstore-git", daemon=True,
-            )
-            thread.start()
-            run.add_background(thread)
+    if git_root is not None:
+        thread = threading.Thread(
+            target=lambda: run.queue_run_fields(_system.git_facts(git_root, s.git_remote)),
+            name="runstore-git", daemon=True,
+        )
+        thread.start()
+        run.add_background(thread)
     _lifecycle.activate(run, make_global=reinit_mode != "create_new")
     how = "resumed" if opened.resumed else ("forked" if s.fork_from else "started")
+    where = (f"offline to {root} (merge it into a store with: runstore sync {root})"
+             if run.offline else f"to {root / _store.STORE_FILENAME}")
     _say(s, f"run {identity['name']} ({identity['project']}/{identity['id']}) {how}, "
-            f"logging to {path}")
+            f"logging {where}")
     return run
+
+
+def _open_online(
+    root: Path, s: _settings.Settings, resume_mode: str | None, identity: dict[str, Any],
+    config: dict[str, Any], facts: dict[str, Any], now: str, allow_change: bool,
+) -> tuple[sqlite3.Connection, _branch.Opened, Path | None]:
+    """Open the store and create, resume, rewind or fork the run row in it.
+
+    Any failure to write the store is a CommError; argument errors stay UsageErrors.
+    """
+    path = root / _store.STORE_FILENAME
+    conn = _store.connect(path)
+    if resume_mode == "auto":
+        # The run a crashed or failed process left behind in this directory.
+        recorded = _branch.read_resume_file(root)
+        if recorded is not None and s.run_id is not None and recorded != s.run_id:
+            warnings.warn(f"runstore: ignoring run id {recorded!r} from {_branch.RESUME_FILE} "
+                          f"because id={s.run_id!r} was given", UserWarning, stacklevel=3)
+        elif recorded is not None:
+            identity = {**identity, "id": recorded}
+    try:
+        if s.resume_from is not None:
+            opened = _branch.rewind(conn, s.resume_from, identity, config, facts, now,
+                                    allow_change, id_given=s.run_id is not None)
+        elif s.fork_from is not None:
+            opened = _branch.fork(conn, s.fork_from, identity, config, facts, now)
+        elif resume_mode is not None:
+            opened = _branch.resume(conn, resume_mode, identity, config, facts, now,
+                                    allow_change)
+        else:
+            opened = _branch.create(conn, identity, config, facts, now)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise CommError(f"cannot write the store {path}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    resume_file = None
+    if resume_mode == "auto":
+        try:
+            resume_file = _branch.write_resume_file(root, opened.identity["id"])
+        except OSError as exc:
+            warnings.warn(f"runstore: cannot record the run for resume='auto': {exc}",
+                          UserWarning, stacklevel=3)
+    return conn, opened, resume_file
+
+
+def _open_offline(root: Path, run_id: str) -> tuple[sqlite3.Connection, Path]:
+    """A self-contained store for one offline run, under `root` or, if that cannot be
+    written, under the system's temporary directory."""
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    for base in (root, Path(tempfile.gettempdir()) / "runstore-offline"):
+        for n in range(100):
+            run_dir = base / (f"offline-run-{stamp}-{run_id}" + (f"-{n}" if n else ""))
+            if not run_dir.exists():
+                break
+        path = run_dir / _store.STORE_FILENAME
+        try:
+            run_dir.mkdir(parents=True)
+            return _store.connect(path), path
+        except (OSError, CommError) as exc:
+            last_error = exc
+    raise CommError(f"cannot create an offline run directory: {last_error}")
+
+
+_warned_magic = False
+
+
+def _warn_magic() -> None:
+    global _warned_magic
+    _warned_magic = True
+    warnings.warn("runstore: magic= does nothing (wandb removed it)", UserWarning, stacklevel=3)
 
 
 def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:

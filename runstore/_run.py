@@ -50,6 +50,7 @@ class Run:
         runtime_offset: float = 0.0,
         resumed: bool = False,
         resume_file: Path | None = None,
+        offline: bool = False,
     ) -> None:
         self._entity = identity["entity"]
         self._project = identity["project"]
@@ -63,6 +64,7 @@ class Run:
         self._dir = dir
         self._resumed = resumed
         self._resume_file = resume_file
+        self._offline = offline
         self._lock = threading.Lock()
         self._finished = False
         self._step = starting_step
@@ -122,7 +124,8 @@ class Run:
 
     @property
     def offline(self) -> bool:
-        return False
+        """True for a run written to its own offline store (merge it with `runstore sync`)."""
+        return self._offline
 
     @property
     def url(self) -> None:

@@ -126,7 +126,6 @@ def test_precedence_args_settings_env(new_run, monkeypatch):
     ("kwargs", "match"),
     [
         ({"mode": "sideways"}, "mode='sideways'"),
-        ({"mode": "offline"}, "not supported by this version"),
         ({"resume": "allow", "fork_from": "x?_step=1"}, "mutually exclusive"),
         ({"resume": "must"}, "there is no run"),
         ({"resume": "sometimes"}, "resume='sometimes'"),
@@ -143,9 +142,9 @@ def test_argument_errors(new_run, kwargs, match):
 def test_unsupported_arguments_warn_clearly(new_run):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        new_run(save_code=True, sync_tensorboard=True, monitor_gym=True, magic=True)
+        new_run(sync_tensorboard=True, monitor_gym=True)
     text = " ".join(str(w.message) for w in caught)
-    for what in ("save_code", "tensorboard", "monitor_gym", "magic"):
+    for what in ("tensorboard", "monitor_gym"):
         assert what in text
 
 

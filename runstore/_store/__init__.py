@@ -16,7 +16,9 @@ from ._branching import (
     step_runtime,
     undo_rewind,
 )
+from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
+from ._merge import attached, count_points, merge_run
 from ._read import (
     decode_value,
     get_run,
@@ -32,6 +34,11 @@ from ._ui import is_runstore, metric_points, run_page
 STORE_FILENAME = "runstore.db"
 
 __all__ = [
+    "attached",
+    "count_points",
+    "merge_run",
+    "run_files",
+    "save_file",
     "add_event",
     "copy_history",
     "last_step",

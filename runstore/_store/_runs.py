@@ -15,6 +15,7 @@ RUN_COLUMNS = (
     "config", "summary", "metric_definitions", "created_at", "heartbeat_at", "finished_at",
     "runtime", "exit_code", "host", "pid", "os_user", "program", "args", "python_version",
     "git_commit", "git_remote", "git_branch", "git_dirty", "parent_run_key", "fork_step",
+    "synced_from",
 )
 _SETTABLE = frozenset(RUN_COLUMNS) - {"entity", "project", "id"}
 # Columns holding JSON; callers pass Python objects.

@@ -110,7 +110,11 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         if not readonly:
-            migrate(conn)
+            try:
+                migrate(conn)
+            except CommError as exc:
+                conn.close()
+                raise CommError(f"cannot open the store {path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise CommError(f"cannot open the store {path}: {exc}") from exc
     except OSError as exc:
