@@ -59,3 +59,11 @@ def test_wheel_ships_schema_and_works_from_another_directory(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "'a': 1.0" in result.stdout
+
+
+def test_every_cli_command_is_documented_in_the_readme():
+    from runstore._cli import main
+
+    readme = (REPO / "README.md").read_text()
+    for name in main.commands:
+        assert f"runstore {name}" in readme, f"`runstore {name}` is not in README.md"
