@@ -33,6 +33,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     for key, value in data.items():
         if not isinstance(key, str):
             raise UsageError(f"config file {str(path)!r}: key {key!r} is not a string")
+        if "." in key:
+            raise UsageError(f"config file {str(path)!r}: key {key!r} contains '.'; use '_' "
+                             "or '-', or nest the value")
         if isinstance(value, dict) and "value" in value and set(value) <= {"value", "desc"}:
             value = value["value"]
         out[key] = value

@@ -84,7 +84,7 @@ def init(
             "run_id": id, "run_name": name, "run_notes": notes,
             "run_tags": tags, "run_group": group, "run_job_type": job_type,
             "mode": mode, "reinit": reinit, "anonymous": anonymous,
-            "resume": resume if resume is not False else None,
+            "resume": resume,
             "resume_from": resume_from, "fork_from": fork_from,
             "save_code": save_code, "allow_val_change": allow_val_change,
             "sync_tensorboard": sync_tensorboard or tensorboard or None,
@@ -94,7 +94,8 @@ def init(
     mode_name = _MODES.get(s.mode)
     if mode_name is None:
         raise UsageError(f"mode={s.mode!r} is not one of 'online', 'offline', 'disabled'")
-    branching = [n for n in ("resume", "resume_from", "fork_from") if getattr(s, n) is not None]
+    branching = [n for n in ("resume", "resume_from", "fork_from")
+                 if getattr(s, n) not in (None, False)]
     if len(branching) > 1:
         raise UsageError(f"{branching[0]} and {branching[1]} are mutually exclusive; "
                          "pass only one of resume, resume_from and fork_from")
@@ -126,10 +127,6 @@ def init(
         _say(s, f"a run is already active ({previous.name}); returning it "
                 "(pass reinit='finish_previous' to start a new one)")
         return previous
-    if reinit_mode == "finish_previous":
-        for run in _lifecycle.active_runs():
-            run.finish()
-
     cwd = Path.cwd()
     defaults, explicit = _config_sources.build(
         config, config_include_keys, config_exclude_keys, s.config_paths, cwd
@@ -138,6 +135,10 @@ def init(
     # Explicit config overrides config-defaults.yaml, as wandb does.
     initial_config = Config().checked({**defaults, **explicit})
     identity = _identity(s, cwd)
+    # Only now, with the arguments checked, may the previous run end.
+    if reinit_mode == "finish_previous":
+        for run in _lifecycle.active_runs():
+            run.finish()
 
     if mode_name == "disabled":
         run = Run(identity={**identity, "name": identity["name"] or f"dummy-{identity['id']}"},
@@ -290,9 +291,9 @@ def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:
 def _infer_project(cwd: Path, s: _settings.Settings) -> str:
     """The git repository's name, else the program's file stem, else "uncategorized"."""
     root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
-    if root is not None and not s.disable_git:
+    if root is not None:
         return root.name
-    program = s.program or _system.program_path()
+    program = s.program or (None if in_notebook() else _system.program_path())
     if program:
         return Path(program).stem
     return "uncategorized"

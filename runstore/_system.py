@@ -23,7 +23,7 @@ def program_path() -> str | None:
     """The main program's absolute path, or None in an interactive session."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
-    if not path or path == "-c":
+    if not path or path.startswith(("<", "-")):  # -c, - (stdin), <stdin>, <string>
         return None
     return str(Path(path).resolve())
 
