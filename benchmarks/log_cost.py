@@ -61,7 +61,10 @@ def raw_executemany(steps: int, root: Path) -> float:
     points = [(run_key, keys[k], i, float(i + j), None)
               for i in range(steps) for j, k in enumerate(KEYS)]
     with _store.transaction(conn):
-        _store.insert_points(conn, steps_rows, points)
+        conn.executemany("INSERT INTO steps (run_key, step, timestamp, runtime)"
+                         " VALUES (?, ?, ?, ?)", steps_rows)
+        conn.executemany("INSERT INTO history (run_key, key_id, step, value, value_json)"
+                         " VALUES (?, ?, ?, ?, ?)", points)
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed

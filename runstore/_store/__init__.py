@@ -5,6 +5,7 @@ Everything else hands it Python objects. Functions take an open
 inside Datasette's connections.
 """
 
+from ._blocks import BLOCK, metric_blocks, rebuild_blocks
 from ._branching import (
     add_event,
     copy_history,
@@ -34,6 +35,9 @@ from ._ui import is_runstore, metric_points, run_page
 STORE_FILENAME = "runstore.db"
 
 __all__ = [
+    "BLOCK",
+    "metric_blocks",
+    "rebuild_blocks",
     "attached",
     "count_points",
     "merge_run",

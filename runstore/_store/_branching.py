@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ._blocks import copy_blocks, rebuild_blocks
 from ._json import loads
 
 
@@ -77,6 +78,7 @@ def rewind(conn: sqlite3.Connection, run_key: int, step: int, at: str) -> int:
     """Archive everything after `step`; returns the rewind's event_id."""
     event_id = add_event(conn, run_key, "rewind", run_key, step, at)
     moved = _move_tail(conn, run_key, step, event_id)
+    rebuild_blocks(conn, run_key, step)
     conn.execute("UPDATE run_events SET rows_moved = ? WHERE event_id = ?", (moved, event_id))
     return event_id
 
@@ -107,6 +109,7 @@ def undo_rewind(conn: sqlite3.Connection, run_key: int, at: str) -> int | None:
     conn.execute("DELETE FROM history_archive WHERE event_id = ?", (event_id,))
     conn.execute("DELETE FROM steps_archive WHERE event_id = ?", (event_id,))
     conn.execute("UPDATE run_events SET undone_at = ? WHERE event_id = ?", (at, event_id))
+    rebuild_blocks(conn, run_key, step)
     return event_id
 
 
@@ -127,6 +130,7 @@ def copy_history(conn: sqlite3.Connection, source: int, target: int, step: int) 
         "SELECT ?, step, timestamp, runtime FROM steps WHERE run_key = ? AND step <= ?",
         (target, source, step),
     )
+    copy_blocks(conn, source, target, step)
     return copied
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from ._blocks import fold_points
+
 
 def intern_keys(conn: sqlite3.Connection, keys: Iterable[str], cache: dict[str, int]) -> None:
     """Make sure every key has a key_id, filling `cache` (key -> key_id)."""
@@ -25,8 +27,8 @@ def insert_points(
     points: list[tuple[int, int, int, float | None, str | None]],
 ) -> None:
     """Insert step rows (run_key, step, timestamp, runtime) and points
-    (run_key, key_id, step, value, value_json). A step logged again
-    (commit=False then the same step) replaces the earlier value."""
+    (run_key, key_id, step, value, value_json), and fold the points into the
+    per-block summaries. A step written again replaces the earlier value."""
     if steps:
         conn.executemany(
             "INSERT OR REPLACE INTO steps (run_key, step, timestamp, runtime) VALUES (?, ?, ?, ?)",
@@ -38,3 +40,4 @@ def insert_points(
             " VALUES (?, ?, ?, ?, ?)",
             points,
         )
+        fold_points(conn, points)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ._blocks import rebuild_blocks
 from ._read import _row_dict
 from ._runs import find_run_key, insert_run, update_run
 
@@ -63,6 +64,7 @@ def merge_run(
         ).rowcount
         if progress is not None:
             progress(copied)
+    rebuild_blocks(conn, target)
     conn.execute(
         f"INSERT OR IGNORE INTO blobs (sha256, size, content) SELECT b.sha256, b.size, b.content"
         f" FROM {SOURCE}.blobs b JOIN {SOURCE}.run_files f ON f.sha256 = b.sha256"
