@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
+
+from _table import Row, print_table  # noqa: E402
 
 import runstore  # noqa: E402
 from runstore import _store  # noqa: E402
@@ -131,21 +133,16 @@ def raw_moves(root: Path, step: int) -> tuple[float, float]:
     return moved, copied
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    step = args.steps // 2 - 1  # the middle: steps 0..step stay, the rest move
+def measure(steps: int, repeats: int) -> list[Row]:
+    """Rewind, unrewind and fork at the middle of a steps x 10 run, as table rows."""
+    step = steps // 2 - 1  # the middle: steps 0..step stay, the rest move
     kept = (step + 1) * len(KEYS)
-    total = args.steps * len(KEYS)
-    moved = total - kept
+    moved = steps * len(KEYS) - kept
     rewinds, undos, forks, raw_rewinds, raw_forks = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        template = build_source(tmp_path / "template", args.steps)
-        size = template.stat().st_size
-        for i in range(args.repeats):
+        template = build_source(tmp_path / "template", steps)
+        for i in range(repeats):
             rewind, undo = rewind_and_unrewind(fresh_copy(template, tmp_path / f"r{i}"), step)
             rewinds.append(rewind)
             undos.append(undo)
@@ -157,19 +154,25 @@ def main() -> None:
                 shutil.rmtree(tmp_path / name)
     rewind, undo, fork_s = (statistics.median(x) for x in (rewinds, undos, forks))
     raw_rewind, raw_fork = statistics.median(raw_rewinds), statistics.median(raw_forks)
-    print(f"run of {args.steps} steps x {len(KEYS)} floats = {total:,} points "
-          f"({size / 2**20:.0f} MiB store), branch at step {step}: {moved:,} points move, "
-          f"{kept:,} are copied; median of {args.repeats}")
-    print(f"{'measure':<52} {'value':>12} {'budget':>8}")
-    print(f"{'rewind: init(resume_from=...) wall time, s':<52} {rewind:>12.3f} {'<= 1':>8}")
-    print(f"{'rewind: points archived per second':<52} {moved / rewind:>12,.0f}")
-    print(f"{'raw sqlite3 archive + delete, s':<52} {raw_rewind:>12.3f}")
-    print(f"{'unrewind: Api.unrewind() wall time, s':<52} {undo:>12.3f}")
-    print(f"{'unrewind: points restored per second':<52} {moved / undo:>12,.0f}")
-    print(f"{'fork: init(fork_from=...) wall time, s':<52} {fork_s:>12.3f} {'<= 1':>8}")
-    print(f"{'fork: points copied per second':<52} {kept / fork_s:>12,.0f} {'>= 1M':>8}")
-    print(f"{'raw sqlite3 INSERT ... SELECT copy, points/s':<52} {kept / raw_fork:>12,.0f}")
-    print(f"{'fork / raw copy speed':<52} {raw_fork / fork_s:>12.0%}")
+    size = f"{steps * len(KEYS) / 1e6:g}M-point run"
+    return [
+        (f"rewind of a {size} at its middle", rewind, "s", "<= 1"),
+        ("rewind: points archived per second", moved / rewind, "points/s", ""),
+        ("raw sqlite3 archive + delete of the same rows", raw_rewind, "s", ""),
+        ("unrewind (Api.unrewind)", undo, "s", ""),
+        (f"fork of a {size} at its middle", fork_s, "s", "<= 1"),
+        ("fork: points copied per second", kept / fork_s, "points/s", ">= 1M"),
+        ("raw sqlite3 INSERT ... SELECT copy", kept / raw_fork, "points/s", ""),
+        ("fork / raw copy speed", raw_fork / fork_s, "%", ""),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print_table(measure(args.steps, args.repeats), f"median of {args.repeats}")
 
 
 if __name__ == "__main__":

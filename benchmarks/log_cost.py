@@ -15,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
+
+from _table import Row, print_table  # noqa: E402
 
 import runstore  # noqa: E402
 from runstore import _store  # noqa: E402
@@ -70,33 +72,40 @@ def raw_executemany(steps: int, root: Path) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def measure(steps: int, repeats: int) -> list[Row]:
+    """log() cost and end-to-end ingest beside raw executemany, as table rows."""
     means, p99s, totals, raws, free_means, free_p99s = [], [], [], [], [], []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            mean, p99, total = runstore_ingest(args.steps, Path(tmp) / "a")
-            raws.append(raw_executemany(args.steps, Path(tmp) / "b"))
-            free_mean, free_p99, _ = runstore_ingest(args.steps, Path(tmp) / "c", args.steps)
+            mean, p99, total = runstore_ingest(steps, Path(tmp) / "a")
+            raws.append(raw_executemany(steps, Path(tmp) / "b"))
+            free_mean, free_p99, _ = runstore_ingest(steps, Path(tmp) / "c", steps)
         means.append(mean)
         p99s.append(p99)
         totals.append(total)
         free_means.append(free_mean)
         free_p99s.append(free_p99)
-    points = args.steps * len(KEYS)
+    points = steps * len(KEYS)
     rs, raw = statistics.median(totals), statistics.median(raws)
-    print(f"{args.steps} steps x {len(KEYS)} floats, median of {args.repeats}")
-    print(f"{'measure':<44} {'value':>14}")
-    print(f"{'log() mean, writer keeping up, µs':<44} {statistics.median(free_means):>14.2f}")
-    print(f"{'log() p99, writer keeping up, µs':<44} {statistics.median(free_p99s):>14.2f}")
-    print(f"{'log() mean, logging-only loop, µs':<44} {statistics.median(means):>14.2f}")
-    print(f"{'log() p99, logging-only loop, µs':<44} {statistics.median(p99s):>14.2f}")
-    print(f"{'runstore end-to-end incl. finish(), points/s':<44} {points / rs:>14,.0f}")
-    print(f"{'raw sqlite3 executemany, points/s':<44} {points / raw:>14,.0f}")
-    print(f"{'runstore / raw':<44} {raw / rs:>14.0%}")
+    med = statistics.median
+    return [
+        ("log() 10 floats, writer keeping up: mean", med(free_means), "µs", "<= 5"),
+        ("log() 10 floats, writer keeping up: p99", med(free_p99s), "µs", ""),
+        ("log() 10 floats, logging-only loop: mean", med(means), "µs", ""),
+        ("log() 10 floats, logging-only loop: p99", med(p99s), "µs", ""),
+        ("ingest end-to-end incl. finish()", points / rs, "points/s", ""),
+        ("raw sqlite3 executemany, same rows", points / raw, "points/s", ""),
+        ("ingest / raw executemany", raw / rs, "%", ">= 60%"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print_table(measure(args.steps, args.repeats),
+                f"{args.steps} steps x {len(KEYS)} floats, median of {args.repeats}")
 
 
 if __name__ == "__main__":

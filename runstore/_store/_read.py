@@ -90,6 +90,15 @@ def scan_history(
             if row is None:
                 return
             ids[row[0]] = key
+        if len(ids) == 1:  # one metric: one range scan, rows straight out
+            ((key_id, key),) = ids.items()
+            cur = conn.execute(
+                "SELECT step, value, value_json FROM history WHERE run_key = ? AND key_id = ?"
+                " ORDER BY step", (run_key, key_id))
+            for step, value, value_json in cur:
+                yield {"_step": step,
+                       key: value if value_json is None else json.loads(value_json)}
+            return
         marks = ", ".join("?" * len(ids))
         cur = conn.execute(
             f"SELECT step, key_id, value, value_json FROM history "
