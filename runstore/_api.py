@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _store
+from ._branch import is_live
 from ._errors import RunNotFound, UsageError
 
 
@@ -32,7 +33,9 @@ class ApiRun:
         self.entity: str = row["entity"]
         self.project: str = row["project"]
         self.name: str = row["name"]
-        self.state: str = row["state"]
+        # A running run whose process is gone is shown as crashed (wandb's state).
+        self.state: str = "crashed" if row["state"] == "running" and not is_live(row) \
+            else row["state"]
         self.notes: str | None = row["notes"]
         self.tags: list[str] = row["tags"]
         self.group: str | None = row["run_group"]

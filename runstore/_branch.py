@@ -86,6 +86,8 @@ def _age_seconds(stamp: str | None) -> float:
     if not stamp:
         return float("inf")
     then = datetime.fromisoformat(stamp)
+    if then.tzinfo is None:  # written by hand or by SQL's datetime(): UTC
+        then = then.replace(tzinfo=timezone.utc)
     return (datetime.now(timezone.utc) - then).total_seconds()
 
 

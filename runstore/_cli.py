@@ -31,12 +31,24 @@ def main() -> None:
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
               help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to bind; the default serves this machine only.")
-def ui(directory: str | None, port: int, host: str) -> None:
+              help="Interface to bind; the default serves this machine only. Any other "
+                   "address serves read-only unless --enable-writes is given.")
+@click.option("--open", "open_browser", is_flag=True,
+              help="Open the one-time sign-in link in a web browser.")
+@click.option("--enable-writes", is_flag=True,
+              help="Allow edits (name, tags, notes) even when --host is not a loopback "
+                   "address.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]",
+              help="Also answer requests for this Host name (e.g. behind a proxy); "
+                   "repeatable. Requests for any other Host get 421.")
+def ui(directory: str | None, port: int, host: str, open_browser: bool,
+       enable_writes: bool, allow_hosts: tuple[str, ...]) -> None:
     """Browse the runs of DIR in Datasette.
 
     Serves DIR/runstore.db with the runstore plugin (run list, run pages, charts),
-    on 127.0.0.1 unless --host says otherwise.
+    on 127.0.0.1 unless --host says otherwise, and prints a one-time link that
+    signs you in (as Datasette's root user) to edit run names, tags and notes.
+    Requests whose Host header names another server are refused (DNS rebinding).
 
     DIR defaults to $RUNSTORE_DIR, then $WANDB_DIR, then ./runstore.
     """
@@ -52,7 +64,8 @@ def ui(directory: str | None, port: int, host: str) -> None:
         _store.connect(path).close()
     except _errors.Error as exc:
         raise click.ClickException(str(exc)) from exc
-    _serve(path, host, port)
+    _serve(path, host, port, open_browser=open_browser, enable_writes=enable_writes,
+           allow_hosts=allow_hosts)
 
 
 @main.command()
@@ -72,6 +85,29 @@ def unrewind(run_path: str, directory: str | None) -> None:
     except _errors.Error as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"restored the newest rewind of {run.path}")
+
+
+@main.command(name="ls")
+@click.argument("directory", metavar="[DIR]", required=False)
+@click.option("--project", help="Only the runs of this project (or entity/project).")
+def list_runs(directory: str | None, project: str | None) -> None:
+    """List the runs of a store, newest first.
+
+    A run whose process is gone without finishing is shown as crashed.
+    """
+    from . import _errors
+    from ._api import Api
+
+    try:
+        runs = Api(store_path(directory).parent).runs(project)
+    except _errors.Error as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = [(r.id, r.name, f"{r.entity}/{r.project}", r.state, r.created_at[:19],
+             "" if r.runtime is None else f"{r.runtime:.1f}s") for r in runs]
+    header = ("ID", "NAME", "PROJECT", "STATE", "CREATED", "RUNTIME")
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 @main.command()
@@ -109,21 +145,48 @@ def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
     click.echo(f"{merged} run(s) synced into {store}")
 
 
-def _serve(path: Path, host: str, port: int) -> None:
+def _serve(path: Path, host: str, port: int, *, open_browser: bool = False,
+           enable_writes: bool = False, allow_hosts: tuple[str, ...] = ()) -> None:
     import asyncio
+    import secrets
+    import webbrowser
 
     import uvicorn
     from datasette.app import Datasette
     from datasette.plugins import pm
 
     import datasette_plugins.runstore_ui as plugin
+    from datasette_plugins.runstore_ui import _compat, _security
 
     # Installed, the plugin arrives through its entry point; register it by hand
     # if entry points were not loaded.
     if not pm.is_registered(plugin):
         pm.register(plugin, name="runstore_ui")
-    ds = Datasette([str(path)], metadata={"title": "runstore"})
+    loopback = _security.is_loopback(host)
+    if not loopback:
+        state = ("edits are on for whoever signs in with the link below, which travels "
+                 "over plain HTTP" if enable_writes else
+                 "serving read-only (pass --enable-writes to allow edits)")
+        click.echo(f"warning: --host {host} makes these runs readable by anyone who can "
+                   f"reach this machine on port {port}; {state}", err=True)
+    config = {
+        "allowed_hosts": _security.served_hosts(host, port, allow_hosts),
+        "read_only": not (loopback or enable_writes),
+    }
+    ds = Datasette([str(path)], **_compat.datasette_options({"title": "runstore"}, config))
     asyncio.run(ds.invoke_startup())
-    url = f"http://{host}:{port}{ds.urls.table(ds.get_database().name, 'run_list')}"
+    # Datasette's own --root mechanism: /-/auth-token?token=... sets the ds_actor
+    # cookie for root, once; nothing else (not even a local request) is root.
+    if getattr(ds, "_root_token", None) is None:
+        ds._root_token = secrets.token_hex(32)
+    if hasattr(ds, "root_enabled"):
+        ds.root_enabled = True
+    base = f"http://{_security.url_host(host)}:{port}"
+    url = base + ds.urls.table(ds.get_database().name, "run_list")
+    login = f"{base}{ds.urls.path('-/auth-token')}?token={ds._root_token}"
     click.echo(f"runstore ui: serving {path} at {url} (Ctrl+C to stop)")
+    click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works once): "
+               f"{login}")
+    if open_browser:
+        webbrowser.open(login)
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)

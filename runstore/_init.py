@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import _branch, _code, _config_sources, _lifecycle, _settings, _store, _system
+from . import (
+    _branch,
+    _code,
+    _config_sources,
+    _lifecycle,
+    _offline,
+    _settings,
+    _store,
+    _system,
+)
 from ._config import Config
 from ._errors import CommError, UsageError
 from ._names import check_path_part, check_tags, new_run_id
@@ -178,7 +185,9 @@ def init(
     run = Run(
         identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
         offline=mode_name == "offline",
-        writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize),
+        writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize,
+                                                path=root / _store.STORE_FILENAME,
+                                                run_id=identity["id"]),
         starting_step=opened.starting_step, runtime_offset=opened.runtime_offset,
         resumed=opened.resumed, resume_file=resume_file,
     )
@@ -249,21 +258,9 @@ def _open_online(
 
 
 def _open_offline(root: Path, run_id: str) -> tuple[sqlite3.Connection, Path]:
-    """A self-contained store for one offline run, under `root` or, if that cannot be
-    written, under the system's temporary directory."""
-    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-    for base in (root, Path(tempfile.gettempdir()) / "runstore-offline"):
-        for n in range(100):
-            run_dir = base / (f"offline-run-{stamp}-{run_id}" + (f"-{n}" if n else ""))
-            if not run_dir.exists():
-                break
-        path = run_dir / _store.STORE_FILENAME
-        try:
-            run_dir.mkdir(parents=True)
-            return _store.connect(path), path
-        except (OSError, CommError) as exc:
-            last_error = exc
-    raise CommError(f"cannot create an offline run directory: {last_error}")
+    """A self-contained store for one offline run (see _offline)."""
+    path = _offline.new_offline_store(root, run_id)
+    return _store.connect(path), path
 
 
 _warned_magic = False

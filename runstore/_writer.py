@@ -10,18 +10,27 @@ bounded, nothing is dropped).
 from __future__ import annotations
 
 import collections
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import _store
+from ._offline import new_offline_store
 from ._values import JsonText, warn
 
 BATCH_MAX = 5_000
 HEARTBEAT_S = 5.0
-RETRIES = 5
+
+
+def _inode(path: Path | None) -> int | None:
+    try:
+        return None if path is None else os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 class Writer:
@@ -33,8 +42,13 @@ class Writer:
         run_key: int,
         heartbeat: Callable[[], dict[str, Any]],
         maxsize: int = 10_000,
+        path: Path | None = None,
+        run_id: str = "run",
     ) -> None:
         self._conn = conn
+        self._path = path
+        self._run_id = run_id
+        self._inode = _inode(path)
         self._run_key = run_key
         self._heartbeat = heartbeat
         self._maxsize = maxsize
@@ -44,6 +58,8 @@ class Writer:
         self._idle = False
         self._stopping = False
         self._keys: dict[str, int] = {}
+        self._lost_steps = 0
+        self._failures: set[str] = set()
         self._last_beat = 0.0
         self._thread = threading.Thread(target=self._loop, name="runstore-writer", daemon=True)
         self._thread.start()
@@ -81,6 +97,9 @@ class Writer:
         self._stopping = True
         self._put(("stop",))
         self._thread.join()
+        if self._lost_steps:
+            warn(f"{self._lost_steps} steps of run {self._run_id} could not be written to the "
+                 f"store ({'; '.join(sorted(self._failures))})")
 
     # -- the writer thread ------------------------------------------------------
 
@@ -101,7 +120,11 @@ class Writer:
                 batch.append(queue.popleft())
             with self._space:
                 self._space.notify_all()
-            stop = self._write(batch)
+            try:
+                stop = self._write(batch)
+            except Exception as exc:  # the writer must outlive any one bad batch
+                warn(f"could not write to the store ({exc!r}); this batch is lost")
+                stop = any(item[0] == "stop" for item in batch)
             for item in batch:
                 if item[0] == "barrier":
                     item[1].set()
@@ -113,7 +136,22 @@ class Writer:
         if time.monotonic() - self._last_beat >= HEARTBEAT_S:
             self._write([])
 
+    def _rescue_if_moved(self) -> None:
+        """If the store file was deleted or replaced under us, save everything this
+        connection holds to an offline store and carry on writing there."""
+        if self._path is None or _inode(self._path) == self._inode:
+            return
+        target = new_offline_store(self._path.parent, self._run_id)
+        self._conn.execute("VACUUM INTO ?", (str(target),))
+        self._conn.close()
+        self._conn = _store.connect(target)
+        self._path, self._inode = target, _inode(target)
+        warn(f"the store was deleted or replaced while run {self._run_id} was writing to it; "
+             f"everything written so far is saved in {target} and logging continues there "
+             f"(merge it into a store with: runstore sync {target.parent})")
+
     def _write(self, batch: list[tuple]) -> bool:
+        self._rescue_if_moved()
         steps, points, fields, stop = [], [], {}, False
         run_key = self._run_key
         rows = []
@@ -128,31 +166,31 @@ class Writer:
             elif kind == "stop":
                 stop = True
         fields = {**self._heartbeat(), **fields}
-        for attempt in range(RETRIES):
-            try:
-                with _store.transaction(self._conn):
-                    if rows:
-                        keys = self._keys
-                        new = {k for _, row in rows for k in row if k not in keys}
-                        if new:
-                            _store.intern_keys(self._conn, sorted(new), keys)
-                        for step, row in rows:
-                            for key, value in row.items():
-                                if type(value) is JsonText:
-                                    points.append((run_key, keys[key], step, None, value))
-                                elif value != value:  # NaN: SQLite would store NULL
-                                    points.append((run_key, keys[key], step, None, "NaN"))
-                                else:
-                                    points.append((run_key, keys[key], step, value, None))
-                        _store.insert_points(self._conn, steps, points)
-                    _store.update_run(self._conn, run_key, fields)
-                self._last_beat = time.monotonic()
-                return stop
-            except sqlite3.Error as exc:
-                points.clear()
-                if attempt == RETRIES - 1:
-                    warn(f"could not write {len(steps)} steps to the store ({exc}); "
-                         "they are lost, earlier data is kept")
-                    return stop
-                time.sleep(0.2 * (attempt + 1))
+        try:
+            with _store.transaction(self._conn):
+                if rows:
+                    keys = self._keys
+                    new = {k for _, row in rows for k in row if k not in keys}
+                    if new:
+                        _store.intern_keys(self._conn, sorted(new), keys)
+                    for step, row in rows:
+                        for key, value in row.items():
+                            if type(value) is JsonText:
+                                points.append((run_key, keys[key], step, None, value))
+                            elif value != value:  # NaN: SQLite would store NULL
+                                points.append((run_key, keys[key], step, None, "NaN"))
+                            else:
+                                points.append((run_key, keys[key], step, value, None))
+                    _store.insert_points(self._conn, steps, points)
+                _store.update_run(self._conn, run_key, fields)
+            self._last_beat = time.monotonic()
+        except sqlite3.Error as exc:
+            # busy_timeout has already waited out locks; what is left (disk full,
+            # read-only, I/O error) will not pass by retrying, so the batch is dropped
+            # and each kind of failure is said once. Earlier commits stay intact.
+            self._lost_steps += len(steps)
+            if str(exc) not in self._failures:
+                self._failures.add(str(exc))
+                warn(f"could not write to the store ({exc}); {len(steps)} steps are lost "
+                     "and later ones may be too; what was written before is kept")
         return stop

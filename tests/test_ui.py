@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     _add_points(conn, small, "train/loss", [(0, 1.0, None), (1, 0.5, None), (2, 0.25, None)])
     _add_points(conn, small, "val/acc", [(0, 0.5, None), (2, math.inf, None), (3, 0.9, None)])
     _add_points(conn, small, "note", [(0, None, '"text"')])
-    big = _add_run(conn, "big1", "big run", created_at="2024-05-02T12:00:00+00:00")
+    # Running, with a fresh heartbeat: live, not crashed.
+    big = _add_run(conn, "big1", "big run", created_at="2024-05-02T12:00:00+00:00",
+                   heartbeat_at=datetime.now(timezone.utc).isoformat())
     values = [math.sin(i / 1000) for i in range(BIG)]
     values[SPIKE_STEP] = 1e9
     _add_points(conn, big, "train/loss", [(i, v, None) for i, v in enumerate(values)])

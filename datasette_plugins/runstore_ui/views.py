@@ -7,6 +7,7 @@ Routes (under the database's URL, so they follow `base_url` and database routes)
 - ``/<db>/-/runstore/run/<run_key>/metric.json?key=<key>``: chart data, with optional
   ``min_step``/``max_step`` (zoom) and ``points`` (the most points to return; more
   are downsampled server-side with M4).
+- ``/<db>/-/runstore/run/<run_key>/edit``: POST edits of name, tags, notes (`_edit`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from ._format import (
     runtime_of,
     value_text,
 )
+from ._markdown import render_notes
+from ._security import can_edit, read_only
 from ._static import UPLOT_VERSION, static_url
 
 RUN_PATH = r"^/(?P<database>[^/]+)/-/runstore/run/(?P<run_key>\d+)"
@@ -106,6 +109,11 @@ async def run_view(datasette: Any, request: Any) -> Response:
         "state_badge": _cells.state_badge(run["state"]),
         "tags": _cells.tag_chips(tags if isinstance(tags, list) else [],
                                  f"{database_url}/run_list"),
+        "notes_html": render_notes(run.get("notes")),
+        "tag_list": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
+        "can_edit": await can_edit(datasette, request, db),
+        "read_only": read_only(datasette),
+        "edit_url": f"{this_url}/edit",
         "config": _pairs(run.get("config")),
         "summary": _pairs(run.get("summary")),
         "groups": groups,

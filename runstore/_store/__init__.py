@@ -17,9 +17,12 @@ from ._branching import (
     step_runtime,
     undo_rewind,
 )
+from ._compare import compare_runs
+from ._edits import set_run_fields
 from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
 from ._merge import attached, count_points, merge_run
+from ._queries import canned_queries
 from ._read import (
     decode_value,
     get_run,
@@ -35,6 +38,8 @@ from ._ui import is_runstore, metric_points, run_page
 STORE_FILENAME = "runstore.db"
 
 __all__ = [
+    "canned_queries",
+    "compare_runs",
     "BLOCK",
     "metric_blocks",
     "rebuild_blocks",
@@ -43,6 +48,7 @@ __all__ = [
     "merge_run",
     "run_files",
     "save_file",
+    "set_run_fields",
     "add_event",
     "copy_history",
     "last_step",

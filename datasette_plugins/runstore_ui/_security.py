@@ -1,0 +1,167 @@
+"""Who may edit, and which Host headers the server answers.
+
+`runstore ui` sets the plugin config (``plugins.runstore`` in Datasette's metadata):
+
+- ``allowed_hosts``: the Host header values the server serves (``host:port``);
+  any other Host gets 421 Misdirected Request, which defeats DNS rebinding.
+  Without this key (plain ``datasette``) every Host is served, as Datasette does.
+- ``read_only``: when true, nobody may edit, not even root.
+
+Edits need the ``runstore-edit`` permission, which this plugin grants to the root
+actor only (the one Datasette's one-time ``/-/auth-token`` URL signs in).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+PLUGIN = "runstore"
+EDIT_PERMISSION = "runstore-edit"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def plugin_config(datasette: Any) -> dict[str, Any]:
+    """This plugin's config (empty when none was given)."""
+    config = datasette.plugin_config(PLUGIN)
+    return config if isinstance(config, dict) else {}
+
+
+def read_only(datasette: Any) -> bool:
+    """True when the UI was started read-only (edits denied to everyone)."""
+    return bool(plugin_config(datasette).get("read_only"))
+
+
+def edit_allowed(actor: Any, action: str, datasette: Any) -> bool | None:
+    """The answer of our permission_allowed hook: root may edit, unless read-only."""
+    if action != EDIT_PERMISSION:
+        return None
+    if read_only(datasette):
+        return False
+    if isinstance(actor, dict) and actor.get("id") == "root":
+        return True
+    return None
+
+
+async def can_edit(datasette: Any, request: Any, db: Any) -> bool:
+    """True if this request's actor may edit the runs of database `db`."""
+    if not db.is_mutable or read_only(datasette):
+        return False
+    return bool(await datasette.permission_allowed(
+        request.actor, EDIT_PERMISSION, resource=db.name, default=False
+    ))
+
+
+def is_loopback(host: str) -> bool:
+    """True if binding `host` serves this machine only."""
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def url_host(host: str) -> str:
+    """The host to put in a URL for a server bound to `host` (wildcards -> loopback)."""
+    if host in WILDCARDS:
+        return "[::1]" if host == "::" else "127.0.0.1"
+    return _bracketed(host)
+
+
+def _machine_names() -> set[str]:
+    """Names and addresses this machine answers to on its networks (best effort)."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    return {n for n in names if n}
+
+
+def served_hosts(host: str, port: int, extra: Iterable[str] = ()) -> list[str]:
+    """The Host header values a server bound to host:port answers (lowercase).
+
+    Loopback binds also answer localhost, 127.0.0.1 and [::1]; wildcard binds
+    (0.0.0.0, ::) answer those and this machine's names and addresses. `extra`
+    adds names (with or without a port)."""
+    names = {_bracketed(host)}
+    if is_loopback(host) or host in WILDCARDS:
+        names.update(LOOPBACK_NAMES)
+    if host in WILDCARDS:
+        names.update(_bracketed(n) for n in _machine_names())
+    names.discard("")
+    names.discard("[::]")
+    names.discard("0.0.0.0")
+    served = set()
+    for name in names:
+        served.add(f"{name}:{port}".lower())
+        if port == 80:
+            served.add(name.lower())
+    served.update(_with_port(n.strip().lower(), port) for n in extra if n.strip())
+    return sorted(served)
+
+
+def _with_port(name: str, port: int) -> str:
+    """`name` as host:port: names given with a port keep theirs."""
+    if name.startswith("["):  # [v6] or [v6]:port
+        return name if "]:" in name else f"{name}:{port}"
+    if name.count(":") == 1:  # host:port
+        return name
+    return f"{_bracketed(name)}:{port}"
+
+
+def _host_header(scope: dict[str, Any]) -> str:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == b"host":
+            return value.decode("latin-1").strip().lower().rstrip(".")
+    return ""
+
+
+def host_check(app: Any, allowed: Iterable[str]) -> Any:
+    """Wrap an ASGI app: HTTP and websocket requests whose Host is not in `allowed`
+    get 421 Misdirected Request."""
+    allowed = frozenset(h.lower() for h in allowed)
+    message = (
+        "Misdirected Request: this runstore ui answers only to "
+        + ", ".join(sorted(allowed))
+        + ".\nOpen one of those addresses, or restart it with --allow-host NAME.\n"
+    ).encode()
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket") or _host_header(scope) in allowed:
+            await app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({
+            "type": "http.response.start",
+            "status": 421,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(message)).encode())],
+        })
+        await send({"type": "http.response.body", "body": message})
+
+    return wrapped
+
+
+def wrap_app(datasette: Any) -> Any:
+    """The asgi_wrapper: a Host check when the config names the served hosts."""
+    allowed = plugin_config(datasette).get("allowed_hosts")
+
+    def wrapper(app: Any) -> Any:
+        if not allowed:
+            return app
+        return host_check(app, allowed)
+
+    return wrapper

@@ -1,0 +1,141 @@
+"""Crashes and faults: what a killed process leaves, disk full, a store deleted or
+replaced mid-run, and an old store kept as a fixture."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import pytest
+from click.testing import CliRunner
+
+import runstore
+from conftest import REPO, query
+from runstore._cli import main as cli
+
+FIXTURE_V1 = REPO / "tests" / "fixtures" / "store_v1.db"
+
+
+def test_sigkill_loses_at_most_the_last_100ms_and_shows_crashed(tmp_path, store_dir):
+    code = textwrap.dedent(f"""
+        import sys, time, runstore
+        run = runstore.init(project="p", id="victim", dir={str(store_dir)!r}, resume="auto")
+        i = 0
+        while True:
+            runstore.log({{"x": i}})
+            print(i, time.time(), flush=True)
+            i += 1
+            time.sleep(0.002)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    while len(lines) < 300:
+        lines.append(proc.stdout.readline().split())
+    killed_at = time.time()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    lines += [line.split() for line in proc.stdout.read().splitlines()]
+    proc.stdout.close()
+    proc.stderr.close()
+    logged = {int(step): float(at) for step, at in lines if step}
+    stored = {s for (s,) in query(store_dir, "SELECT step FROM history")}
+    assert stored == set(range(len(stored)))  # a prefix, nothing half-written
+    lost = [step for step in logged if step not in stored]
+    assert all(logged[step] > killed_at - 0.15 for step in lost), (
+        f"lost steps logged more than 150 ms before the kill: {lost[:5]}")
+    assert query(store_dir, "PRAGMA integrity_check") == [("ok",)]
+
+    # Crashed: the read API and `runstore ls` see the process is gone at once ...
+    assert runstore.Api(store_dir).run("p/victim").state == "crashed"
+    listing = CliRunner().invoke(cli, ["ls", str(store_dir)])
+    assert "crashed" in listing.output and "victim" in listing.output
+    # ... the SQL view once the heartbeat is over 30 s old.
+    assert query(store_dir, "SELECT state FROM run_list") == [("running",)]
+    conn = sqlite3.connect(store_dir / "runstore.db")
+    conn.execute("UPDATE runs SET heartbeat_at = datetime('now', '-60 seconds')")
+    conn.commit()
+    conn.close()
+    assert query(store_dir, "SELECT state FROM run_list") == [("crashed",)]
+    # resume="auto" from the same directory picks the crashed run up.
+    run = runstore.init(project="p", dir=store_dir, resume="auto")
+    assert run.id == "victim" and run.step == len(stored)
+    run.finish()
+    assert runstore.Api(store_dir).run("p/victim").state == "finished"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_disk_full_warns_and_keeps_what_was_written(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        run = runstore.init(project="p", id="full", dir=mount, settings={"sync_writes": True})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i in range(40_000):
+                run.log({"x": float(i), "text": "y" * 50})
+            run.finish()
+        messages = " ".join(str(w.message) for w in caught)
+        assert "full" in messages  # SQLite's "database or disk is full", said clearly
+        conn = sqlite3.connect(f"file:{mount / 'runstore.db'}?mode=ro", uri=True)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        (count,) = conn.execute("SELECT count(*) FROM history").fetchone()
+        conn.close()
+        assert 0 < count < 80_000
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_store_deleted_or_replaced_mid_run_is_rescued(tmp_path, store_dir, how):
+    run = runstore.init(project="p", id="mover", dir=store_dir)
+    for i in range(100):
+        run.log({"x": i})
+    run.save()
+    for suffix in ("", "-wal", "-shm"):
+        (store_dir / f"runstore.db{suffix}").unlink(missing_ok=True)
+    if how == "replaced":
+        runstore.init(project="other", dir=tmp_path / "elsewhere", reinit="create_new").finish()
+        shutil.copy(tmp_path / "elsewhere" / "runstore.db", store_dir / "runstore.db")
+    with pytest.warns(RuntimeWarning, match="deleted or replaced") as caught:
+        for i in range(100, 150):
+            run.log({"x": i})
+        run.finish()
+    (rescued,) = store_dir.glob("offline-run-*-mover")
+    assert any(str(rescued) in str(w.message) for w in caught)
+    saved = runstore.Api(rescued).run("p/mover")
+    assert [r["x"] for r in saved.history()] == [float(i) for i in range(150)]
+    assert saved.state == "finished"
+    target = tmp_path / "merged"
+    result = CliRunner().invoke(cli, ["sync", str(rescued), "--dir", str(target)])
+    assert result.exit_code == 0, result.output
+    assert len(runstore.Api(target).run("p/mover").history()) == 150
+
+
+def test_a_first_version_store_fixture_upgrades_in_place_and_resumes(tmp_path):
+    store = tmp_path / "old"
+    store.mkdir()
+    shutil.copy(FIXTURE_V1, store / "runstore.db")
+    old = runstore.Api(store).run("alice/mnist/v1run01")
+    assert (old.name, old.state, old.config, old.tags) == (
+        "old-owl-1", "finished", {"lr": 0.01}, ["baseline"])
+    assert old.summary == {"loss": 0.5, "acc": 0.75}
+    assert len(old.history()) == 200
+    assert query(store, "PRAGMA user_version")[0][0] >= 5
+    assert query(store, "SELECT count(*) FROM history_blocks") == [(2,)]
+    run = runstore.init(entity="alice", project="mnist", id="v1run01", dir=store,
+                        resume="must")
+    assert run.step == 200
+    run.log({"loss": 0.1})
+    run.finish()
+    again = runstore.Api(store).run("mnist/v1run01")
+    assert len(again.history()) == 201 and again.summary["loss"] == 0.1
+    assert query(store, "PRAGMA integrity_check") == [("ok",)]
