@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench peers-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,27 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest
 
-bench: $(STAMP)
+# Peer trackers (MLflow, trackio, wandb) for the side-by-side benchmark, in their own
+# virtualenv so they never touch the project's. Not needed by `make test`. Each peer is
+# installed on its own, so one that fails to install is skipped by benchmarks/peers.py.
+PEERS_VENV := benchmarks/.peers-venv
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS := mlflow trackio wandb
+PEERS_PIP := $(PEERS_PY) -m pip install --quiet
+
+$(PEERS_STAMP):
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PIP) --upgrade pip
+	$(PEERS_PIP) numpy
+	for p in $(PEERS); do $(PEERS_PIP) $$p \
+	  || echo "peers-venv: $$p failed to install; benchmarks/peers.py will skip it"; done
+	touch $(PEERS_STAMP)
+
+peers-venv: $(PEERS_STAMP)
+
+bench: $(STAMP) $(PEERS_STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) examples/runstore
+	rm -rf $(VENV) $(PEERS_VENV) examples/runstore

@@ -11,7 +11,7 @@ def print_table(rows: list[Row], title: str | None = None) -> None:
     print(f"{'measure':<52} {'value':>12} {'unit':<9} {'budget':>8}")
     for name, value, unit, budget in rows:
         if unit == "%":
-            text = f"{value:.0%}"
+            text, unit = f"{value:.0%}", ""
         elif abs(value) >= 1000:
             text = f"{value:,.0f}"
         else:

@@ -68,7 +68,7 @@ def main() -> None:
     except ImportError:
         pass
     runstore_rate = next(value for name, value, _, _ in ingest if name.startswith("ingest end"))
-    rows += peer_rows(min(steps, 20_000), 3, runstore_rate)
+    rows += peer_rows(min(steps, 5_000), 3, runstore_rate)
     print_table(rows, f"runstore benchmarks ({'quick' if args.quick else 'full'} sizes)")
 
 
