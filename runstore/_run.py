@@ -225,12 +225,17 @@ class Run:
         """Log a dict of metrics at the current step (wandb's step rules)."""
         if self._finished:
             raise UsageError(f"run {self._id} is finished; the call to log() was ignored")
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
             return
         row = flatten(data)
         with self._lock:
-            if step is not None:
+            if step is None and commit is None and not self._pending:
+                # The common case, one whole row per call: no pending row to merge.
+                if row:
+                    self._emit(self._step, time.time(), row)
+                self._step += 1
+            elif step is not None:
                 if isinstance(step, bool) or not hasattr(step, "__index__") or step < 0:
                     warn(f"step must be a non-negative integer, got {step!r}; nothing logged")
                     return
@@ -257,17 +262,20 @@ class Run:
         self._pending.update(row)
 
     def _commit(self) -> None:
-        row, step = self._pending, self._step
-        if row:
-            ts = self._pending_ts or time.time()
-            self.summary.add_row(row)
-            if self._writer is not None:
-                self._writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row)
-                if self._sync:
-                    self._writer.flush()
+        if self._pending:
+            self._emit(self._step, self._pending_ts or time.time(), self._pending)
         self._pending = {}
         self._pending_ts = None
-        self._step = step + 1
+        self._step += 1
+
+    def _emit(self, step: int, ts: float, row: dict[str, Any]) -> None:
+        """A committed row: into the summary and onto the writer's queue."""
+        self.summary.add_row(row)
+        writer = self._writer
+        if writer is not None:
+            writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row)
+            if self._sync:
+                writer.flush()
 
     def define_metric(
         self,

@@ -131,11 +131,11 @@ class Summary(DictView):
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Fold one committed history row into the summary."""
-        values = self._data
+        values, rules = self._data, self._rules
         for key, value in row.items():
             if type(value) is JsonText:
                 value = value.decode()
-            if self._rules:
+            if rules:
                 ops = self._ops_for(key)
                 if ops is not None:
                     agg = self._aggs.get(key)

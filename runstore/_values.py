@@ -89,7 +89,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "", out: dict | None = None) 
             continue
         if not prefix and key in RESERVED_KEYS:
             continue  # runstore stamps these itself, as wandb does
-        name = prefix + key
+        name = prefix + key if prefix else key
         if type(value) is float:
             out[name] = value
         elif isinstance(value, Mapping):

@@ -7,6 +7,7 @@ rebuild the blocks from the first step they changed.
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 from collections.abc import Iterable
 
@@ -62,30 +63,43 @@ def _store_blocks(conn: sqlite3.Connection, run_key: int, key_id: int,
     )
 
 
+def _series_blocks(steps: list[int], values: list[float]) -> dict[int, list]:
+    """Block stats of one series whose steps ascend, with C-level min/max per block."""
+    out: dict[int, list] = {}
+    start = 0
+    while start < len(steps):
+        block = steps[start] // BLOCK
+        end = bisect.bisect_left(steps, (block + 1) * BLOCK, start)
+        vals = values[start:end]
+        low, high = min(vals), max(vals)
+        out[block] = [end - start, steps[start], vals[0], steps[end - 1], vals[-1],
+                      steps[start + vals.index(low)], low,
+                      steps[start + vals.index(high)], high]
+        start = end
+    return out
+
+
 def fold_points(conn: sqlite3.Connection, points: Iterable[tuple]) -> None:
     """Fold newly written points (run_key, key_id, step, value, value_json) into their
-    blocks. The points are at hand, so their summaries are computed here, not re-read."""
-    new: dict[tuple[int, int, int], list] = {}
+    blocks. The points are at hand, so their summaries are computed here, not re-read;
+    each series' points must come in ascending step order (the writer's do)."""
+    series: dict[tuple[int, int], tuple[list, list]] = {}
     for run_key, key_id, step, value, _ in points:
-        if value is None or not _MIN_FLOAT <= value <= _MAX_FLOAT:
-            continue
-        key = (run_key, key_id, step // BLOCK)
-        stats = new.get(key)
-        if stats is None:
-            new[key] = [1, step, value, step, value, step, value, step, value]
-            continue
-        stats[0] += 1
-        if step < stats[1]:
-            stats[1:3] = step, value
-        if step > stats[3]:
-            stats[3:5] = step, value
-        if value < stats[6]:
-            stats[5:7] = step, value
-        if value > stats[8]:
-            stats[7:9] = step, value
+        if value is not None:
+            columns = series.get((run_key, key_id))
+            if columns is None:
+                columns = series[(run_key, key_id)] = ([], [])
+            columns[0].append(step)
+            columns[1].append(value)
     by_series: dict[tuple[int, int], dict[int, list]] = {}
-    for (run_key, key_id, block), stats in new.items():
-        by_series.setdefault((run_key, key_id), {})[block] = stats
+    for key, (steps, values) in series.items():
+        if not (_MIN_FLOAT <= min(values) and max(values) <= _MAX_FLOAT):  # rare: ±inf
+            finite = [(s, v) for s, v in zip(steps, values, strict=True)
+                      if _MIN_FLOAT <= v <= _MAX_FLOAT]
+            if not finite:
+                continue
+            steps, values = [s for s, _ in finite], [v for _, v in finite]
+        by_series[key] = _series_blocks(steps, values)
     for (run_key, key_id), blocks in by_series.items():
         old = conn.execute(
             f"SELECT block, {', '.join(_COLUMNS)} FROM history_blocks"
