@@ -23,7 +23,7 @@ from . import (
 )
 from ._config import Config
 from ._errors import CommError, UsageError
-from ._names import check_path_part, check_tags, new_run_id
+from ._names import check_path_part, check_tags, check_text, new_run_id
 from ._run import Run, utc_now
 from ._writer import Writer
 
@@ -274,14 +274,16 @@ def _warn_magic() -> None:
 
 def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:
     entity = "anonymous" if s.anonymous == "must" else (s.entity or _system.os_user())
+    check_path_part("entity", entity)
     project = s.project or _infer_project(cwd, s)
     check_path_part("project", project)
     run_id = s.run_id if s.run_id is not None else new_run_id()
     check_path_part("run id", run_id, max_len=64)
     return {
-        "entity": entity, "project": project, "id": run_id, "name": s.run_name,
-        "notes": s.run_notes, "tags": check_tags(s.run_tags),
-        "run_group": s.run_group, "job_type": s.run_job_type,
+        "entity": entity, "project": project, "id": run_id,
+        "name": check_text("name", s.run_name), "notes": check_text("notes", s.run_notes),
+        "tags": check_tags(s.run_tags), "run_group": check_text("group", s.run_group),
+        "job_type": check_text("job_type", s.run_job_type),
     }
 
 

@@ -40,9 +40,23 @@ def new_run_name(number: int) -> str:
     return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{number}"
 
 
+def check_text(what: str, value: object) -> str | None:
+    """A text argument (name, notes, ...): None, or a string SQLite can store."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {value!r} holds characters that are not valid Unicode text "
+                         "(lone surrogates); decode it properly first") from None
+    return value
+
+
 def check_path_part(what: str, value: object, max_len: int = 128) -> str:
     """Validate a run id or project name: non-empty text without / \\ # ? % :."""
-    if not isinstance(value, str):
+    if not isinstance(check_text(what, value), str):
         raise UsageError(f"{what} must be a string, got {type(value).__name__}")
     if not value.strip() or value != value.strip():
         raise UsageError(f"{what} {value!r} must be non-empty without surrounding whitespace")
@@ -70,4 +84,5 @@ def check_tags(tags: object) -> tuple[str, ...]:
     for tag in tags:
         if not isinstance(tag, str) or not 1 <= len(tag) <= 64:
             raise UsageError(f"tag {tag!r} must be a string of 1 to 64 characters")
+        check_text("tag", tag)
     return tuple(dict.fromkeys(tags))

@@ -14,7 +14,7 @@ from ._config import Config
 from ._errors import UsageError
 from ._names import check_tags
 from ._summary import Summary, check_metric_name, parse_ops
-from ._values import flatten, warn
+from ._values import flatten, storable_text, warn
 from ._writer import Writer
 
 
@@ -147,6 +147,9 @@ class Run:
     @name.setter
     def name(self, value: str) -> None:
         self._check_open("set name")
+        if not storable_text(str(value)):
+            warn(f"name {value!r} is not storable text (lone surrogates); name not updated")
+            return
         self._name = str(value)
         self._persist({"name": self._name}, wait=True)
 
@@ -157,6 +160,9 @@ class Run:
     @notes.setter
     def notes(self, value: str | None) -> None:
         self._check_open("set notes")
+        if value is not None and not storable_text(str(value)):
+            warn("notes are not storable text (lone surrogates); notes not updated")
+            return
         self._notes = None if value is None else str(value)
         self._persist({"notes": self._notes}, wait=True)
 

@@ -48,24 +48,43 @@ def _scalar(value: Any) -> Any:
         return None
 
 
+def storable_text(text: str) -> bool:
+    """False for text SQLite cannot hold as UTF-8 (lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_text(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    # Lone surrogates (e.g. file names decoded with surrogateescape) are kept as
+    # \u escapes, which read back to the same string.
+    return text if storable_text(text) else json.dumps(value, ensure_ascii=True)
+
+
 def convert(key: str, value: Any) -> float | JsonText | None:
     """One value in stored form, or None (after a warning) if it cannot be stored."""
     t = type(value)
     if t is float:
         return value
-    if t is int or t is bool:
+    if t is bool:
         return float(value)
-    if isinstance(value, (int, float)):  # int/float subclasses, numpy float64
-        return float(value)
+    if isinstance(value, (int, float)):  # also int/float subclasses, numpy float64
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range is kept exactly, as JSON
+            return JsonText(str(int(value)))
     scalar = _scalar(value)
     if scalar is not None and isinstance(scalar, (int, float)):
         return float(scalar)
     if value is None or isinstance(value, str):
-        return JsonText(json.dumps(value, ensure_ascii=False))
+        return JsonText(_json_text(value))
     if isinstance(value, (list, tuple)) or (scalar is None and hasattr(value, "tolist")):
         try:
             plain = value.tolist() if hasattr(value, "tolist") else list(value)
-            text = json.dumps(plain, ensure_ascii=False)
+            text = _json_text(plain)
         except (TypeError, ValueError) as exc:
             warn(f"value for {key!r} could not be stored ({exc}); skipped")
             return None
@@ -84,8 +103,8 @@ def flatten(data: Mapping[str, Any], prefix: str = "", out: dict | None = None) 
     if out is None:
         out = {}
     for key, value in data.items():
-        if type(key) is not str:
-            warn(f"metric key {key!r} is not a string; skipped")
+        if type(key) is not str or not storable_text(key):
+            warn(f"metric key {key!r} is not a string of storable text; skipped")
             continue
         if not prefix and key in RESERVED_KEYS:
             continue  # runstore stamps these itself, as wandb does

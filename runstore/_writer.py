@@ -166,11 +166,11 @@ class Writer:
             elif kind == "stop":
                 stop = True
         fields = {**self._heartbeat(), **fields}
+        keys = self._keys
+        new = {k for _, row in rows for k in row if k not in keys}
         try:
             with _store.transaction(self._conn):
                 if rows:
-                    keys = self._keys
-                    new = {k for _, row in rows for k in row if k not in keys}
                     if new:
                         _store.intern_keys(self._conn, sorted(new), keys)
                     for step, row in rows:
@@ -185,6 +185,8 @@ class Writer:
                 _store.update_run(self._conn, run_key, fields)
             self._last_beat = time.monotonic()
         except sqlite3.Error as exc:
+            for key in new:  # their metric_keys rows were rolled back
+                keys.pop(key, None)
             # busy_timeout has already waited out locks; what is left (disk full,
             # read-only, I/O error) will not pass by retrying, so the batch is dropped
             # and each kind of failure is said once. Earlier commits stay intact.

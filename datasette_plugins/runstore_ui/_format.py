@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from runstore._store._json import loads as store_loads
+
 STATES = ("running", "finished", "failed", "crashed")
 
 
@@ -19,7 +21,7 @@ def loads(value: Any, default: Any = None) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
+        return store_loads(value, restore=True)  # non-finite floats come back as floats
     except ValueError:
         return default
 

@@ -1,7 +1,9 @@
 """JSON as the store keeps it: strict (SQLite's json functions must parse it).
 
-Non-finite floats, which strict JSON cannot hold, are written as the strings
-"NaN", "Infinity" and "-Infinity" and read back as floats.
+Non-finite floats, which strict JSON cannot hold, are written as the object
+{"__float__": "NaN"} (or "Infinity", "-Infinity") and read back as floats, so
+they cannot be confused with the strings "NaN" or "Infinity". Text that SQLite
+cannot store as UTF-8 (lone surrogates) is written with \\u escapes.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import json
 import math
 from typing import Any
 
+FLOAT_TAG = "__float__"
 _TOKENS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _finite(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
-        return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
+        token = "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
+        return {FLOAT_TAG: token}
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -26,15 +30,21 @@ def _finite(obj: Any) -> Any:
 def dumps(obj: Any) -> str:
     """Encode for a JSON column."""
     try:
-        return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+        text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     except ValueError:
-        return json.dumps(_finite(obj), allow_nan=False, ensure_ascii=False)
+        obj = _finite(obj)
+        text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, allow_nan=False, ensure_ascii=True)
+    return text
 
 
 def _restore(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return _TOKENS.get(obj, obj)
     if isinstance(obj, dict):
+        if len(obj) == 1 and obj.get(FLOAT_TAG) in _TOKENS:
+            return _TOKENS[obj[FLOAT_TAG]]
         return {k: _restore(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_restore(v) for v in obj]
@@ -42,7 +52,7 @@ def _restore(obj: Any) -> Any:
 
 
 def loads(text: str | None, *, restore: bool = False) -> Any:
-    """Decode a JSON column; `restore` turns the non-finite tokens back into floats."""
+    """Decode a JSON column; `restore` turns tagged non-finite floats back into floats."""
     if text is None:
         return None
     obj = json.loads(text)
