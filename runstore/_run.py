@@ -14,7 +14,7 @@ from ._config import Config
 from ._errors import UsageError
 from ._names import check_tags
 from ._summary import Summary, check_metric_name, parse_ops
-from ._values import flatten, storable_text, warn
+from ._values import flatten, plain_floats, storable_text, warn
 from ._writer import Writer
 
 
@@ -234,12 +234,13 @@ class Run:
         if type(data) is not dict and not isinstance(data, Mapping):
             warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
             return
-        row = flatten(data)
+        plain = type(data) is dict and plain_floats(data)
+        row = dict(data) if plain else flatten(data)
         with self._lock:
             if step is None and commit is None and not self._pending:
                 # The common case, one whole row per call: no pending row to merge.
                 if row:
-                    self._emit(self._step, time.time(), row)
+                    self._emit(self._step, time.time(), row, plain)
                 self._step += 1
             elif step is not None:
                 if isinstance(step, bool) or not hasattr(step, "__index__") or step < 0:
@@ -274,9 +275,9 @@ class Run:
         self._pending_ts = None
         self._step += 1
 
-    def _emit(self, step: int, ts: float, row: dict[str, Any]) -> None:
+    def _emit(self, step: int, ts: float, row: dict[str, Any], plain: bool = False) -> None:
         """A committed row: into the summary and onto the writer's queue."""
-        self.summary.add_row(row)
+        self.summary.add_row(row, plain)
         writer = self._writer
         if writer is not None:
             writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row)

@@ -129,9 +129,13 @@ class Summary(DictView):
 
     # -- fed by log() -------------------------------------------------------------
 
-    def add_row(self, row: Mapping[str, Any]) -> None:
-        """Fold one committed history row into the summary."""
+    def add_row(self, row: Mapping[str, Any], plain: bool = False) -> None:
+        """Fold one committed history row into the summary (`plain`: only floats)."""
         values, rules = self._data, self._rules
+        if plain and not rules:
+            values.update(row)
+            object.__setattr__(self, "version", self.version + 1)
+            return
         for key, value in row.items():
             if type(value) is JsonText:
                 value = value.decode()

@@ -98,6 +98,18 @@ def convert(key: str, value: Any) -> float | JsonText | None:
     return None
 
 
+_FLOAT_ONLY = {float}
+_STR_ONLY = {str}
+
+
+def plain_floats(data: dict) -> bool:
+    """True for the common payload, a flat dict of str keys to floats, which needs no
+    flattening or conversion (checked with C-level set operations)."""
+    return (set(map(type, data.values())) == _FLOAT_ONLY
+            and set(map(type, data)) == _STR_ONLY
+            and RESERVED_KEYS.isdisjoint(data))
+
+
 def flatten(data: Mapping[str, Any], prefix: str = "", out: dict | None = None) -> dict:
     """Nested dicts as dotted keys ({"a": {"b": 1}} -> {"a.b": 1.0}), values converted."""
     if out is None:

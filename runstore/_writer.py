@@ -20,7 +20,7 @@ from typing import Any
 
 from . import _store
 from ._offline import new_offline_store
-from ._values import JsonText, warn
+from ._values import JsonText, storable_text, warn
 
 BATCH_MAX = 5_000
 HEARTBEAT_S = 5.0
@@ -31,6 +31,14 @@ def _inode(path: Path | None) -> int | None:
         return None if path is None else os.stat(path).st_ino
     except OSError:
         return None
+
+
+def _point(run_key: int, key_id: int, step: int, value: Any) -> tuple:
+    """A history row for a value that is not a plain number: JSON text, or NaN
+    (which SQLite would store as NULL in a REAL column)."""
+    if type(value) is JsonText:
+        return (run_key, key_id, step, None, value)
+    return (run_key, key_id, step, None, "NaN")
 
 
 class Writer:
@@ -60,6 +68,7 @@ class Writer:
         self._keys: dict[str, int] = {}
         self._lost_steps = 0
         self._failures: set[str] = set()
+        self._bad_keys: set[str] = set()
         self._last_beat = 0.0
         self._thread = threading.Thread(target=self._loop, name="runstore-writer", daemon=True)
         self._thread.start()
@@ -168,19 +177,25 @@ class Writer:
         fields = {**self._heartbeat(), **fields}
         keys = self._keys
         new = {k for _, row in rows for k in row if k not in keys}
+        unstorable = {k for k in new if not storable_text(k)}
+        if unstorable:  # log()'s fast path leaves key checks to the first time a key is seen
+            if not unstorable <= self._bad_keys:
+                warn(f"metric keys {sorted(map(repr, unstorable))} are not storable text "
+                     "(lone surrogates); their values are skipped")
+                self._bad_keys |= unstorable
+            new -= unstorable
+            rows = [(step, {k: v for k, v in row.items() if k not in unstorable})
+                    for step, row in rows]
         try:
             with _store.transaction(self._conn):
                 if rows:
                     if new:
                         _store.intern_keys(self._conn, sorted(new), keys)
                     for step, row in rows:
-                        for key, value in row.items():
-                            if type(value) is JsonText:
-                                points.append((run_key, keys[key], step, None, value))
-                            elif value != value:  # NaN: SQLite would store NULL
-                                points.append((run_key, keys[key], step, None, "NaN"))
-                            else:
-                                points.append((run_key, keys[key], step, value, None))
+                        points += [(run_key, keys[k], step, v, None)
+                                   if type(v) is float and v == v
+                                   else _point(run_key, keys[k], step, v)
+                                   for k, v in row.items()]
                     _store.insert_points(self._conn, steps, points)
                 _store.update_run(self._conn, run_key, fields)
             self._last_beat = time.monotonic()
