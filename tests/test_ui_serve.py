@@ -69,12 +69,13 @@ def test_host_check(store: dict[str, Any]) -> None:
 
     checked = asyncio.run(go(Datasette([str(store["path"])], metadata={
         "plugins": {"runstore": {"allowed_hosts": allowed}}})))
-    assert checked == [421, 200, 200, 200, 421, 421, 421]
+    # Served hosts get / (a redirect to the run list of the only database, a store).
+    assert checked == [421, 302, 302, 302, 421, 421, 421]
 
     async def plain(ds: Datasette) -> int:
         return (await ds.client.get("/", headers={"host": "evil.example:8001"})).status_code
 
-    assert asyncio.run(plain(Datasette([str(store["path"])]))) == 200  # plain: no check
+    assert asyncio.run(plain(Datasette([str(store["path"])]))) == 302  # plain: no check
 
 
 def test_served_hosts() -> None:
@@ -229,7 +230,9 @@ def test_cli_login_url_works_once_in_a_real_server(store: dict[str, Any]) -> Non
         # DNS rebinding: a page on evil.example that resolves to 127.0.0.1 gets 421.
         status, body, _ = _open(other, base + "/", headers={"Host": f"evil.example:{port}"})
         assert status == 421 and "Misdirected" in body
-        assert _open(other, base + "/")[0] == 200
+        status, _, headers = _open(other, base + "/")  # home: the run list
+        assert status == 302 and headers["location"] == "/runstore/run_list"
+        assert _open(other, base + "/runstore/run_list")[0] == 200
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -36,6 +36,19 @@ def state_badge(state: Any) -> Markup:
     return Markup('<span class="runstore-state runstore-state-{}">{}</span>').format(css, state)
 
 
+def live_badge(state: Any, live: bool) -> Markup:
+    """The state badge; for a live run (running, its writer still beating) wrapped
+    with a pulsing dot (runstore.css). The run page's script updates it by its
+    `data-runstore-state` wrapper."""
+    badge = state_badge(state)
+    if not live:
+        return badge
+    return Markup(
+        '<span class="runstore-live" title="Live: its process is still logging">'
+        '<span class="runstore-live-dot" aria-hidden="true"></span>{}</span>'
+    ).format(badge)
+
+
 def tag_chips(tags: list[Any], table_url: str | None = None) -> Markup:
     """Tags as chips; with a table URL each chip filters the table by its tag."""
     chips = []
@@ -75,7 +88,9 @@ def render(
     if column == "name" and _has(row, "run_key"):
         return run_link(database_url, row["run_key"], "" if value is None else value)
     if column == "state" and value is not None:
-        return state_badge(value)
+        # run_list already shows a running run whose writer stopped beating as
+        # crashed, so running there is live; the runs table keeps the raw state.
+        return live_badge(value, table == "run_list" and value == "running")
     if column == "tags":
         tags = loads(value)
         return tag_chips(tags, table_url) if isinstance(tags, list) else None

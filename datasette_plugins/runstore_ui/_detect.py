@@ -6,7 +6,10 @@ import time
 import weakref
 from typing import Any
 
-from runstore._store import is_runstore
+from runstore._store import canned_queries, is_runstore
+
+from ._compat import configure_store
+from ._metadata import store_metadata
 
 # A database that is not a store yet may become one (a script creates it after
 # the UI started), so negative answers are re-checked after this many seconds.
@@ -38,7 +41,9 @@ def _remember(datasette: Any, name: str, answer: bool) -> bool:
 
 
 async def is_store(datasette: Any, name: str | None) -> bool:
-    """True if database `name` of this Datasette is a runstore store."""
+    """True if database `name` of this Datasette is a runstore store. A store found
+    here for the first time gets its table options and canned queries where
+    Datasette keeps those in configuration and stored queries (1.0)."""
     if name is None:
         return False
     known = _cached(datasette, name)
@@ -49,6 +54,8 @@ async def is_store(datasette: Any, name: str | None) -> bool:
         answer = bool(await db.execute_fn(is_runstore))
     except Exception:  # an unreadable database is simply not ours
         answer = False
+    if answer:
+        await configure_store(datasette, name, store_metadata(), canned_queries())
     return _remember(datasette, name, answer)
 
 

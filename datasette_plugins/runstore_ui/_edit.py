@@ -3,7 +3,8 @@
 ``POST /<db>/-/runstore/run/<run_key>/edit`` with form fields (any of):
 ``name``, ``notes`` (Markdown; blank clears them), ``tags`` (one per line, replaces
 the list), ``add_tag``, ``remove_tag``, and ``csrftoken`` (Datasette's CSRF check
-runs before this view). Allowed to actors with the ``runstore-edit`` permission
+runs before this view: the token on 0.65, the Sec-Fetch-Site/Origin headers on the
+1.0 alphas). Allowed to actors with the ``runstore-edit`` permission
 (root only, see `_security`); the write runs in Datasette's write thread through
 the store's `set_run_fields`, the code behind the Python API's setters.
 
@@ -22,6 +23,7 @@ from runstore._errors import UsageError
 from runstore._store import set_run_fields
 
 from . import _cells
+from ._compat import execute_write_fn
 from ._security import can_edit, read_only
 from .views import _store_and_key
 
@@ -87,7 +89,7 @@ async def edit_view(datasette: Any, request: Any) -> Response:
         except UsageError as exc:
             return None, str(exc)
 
-    run, error = await db.execute_write_fn(write)
+    run, error = await execute_write_fn(db, write)
     if error is not None:
         if _wants_json(request):
             return Response.json({"ok": False, "error": error}, status=400)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from runstore._branch import is_live
 from runstore._store._json import loads as store_loads
 
 STATES = ("running", "finished", "failed", "crashed")
@@ -38,12 +39,39 @@ def value_text(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, (int, str)):
         return str(value)
+    if is_media(value):
+        return media_text(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def is_media(value: Any) -> bool:
+    """True for a logged media description (image, video, histogram, table, ...)."""
+    return isinstance(value, dict) and isinstance(value.get("_type"), str)
+
+
+def media_text(value: dict[str, Any]) -> str:
+    """A media description (a summary keeps the last one logged) in a few words; the
+    run page shows the media themselves."""
+    kind = value["_type"]
+    if kind == "image-file":
+        size = f" {value['width']}×{value['height']}" if value.get("width") else ""
+        return f"image{size} {value.get('format') or ''}".strip()
+    if kind == "video-file":
+        episode = value.get("episode")
+        return f"video {value.get('format') or ''}".strip() + (
+            f" (episode {episode})" if episode is not None else "")
+    if kind == "histogram":
+        return f"histogram ({len(value.get('values') or [])} bins)"
+    if kind == "table":
+        rows, columns = len(value.get("data") or []), len(value.get("columns") or [])
+        return f"table ({rows} row{'' if rows == 1 else 's'} × {columns} columns)"
+    return kind
+
+
 def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested dicts as dotted keys (optimizer.lr), as wandb's UI shows config."""
-    if isinstance(obj, dict) and (obj or not prefix):
+    """Nested dicts as dotted keys (optimizer.lr), as wandb's UI shows config; a media
+    description stays one value."""
+    if isinstance(obj, dict) and (obj or not prefix) and not (prefix and is_media(obj)):
         for key, value in obj.items():
             yield from flatten(value, f"{prefix}.{key}" if prefix else str(key))
     else:
@@ -62,6 +90,20 @@ def duration_text(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+
+
+def live_state(run: dict[str, Any]) -> tuple[str, bool]:
+    """(state to show, live): a running run whose writer is gone (no heartbeat for
+    30 s, or its process ended on this host) shows as crashed, as run_list and the
+    Python API show it."""
+    try:
+        live = is_live(run)
+    except (KeyError, TypeError, ValueError):
+        live = False
+    state = run.get("state")
+    if state == "running" and not live:
+        return "crashed", False
+    return state, live
 
 
 def runtime_of(run: dict[str, Any]) -> float | None:

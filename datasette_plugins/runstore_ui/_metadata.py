@@ -1,4 +1,5 @@
-"""Datasette metadata for a store: facets and sort order of the run tables."""
+"""Datasette metadata for a store: facets and sort order of the run tables (served
+by the get_metadata hook on 0.65, copied into configuration on 1.0: `_compat`)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,9 @@
   Without this key (plain ``datasette``) every Host is served, as Datasette does.
 - ``read_only``: when true, nobody may edit, not even root.
 
-Edits need the ``runstore-edit`` permission, which this plugin grants to the root
-actor only (the one Datasette's one-time ``/-/auth-token`` URL signs in).
+Edits need the ``runstore-edit`` permission (an action on a database), which this
+plugin grants to the root actor only (the one Datasette's one-time ``/-/auth-token``
+URL signs in).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+from ._compat import database_permission
+
 PLUGIN = "runstore"
 EDIT_PERMISSION = "runstore-edit"
+EDIT_DESCRIPTION = "Edit the name, tags and notes of runstore runs"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("0.0.0.0", "::", "")
 
@@ -36,7 +40,7 @@ def read_only(datasette: Any) -> bool:
 
 
 def edit_allowed(actor: Any, action: str, datasette: Any) -> bool | None:
-    """The answer of our permission_allowed hook: root may edit, unless read-only."""
+    """Our answer on `action`: root may edit, unless read-only; None: no opinion."""
     if action != EDIT_PERMISSION:
         return None
     if read_only(datasette):
@@ -50,9 +54,7 @@ async def can_edit(datasette: Any, request: Any, db: Any) -> bool:
     """True if this request's actor may edit the runs of database `db`."""
     if not db.is_mutable or read_only(datasette):
         return False
-    return bool(await datasette.permission_allowed(
-        request.actor, EDIT_PERMISSION, resource=db.name, default=False
-    ))
+    return await database_permission(datasette, request.actor, EDIT_PERMISSION, db.name)
 
 
 def is_loopback(host: str) -> bool:

@@ -19,7 +19,15 @@ from runstore._store import canned_queries, compare_runs
 
 from . import _cells, _detect
 from ._compat import database_from_route, ensure_can_view_runs
-from ._format import duration_text, flatten, loads, metric_groups, runtime_of, value_text
+from ._format import (
+    duration_text,
+    flatten,
+    live_state,
+    loads,
+    metric_groups,
+    runtime_of,
+    value_text,
+)
 from ._static import UPLOT_VERSION, static_url
 
 COMPARE_PATH = r"^/(?P<database>[^/]+)/-/runstore/compare$"
@@ -110,11 +118,13 @@ async def compare_view(datasette: Any, request: Any) -> Response:
     for index, run in enumerate(found["runs"]):
         run_key = run["run_key"]
         url = _cells.run_url(database_url, run_key)
+        state, live = live_state(run)
         runs.append({
             "run": run,
             "url": url,
+            "live": live,
             "color": COLORS[index % len(COLORS)],
-            "state_badge": _cells.state_badge(run["state"]),
+            "state_badge": _cells.live_badge(state, live),
             "runtime": duration_text(runtime_of(run)),
             "keys": found["metric_keys"][run_key],
         })
@@ -129,6 +139,7 @@ async def compare_view(datasette: Any, request: Any) -> Response:
             "runs": [
                 {"runKey": item["run"]["run_key"], "name": item["run"]["name"],
                  "color": item["color"], "metricUrl": item["url"] + "/metric.json",
+                 "statusUrl": item["url"] + "/status.json", "live": item["live"],
                  "keys": item["keys"]}
                 for item in runs
             ],
@@ -136,6 +147,7 @@ async def compare_view(datasette: Any, request: Any) -> Response:
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css"),
                      static_url(datasette, "runstore_compare.css")],
         "js_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
+                    static_url(datasette, "runstore_charts.js"),
                     static_url(datasette, "runstore_compare.js")],
     }
     html = await datasette.render_template(

@@ -5,8 +5,12 @@ Routes (under the database's URL, so they follow `base_url` and database routes)
 - ``/<db>/-/runstore/run/<run_key>``: the run page (header, notes, tags, config,
   summary, one chart per metric grouped by the prefix before the first `/`).
 - ``/<db>/-/runstore/run/<run_key>/metric.json?key=<key>``: chart data, with optional
-  ``min_step``/``max_step`` (zoom) and ``points`` (the most points to return; more
-  are downsampled server-side with M4).
+  ``min_step``/``max_step`` (zoom, and a live page's new points) and ``points`` (the
+  most points to return; more are downsampled server-side with M4). With ``times=1``
+  each point also comes with its step's ``timestamps`` (unix s) and ``runtimes`` (s),
+  for a time x axis.
+- ``/<db>/-/runstore/run/<run_key>/status.json``: state, liveness, last step and
+  metric keys, which the page of a live run polls.
 - ``/<db>/-/runstore/run/<run_key>/edit``: POST edits of name, tags, notes (`_edit`).
 """
 
@@ -17,13 +21,14 @@ from urllib.parse import urlencode
 
 from datasette.utils.asgi import BadRequest, NotFound, Response
 
-from runstore._store import get_run_by_key, metric_points, run_page
+from runstore._store import get_run_by_key, metric_points, run_page, run_status
 
 from . import _cells, _detect
 from ._compat import database_from_route, ensure_can_view_runs
 from ._format import (
     duration_text,
     flatten,
+    live_state,
     loads,
     metric_groups,
     runtime_of,
@@ -101,12 +106,15 @@ async def run_view(datasette: Any, request: Any) -> Response:
     this_url = _cells.run_url(database_url, run_key)
     tags = loads(run.get("tags"), [])
     groups = metric_groups(page["metric_keys"])
+    state, live = live_state(run)
     context = {
         "database": db.name,
         "run": run,
         "run_key": run_key,
         "header": _header(run, page, database_url),
-        "state_badge": _cells.state_badge(run["state"]),
+        "state": state,
+        "live": live,
+        "state_badge": _cells.live_badge(state, live),
         "tags": _cells.tag_chips(tags if isinstance(tags, list) else [],
                                  f"{database_url}/run_list"),
         "notes_html": render_notes(run.get("notes")),
@@ -129,14 +137,19 @@ async def run_view(datasette: Any, request: Any) -> Response:
         if page["parent"] else None,
         "parent_config": _pairs(page["parent"]["config"]) if page["parent"] else [],
         "page_data": {
+            "runKey": run_key,
             "metricUrl": f"{this_url}/metric.json",
+            "statusUrl": f"{this_url}/status.json",
             "keys": page["metric_keys"],
             "lastStep": page["last_step"],
+            "state": state,
+            "live": live,
         },
         # runstore.css comes through the extra_css_urls hook, as on every store page.
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
         "js_urls": [
             static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
+            static_url(datasette, "runstore_charts.js"),
             static_url(datasette, "runstore_run.js"),
         ],
     }
@@ -158,7 +171,8 @@ def _int_arg(request: Any, name: str) -> int | None:
 
 
 async def metric_view(datasette: Any, request: Any) -> Response:
-    """Chart data of one metric as JSON: {key, steps, values, total, downsampled}."""
+    """Chart data of one metric as JSON: {key, steps, values, total, downsampled}, and
+    {timestamps, runtimes} with times=1."""
     db, run_key = await _store_and_key(datasette, request)
     key = request.args.get("key")
     if not key:
@@ -166,12 +180,14 @@ async def metric_view(datasette: Any, request: Any) -> Response:
     min_step, max_step = _int_arg(request, "min_step"), _int_arg(request, "max_step")
     points = _int_arg(request, "points") or DEFAULT_POINTS
     points = max(8, min(points, MAX_POINTS_LIMIT))
+    times = request.args.get("times", "").lower() in ("1", "true", "yes", "on")
 
     def read(conn: Any) -> dict[str, Any] | None:
         if get_run_by_key(conn, run_key) is None:
             return None
         return metric_points(
-            conn, run_key, key, min_step=min_step, max_step=max_step, max_points=points
+            conn, run_key, key, min_step=min_step, max_step=max_step, max_points=points,
+            times=times,
         )
 
     data = await db.execute_fn(read)
@@ -179,3 +195,26 @@ async def metric_view(datasette: Any, request: Any) -> Response:
         raise NotFound(f"No run with run_key {run_key} in {db.name}")
     return Response.json(data)
 
+
+def status_payload(run_key: int, status: dict[str, Any]) -> dict[str, Any]:
+    """status.json's body: what a live page needs to go on polling, or stop."""
+    run = status["run"]
+    state, live = live_state(run)
+    return {
+        "run_key": run_key,
+        "state": state,
+        "live": live,
+        "last_step": status["last_step"],
+        "runtime": runtime_of(run),
+        "runtime_text": duration_text(runtime_of(run)),
+        "metric_keys": status["metric_keys"],
+    }
+
+
+async def status_view(datasette: Any, request: Any) -> Response:
+    """A run's state, liveness, last step and metric keys as JSON (polled while live)."""
+    db, run_key = await _store_and_key(datasette, request)
+    status = await db.execute_fn(lambda conn: run_status(conn, run_key))
+    if status is None:
+        raise NotFound(f"No run with run_key {run_key} in {db.name}")
+    return Response.json(status_payload(run_key, status))

@@ -1,0 +1,622 @@
+/* runstore charts: what the run page and the compare page share.
+ *
+ * RunstoreCharts.start(options) draws one uPlot chart per <figure class="runstore-chart"
+ * data-key="..."> (when it scrolls into view), one series per run that has the key,
+ * from each run's chart-data route (metric.json: steps and values, downsampled on the
+ * server with M4; with times=1, which a time x axis asks for, also each point's step
+ * timestamp and runtime).
+ *
+ * Chart settings (the .runstore-controls bar) apply to every chart of the page and
+ * are kept in localStorage, so a reload, another run or the compare page keeps them:
+ * - smoothing: a debiased exponential moving average (TensorBoard's) of the points
+ *   drawn, weight 0-0.99; the raw line stays faint behind the smoothed one;
+ * - log scale: the y scale becomes logarithmic (uPlot distr 3); values <= 0 are left
+ *   out (gaps), and a chart with no positive value stays linear and says so;
+ * - x axis: step, relative time (the run's runtime, s) or wall-clock time.
+ * Drag to zoom fetches the exact points of the visible range (a time range is turned
+ * into the step range of the points drawn); a double click goes back.
+ *
+ * Live runs: while any run of the page is live (running, its writer beating), its
+ * status route is polled every few seconds (not while the page is hidden); when its
+ * last step moved, each drawn chart fetches only the points after the last step it
+ * has (min_step) and appends them. Polling stops when no run is live any more (after
+ * a last refresh) or after repeated errors. Run-supplied text only ever reaches the
+ * page as text (textContent; uPlot sets legend labels with textContent).
+ */
+(function () {
+  "use strict";
+
+  var STORAGE_KEY = "runstore:chart-settings";
+  var MAX_POINTS = 4000;
+  var POLL_MS = 3000;
+  var MAX_POLL_ERRORS = 5;
+  var X_FIELDS = { step: "steps", runtime: "runtimes", time: "timestamps" };
+  var X_LABELS = { step: "step", runtime: "runtime", time: "time" };
+  var TIME_FIELDS = ["timestamps", "runtimes"];
+
+  function readSettings() {
+    var settings = { smooth: 0, log: false, x: "step" };
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) || "{}") || {};
+      var smooth = Number(saved.smooth);
+      if (isFinite(smooth) && smooth >= 0 && smooth <= 0.99) { settings.smooth = smooth; }
+      settings.log = saved.log === true;
+      if (Object.prototype.hasOwnProperty.call(X_FIELDS, saved.x)) { settings.x = saved.x; }
+    } catch (e) { /* no storage here, or not ours: the defaults */ }
+    return settings;
+  }
+
+  function saveSettings(settings) {
+    try { window.localStorage.setItem(STORAGE_KEY, JSON.stringify(settings)); } catch (e) { }
+  }
+
+  function fetchJSON(url) {
+    return fetch(url, {
+      headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return response.json();
+    });
+  }
+
+  function pointsFor(width) {
+    return Math.max(200, Math.min(MAX_POINTS, Math.round(width) * 4));
+  }
+
+  /* Chart data of one metric of one run; `times`: with each point's step time and
+   * runtime (else those fields are null). */
+  function fetchMetric(run, key, points, minStep, maxStep, times) {
+    var params = new URLSearchParams({ key: key, points: String(points) });
+    if (minStep != null) { params.set("min_step", String(minStep)); }
+    if (maxStep != null) { params.set("max_step", String(maxStep)); }
+    if (times) { params.set("times", "1"); }
+    return fetchJSON(run.metricUrl + "?" + params.toString()).then(function (data) {
+      TIME_FIELDS.forEach(function (field) { data[field] = data[field] || null; });
+      return data;
+    });
+  }
+
+  function hasTimes(results) {
+    return results.every(function (d) { return d.timestamps && d.runtimes; });
+  }
+
+  /* A debiased exponential moving average: last = w * last + (1 - w) * v, divided by
+   * 1 - w^n so the first points are not pulled toward zero. Gaps stay gaps. */
+  function ema(values, weight) {
+    var out = new Array(values.length), last = 0, n = 0;
+    for (var i = 0; i < values.length; i++) {
+      var v = values[i];
+      if (v == null || !isFinite(v)) { out[i] = null; continue; }
+      last = last * weight + (1 - weight) * v;
+      n++;
+      out[i] = last / (1 - Math.pow(weight, n));
+    }
+    return out;
+  }
+
+  function positive(values) {
+    return values.map(function (v) { return v != null && v > 0 ? v : null; });
+  }
+
+  /* One run's columns for uPlot: [x, raw] or [x, raw, smoothed], points without an x
+   * value (a step without a time) left out, in x order. */
+  function runColumns(data, settings, log) {
+    var xs = data[X_FIELDS[settings.x]], order = [], i;
+    for (i = 0; i < data.values.length; i++) {
+      if (xs[i] != null && isFinite(xs[i])) { order.push(i); }
+    }
+    for (i = 1; i < order.length; i++) {
+      if (xs[order[i]] < xs[order[i - 1]]) {
+        order.sort(function (a, b) { return xs[a] - xs[b] || a - b; });
+        break;
+      }
+    }
+    var x = order.map(function (j) { return xs[j]; });
+    var y = order.map(function (j) { return data.values[j]; });
+    var columns = [x, y];
+    if (settings.smooth > 0) { columns.push(ema(y, settings.smooth)); }
+    if (log) { columns = [x].concat(columns.slice(1).map(positive)); }
+    return columns;
+  }
+
+  function hasPositive(results) {
+    return results.some(function (d) {
+      return d.values.some(function (v) { return v != null && v > 0; });
+    });
+  }
+
+  function fade(color, alpha) {
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
+    if (!m) { return color; }
+    return "rgba(" + parseInt(m[1], 16) + "," + parseInt(m[2], 16) + "," +
+      parseInt(m[3], 16) + "," + alpha + ")";
+  }
+
+  /* Seconds as 1.25s, 4m05s or 2h03m; `resolution` (an axis' tick increment) sets how
+   * many decimals seconds get, so ticks 0.01 s apart do not all read "0s". */
+  function durationText(seconds, resolution) {
+    if (seconds == null || !isFinite(seconds)) { return ""; }
+    var sign = seconds < 0 ? "-" : "", s = Math.abs(seconds);
+    if (s < 60) {
+      var decimals = resolution > 0
+        ? Math.max(0, Math.min(6, Math.ceil(-Math.log10(resolution) - 1e-9)))
+        : (s < 1 ? 3 : (s < 10 ? 2 : 1));
+      return sign + s.toFixed(decimals) + "s";
+    }
+    var whole = Math.round(s), h = Math.floor(whole / 3600), m = Math.floor(whole % 3600 / 60);
+    var sec = whole % 60;
+    if (h) { return sign + h + "h" + (m < 10 ? "0" : "") + m + "m"; }
+    return sign + m + "m" + (sec < 10 ? "0" : "") + sec + "s";
+  }
+
+  function logLabel(v) {
+    if (v == null) { return ""; }
+    return v >= 1e-3 && v < 1e6 ? String(Number(v.toPrecision(3))) : v.toExponential(0);
+  }
+
+  function message(plot, text) {
+    plot.textContent = "";
+    var p = document.createElement("p");
+    p.className = "runstore-empty";
+    p.textContent = text;
+    plot.appendChild(p);
+  }
+
+  function lastStep(data) {
+    return data.steps.length ? data.steps[data.steps.length - 1] : null;
+  }
+
+  function append(data, more) {
+    data.steps = data.steps.concat(more.steps);
+    data.values = data.values.concat(more.values);
+    TIME_FIELDS.forEach(function (field) {  // times kept only if both halves have them
+      data[field] = data[field] && more[field] ? data[field].concat(more[field]) : null;
+    });
+    data.total += more.total;
+  }
+
+  function makeChart(page, figure, index) {
+    var key = figure.getAttribute("data-key");
+    var plot = figure.querySelector(".runstore-plot");
+    var runs = page.runs.filter(function (run) { return run.keys.indexOf(key) >= 0; });
+    var chart = {
+      figure: figure, key: key, runs: runs, loaded: false, u: null, built: null,
+      overview: null, current: null, zoomed: false, range: null, full: null, timer: null,
+      loading: false
+    };
+
+    function width() { return Math.max(200, plot.clientWidth || 400); }
+    function wantTimes() { return page.settings.x !== "step"; }
+
+    function note() {
+      var el = figure.querySelector(".runstore-points");
+      if (!el) {
+        el = document.createElement("span");
+        el.className = "runstore-points";
+        figure.querySelector("figcaption").appendChild(el);
+      }
+      var shown = 0, total = 0, sampled = false;
+      chart.current.forEach(function (d) {
+        shown += d.steps.length; total += d.total; sampled = sampled || d.downsampled;
+      });
+      var text = " · " + shown.toLocaleString() +
+        (sampled ? " of " + total.toLocaleString() + " points (downsampled)" : " points");
+      if (page.settings.log && chart.current.length && !hasPositive(chart.current)) {
+        text += " · no positive values: linear scale";
+      }
+      el.textContent = text;
+    }
+
+    function xRange(results) {
+      var lo = Infinity, hi = -Infinity;
+      results.forEach(function (d) {
+        var xs = runColumns(d, { x: page.settings.x, smooth: 0 }, false)[0];
+        if (xs.length) { lo = Math.min(lo, xs[0]); hi = Math.max(hi, xs[xs.length - 1]); }
+      });
+      return lo <= hi ? [lo, hi] : null;
+    }
+
+    /* The step range [lo, hi] whose points cover the x range [min, max]: on a time
+     * axis, the steps of the points just outside it, from the points drawn. */
+    function stepRange(min, max) {
+      if (page.settings.x === "step") { return [Math.floor(min), Math.ceil(max)]; }
+      var field = X_FIELDS[page.settings.x], lo = Infinity, hi = -Infinity;
+      chart.current.forEach(function (d) {
+        var xs = d[field], n = d.steps.length, first = null, last = null;
+        for (var i = 0; i < n; i++) {
+          if (xs[i] == null) { continue; }
+          if (xs[i] < min) { first = i; continue; }  // the last point left of the range
+          if (first === null) { first = i; }
+          last = i;
+          if (xs[i] > max) { break; }  // the first point right of it
+        }
+        if (first !== null && last !== null) {
+          lo = Math.min(lo, d.steps[first]);
+          hi = Math.max(hi, d.steps[last]);
+        }
+      });
+      return lo <= hi ? [lo, hi] : null;
+    }
+
+    function zoomTo(u, min, max) {
+      var sampled = chart.overview.some(function (d) { return d.downsampled; });
+      var range = stepRange(min, max);
+      if (!sampled || !range) { return; }
+      var exact = chart.current.every(function (d) { return !d.downsampled; });
+      if (chart.zoomed && exact && chart.range &&
+          chart.range[0] <= range[0] && range[1] <= chart.range[1]) { return; }
+      Promise.all(runs.map(function (run) {
+        return fetchMetric(run, key, pointsFor(u.width), range[0], range[1], wantTimes());
+      })).then(function (results) {
+        if (u !== chart.u || u.scales.x.min !== min || u.scales.x.max !== max) { return; }
+        chart.current = results;
+        chart.range = range;
+        chart.zoomed = true;
+        render(false);
+      });
+    }
+
+    function options(settings, log) {
+      var series = [{
+        label: X_LABELS[settings.x],
+        value: settings.x === "runtime" ? function (u, v) { return durationText(v); }
+          : (settings.x === "step" ? function (u, v) { return v == null ? "" : String(v); }
+             : undefined)
+      }];
+      var count = chart.current.reduce(function (n, d) { return n + d.steps.length; }, 0);
+      // No spanGaps: a null (a value a log scale cannot show) is a gap; the holes
+      // uPlot.join leaves where runs have different x values are undefined, which
+      // lines cross.
+      runs.forEach(function (run) {
+        var color = page.colorFor(run, index), label = page.labelFor(run, key);
+        if (settings.smooth > 0) {
+          series.push({ label: label + " (raw)", stroke: fade(color, 0.28), width: 1,
+                        points: { show: false } });
+          series.push({ label: label, stroke: color, width: 2, points: { show: false } });
+        } else {
+          series.push({ label: label, stroke: color, width: 1.5,
+                        points: { show: count < 60 * runs.length, size: 5 } });
+        }
+      });
+      var xAxis = { label: X_LABELS[settings.x] };
+      if (settings.x === "runtime") {
+        xAxis.values = function (u, splits, axisIdx, space, incr) {
+          return splits.map(function (v) { return durationText(v, incr); });
+        };
+      }
+      var yAxis = {};
+      if (log) {  // uPlot's default labels round 0.0001 to "0"
+        yAxis.values = function (u, splits) { return splits.map(logLabel); };
+      }
+      return {
+        width: width(),
+        height: page.height,
+        legend: { show: true },
+        scales: { x: { time: settings.x === "time" }, y: log ? { distr: 3, log: 10 } : {} },
+        axes: [xAxis, yAxis],
+        series: series,
+        cursor: {
+          drag: { x: true, y: false },
+          bind: {
+            dblclick: function (u, target, handler) {
+              return function (event) {
+                if (chart.zoomed) {
+                  chart.zoomed = false;
+                  chart.range = null;
+                  chart.current = chart.overview;
+                  render(true);
+                } else {
+                  handler(event);
+                }
+                return null;
+              };
+            }
+          }
+        },
+        hooks: {
+          setScale: [function (u, scaleKey) {
+            if (scaleKey !== "x" || u !== chart.u) { return; }
+            var min = u.scales.x.min, max = u.scales.x.max, full = chart.full;
+            if (min == null || max == null || !full || (min <= full[0] && max >= full[1])) {
+              return;
+            }
+            clearTimeout(chart.timer);
+            chart.timer = setTimeout(function () { zoomTo(u, min, max); }, 150);
+          }]
+        }
+      };
+    }
+
+    function destroy() {
+      if (chart.u) { chart.u.destroy(); chart.u = null; }
+      chart.built = null;
+    }
+
+    /* (Re)draw from chart.current with the page's settings: setData when the chart's
+     * shape (x axis, log, smoothing on/off) is unchanged, else a new uPlot. */
+    function render(resetScales) {
+      var settings = page.settings;
+      if (wantTimes() && !hasTimes(chart.overview.concat(chart.current))) {
+        if (!chart.loading) { chart.load(); }  // drawn by step so far: fetch the times
+        return;
+      }
+      var count = chart.current.reduce(function (n, d) { return n + d.steps.length; }, 0);
+      if (!count) {
+        destroy();
+        message(plot, "No numeric values.");
+        return;
+      }
+      var log = settings.log && hasPositive(chart.current);
+      var tables = chart.current.map(function (d) { return runColumns(d, settings, log); });
+      var data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+      note();
+      if (!data[0].length) {
+        destroy();
+        message(plot, "No " + X_LABELS[settings.x] + " recorded for these points.");
+        return;
+      }
+      chart.full = xRange(chart.overview);
+      var shape = [settings.x, log, settings.smooth > 0].join("|");
+      if (chart.u && chart.built === shape) {
+        chart.u.setData(data, resetScales);
+        return;
+      }
+      destroy();
+      plot.textContent = "";
+      chart.u = new uPlot(options(settings, log), data, plot);
+      chart.built = shape;
+    }
+
+    chart.load = function () {
+      var w = width(), times = wantTimes();
+      chart.loading = true;
+      return Promise.all(runs.map(function (run) {
+        return fetchMetric(run, key, pointsFor(w), null, null, times);
+      })).then(function (results) {
+        chart.loading = false;
+        if (times && !hasTimes(results)) { throw new Error("no times in the chart data"); }
+        chart.overview = chart.current = results;
+        chart.zoomed = false;
+        chart.range = null;
+        chart.loaded = true;
+        render(true);
+      }).catch(function (error) {
+        chart.loading = false;
+        message(plot, "Could not load " + key + ": " + error.message);
+      });
+    };
+
+    chart.redraw = function () {
+      if (chart.loaded) { render(!chart.zoomed); }
+    };
+
+    chart.resize = function () {
+      if (chart.u) { chart.u.setSize({ width: width(), height: page.height }); }
+    };
+
+    /* New points of `run` (a live run): fetch those after the last step this chart
+     * has, append them (re-fetch the overview when they come downsampled or the
+     * chart grew past twice what it draws). */
+    chart.refresh = function (run) {
+      var i = runs.indexOf(run);
+      if (!chart.loaded || chart.loading || i < 0) { return Promise.resolve(); }
+      var have = chart.overview[i], after = lastStep(have), w = width(), times = wantTimes();
+      return fetchMetric(run, key, pointsFor(w), after == null ? null : after + 1, null, times)
+        .then(function (more) {
+          if (!more.steps.length) { return false; }
+          if (more.downsampled || have.steps.length + more.steps.length > 2 * pointsFor(w)) {
+            return fetchMetric(run, key, pointsFor(w), null, null, times).then(function (fresh) {
+              chart.overview = chart.overview.slice();
+              chart.overview[i] = fresh;
+              if (!chart.zoomed) { chart.current = chart.overview; }
+              return true;
+            });
+          }
+          append(have, more);
+          return true;
+        }).then(function (changed) {
+          if (changed && !chart.zoomed) { render(true); }
+        });
+    };
+
+    return chart;
+  }
+
+  function stateBadge(state, live) {
+    var badge = document.createElement("span");
+    var known = ["running", "finished", "failed", "crashed"].indexOf(state) >= 0;
+    badge.className = "runstore-state runstore-state-" + (known ? state : "other");
+    badge.textContent = state;
+    if (!live) { return badge; }
+    var wrap = document.createElement("span");
+    wrap.className = "runstore-live";
+    wrap.title = "Live: its process is still logging";
+    var dot = document.createElement("span");
+    dot.className = "runstore-live-dot";
+    dot.setAttribute("aria-hidden", "true");
+    wrap.appendChild(dot);
+    wrap.appendChild(badge);
+    return wrap;
+  }
+
+  function showStatus(run, status) {
+    var slots = document.querySelectorAll("[data-runstore-state]");
+    Array.prototype.forEach.call(slots, function (slot) {
+      if (slot.getAttribute("data-runstore-state") !== String(run.runKey)) { return; }
+      slot.textContent = "";
+      slot.appendChild(stateBadge(status.state, status.live));
+    });
+    var runtimes = document.querySelectorAll("[data-runstore-runtime]");
+    Array.prototype.forEach.call(runtimes, function (el) {
+      if (el.getAttribute("data-runstore-runtime") === String(run.runKey) &&
+          status.runtime_text) {
+        el.textContent = status.runtime_text;
+      }
+    });
+  }
+
+  function liveText(text) {
+    var el = document.querySelector(".runstore-live-status");
+    if (el) { el.textContent = text; }
+  }
+
+  function startPolling(page) {
+    var live = page.runs.filter(function (run) { return run.live && run.statusUrl; });
+    if (!live.length) { return; }
+    var errors = 0, timer = null, busy = false, stopped = false;
+    liveText("Live: new points appear every " + POLL_MS / 1000 + " s");
+
+    function schedule() {
+      clearTimeout(timer);
+      if (!stopped && !document.hidden) { timer = setTimeout(tick, POLL_MS); }
+    }
+
+    function stop(text) {
+      stopped = true;
+      clearTimeout(timer);
+      liveText(text);
+    }
+
+    function refresh(moved) {
+      var jobs = [];
+      page.charts.forEach(function (chart) {
+        moved.forEach(function (run) { jobs.push(chart.refresh(run)); });
+      });
+      return Promise.all(jobs);
+    }
+
+    function tick() {
+      if (stopped || busy || document.hidden) { return; }
+      busy = true;
+      var polled = live.filter(function (run) { return run.live; });
+      Promise.all(polled.map(function (run) { return fetchJSON(run.statusUrl); }))
+        .then(function (statuses) {
+          var moved = [];
+          statuses.forEach(function (status, i) {
+            var run = polled[i];
+            showStatus(run, status);
+            run.live = !!status.live;
+            if (status.last_step !== run.lastStep || !run.live) {
+              run.lastStep = status.last_step;
+              moved.push(run);
+            }
+            (status.metric_keys || []).forEach(function (key) {
+              if (run.keys.indexOf(key) < 0) {
+                run.keys.push(key);
+                if (page.onNewKey) { page.onNewKey(run, key); }
+              }
+            });
+          });
+          return refresh(moved);
+        })
+        .then(function () { errors = 0; }, function () { errors++; })
+        .then(function () {
+          busy = false;
+          if (errors >= MAX_POLL_ERRORS) {
+            stop("Live updates stopped after " + errors + " failed requests; reload to retry.");
+          } else if (!live.some(function (run) { return run.live; })) {
+            stop(page.runs.length > 1 ? "No run here is live any more; the charts are complete."
+                 : "The run is no longer live; its charts are complete.");
+          } else {
+            schedule();
+          }
+        });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (stopped) { return; }
+      if (document.hidden) { clearTimeout(timer); } else { tick(); }
+    });
+    schedule();
+  }
+
+  function bindControls(page) {
+    var root = document.querySelector(".runstore-controls");
+    if (!root) { return; }
+    var smooth = root.querySelector(".runstore-smooth");
+    var smoothOut = root.querySelector(".runstore-smooth-value");
+    var log = root.querySelector(".runstore-log");
+    var x = root.querySelector(".runstore-x");
+    var settings = page.settings, frame = null;
+
+    function redrawSoon() {
+      if (frame) { return; }
+      frame = window.requestAnimationFrame(function () {
+        frame = null;
+        page.charts.forEach(function (chart) { chart.redraw(); });
+      });
+    }
+
+    function changed() {
+      saveSettings(settings);
+      redrawSoon();
+    }
+
+    smooth.value = String(settings.smooth);
+    smoothOut.textContent = settings.smooth.toFixed(2);
+    log.checked = settings.log;
+    x.value = settings.x;
+    smooth.addEventListener("input", function () {
+      var value = Number(smooth.value);
+      settings.smooth = isFinite(value) ? Math.max(0, Math.min(0.99, value)) : 0;
+      smoothOut.textContent = settings.smooth.toFixed(2);
+      changed();
+    });
+    log.addEventListener("change", function () {
+      settings.log = log.checked;
+      changed();
+    });
+    x.addEventListener("change", function () {
+      if (Object.prototype.hasOwnProperty.call(X_FIELDS, x.value)) { settings.x = x.value; }
+      changed();
+    });
+  }
+
+  /* options: runs [{runKey, name, metricUrl, statusUrl, live, keys, lastStep}],
+   * height, colorFor(run, chartIndex), labelFor(run, key), onNewKey(run, key)
+   * (optional: add a figure for a key that appeared while live; call page.observe). */
+  function start(options) {
+    if (typeof uPlot === "undefined") { return null; }
+    var page = {
+      runs: options.runs,
+      height: options.height || 220,
+      colorFor: options.colorFor,
+      labelFor: options.labelFor,
+      onNewKey: options.onNewKey,
+      settings: readSettings(),
+      charts: []
+    };
+    var observer = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) {
+          observer.unobserve(entry.target);
+          entry.target.runstoreChart.load();
+        }
+      });
+    }, { rootMargin: "200px" }) : null;
+
+    page.observe = function (figure) {
+      var chart = makeChart(page, figure, page.charts.length);
+      figure.runstoreChart = chart;
+      page.charts.push(chart);
+      if (observer) { observer.observe(figure); } else { chart.load(); }
+      return chart;
+    };
+
+    Array.prototype.forEach.call(document.querySelectorAll(".runstore-chart"), page.observe);
+    bindControls(page);
+    startPolling(page);
+
+    var resizeTimer = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(function () {
+        page.charts.forEach(function (chart) { chart.resize(); });
+      }, 100);
+    });
+    window.runstoreChartsPage = page;  // for the browser test and the curious
+    return page;
+  }
+
+  window.RunstoreCharts = { start: start, ema: ema, durationText: durationText };
+})();
