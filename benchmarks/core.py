@@ -131,6 +131,33 @@ def memory_growth(steps: int) -> float:
     return json.loads(out)["growth"] / 1e6
 
 
+CONSOLE_CHILD = """
+import sys, time, runstore
+n = int(sys.argv[1])
+if sys.argv[2] == "captured":
+    run = runstore.init(project="c", dir="store", settings={"silent": True})
+line = "epoch 3 step 1200 loss 0.1234 acc 0.9876"
+t = time.perf_counter()
+for _ in range(n):
+    print(line)
+sys.stderr.write(str((time.perf_counter() - t) / n * 1e6))
+"""
+
+
+def console_print_us(lines: int, repeats: int) -> tuple[float, float]:
+    """print() of one line, µs: (plain, with console capture), stdout to /dev/null."""
+    plain, captured = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            for mode, into in (("plain", plain), ("captured", captured)):
+                with open(os.devnull, "w") as sink:
+                    done = subprocess.run([sys.executable, "-c", CONSOLE_CHILD, str(lines), mode],
+                                          cwd=tmp, stdout=sink, stderr=subprocess.PIPE,
+                                          text=True, check=True)
+                into.append(float(done.stderr.strip().splitlines()[-1]))
+    return statistics.median(plain), statistics.median(captured)
+
+
 def many_runs(n: int, repeats: int) -> tuple[float, float]:
     """(run-list page query ms, best-run-by-metric query ms) on a store of n runs."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,6 +192,7 @@ def measure(quick: bool = False) -> list[Row]:
     api_ms, raw_ms, bpp = read_back(read_steps, repeats)
     growth = memory_growth(100_000 if quick else 1_000_000)
     list_ms, best_ms = many_runs(1_000 if quick else 10_000, repeats)
+    print_plain, print_captured = console_print_us(20_000 if quick else 200_000, repeats)
     points = f"{read_steps // 1000}k"
     return [
         ("import runstore", imp, "ms", "<= 80"),
@@ -177,6 +205,8 @@ def measure(quick: bool = False) -> list[Row]:
         (f"RSS growth logging {'1M' if quick else '10M'} points", growth, "MB", "<= 50"),
         (f"run_list first 100 of {'1k' if quick else '10k'} runs", list_ms, "ms", ""),
         ("best run by a summary metric", best_ms, "ms", ""),
+        ("print() of a line, no capture", print_plain, "µs", ""),
+        ("print() of a line, console captured", print_captured, "µs", ""),
     ]
 
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from ._api import Api, ApiRun
 from ._errors import CommError, Error, RunNotFound, UsageError
+from ._gym import Video
 from ._init import init
 from ._lifecycle import PreInit
+from ._media import Histogram, Image, Table
 from ._run import Run
 from ._settings import Settings
 
@@ -57,10 +59,14 @@ __all__ = [
     "ApiRun",
     "CommError",
     "Error",
+    "Histogram",
+    "Image",
     "Run",
     "RunNotFound",
     "Settings",
+    "Table",
     "UsageError",
+    "Video",
     "config",
     "define_metric",
     "finish",

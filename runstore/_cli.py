@@ -145,10 +145,35 @@ def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
     click.echo(f"{merged} run(s) synced into {store}")
 
 
+@main.command(name="import-tensorboard")
+@click.argument("logdir", type=click.Path(exists=True, file_okay=False))
+@click.option("--project", help="Put the runs in this project (default: LOGDIR's name).")
+@click.option("--dir", "directory", help="The store to import into (default: as `ui`).")
+def import_tensorboard(logdir: str, project: str | None, directory: str | None) -> None:
+    """Import the TensorBoard event files under LOGDIR as finished runs.
+
+    One run per run directory (a directory holding events.out.tfevents.* files), named
+    by its path under LOGDIR; scalars keep their tags, steps and wall times. Runs imported
+    before are skipped. Needs TensorBoard (pip install 'runstore[tensorboard]').
+    """
+    from . import _errors
+
+    try:
+        from . import _tensorboard_import
+        imported = _tensorboard_import.import_logdir(
+            Path(logdir), store_path(directory), project, say=click.echo,
+            bar=click.progressbar)
+    except ImportError as exc:
+        raise click.ClickException(f"import-tensorboard needs TensorBoard ({exc}); install "
+                                   "it with: pip install 'runstore[tensorboard]'") from exc
+    except _errors.Error as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{imported} run(s) imported into {store_path(directory)}")
+
+
 def _serve(path: Path, host: str, port: int, *, open_browser: bool = False,
            enable_writes: bool = False, allow_hosts: tuple[str, ...] = ()) -> None:
     import asyncio
-    import secrets
     import webbrowser
 
     import uvicorn
@@ -173,17 +198,15 @@ def _serve(path: Path, host: str, port: int, *, open_browser: bool = False,
         "allowed_hosts": _security.served_hosts(host, port, allow_hosts),
         "read_only": not (loopback or enable_writes),
     }
-    ds = Datasette([str(path)], **_compat.datasette_options({"title": "runstore"}, config))
+    ds = Datasette([str(path)], **_compat.datasette_options({"title": "runstore"},
+                                                            {_security.PLUGIN: config}))
     asyncio.run(ds.invoke_startup())
     # Datasette's own --root mechanism: /-/auth-token?token=... sets the ds_actor
     # cookie for root, once; nothing else (not even a local request) is root.
-    if getattr(ds, "_root_token", None) is None:
-        ds._root_token = secrets.token_hex(32)
-    if hasattr(ds, "root_enabled"):
-        ds.root_enabled = True
+    token = _compat.root_login_token(ds)
     base = f"http://{_security.url_host(host)}:{port}"
     url = base + ds.urls.table(ds.get_database().name, "run_list")
-    login = f"{base}{ds.urls.path('-/auth-token')}?token={ds._root_token}"
+    login = f"{base}{ds.urls.path('-/auth-token')}?token={token}"
     click.echo(f"runstore ui: serving {path} at {url} (Ctrl+C to stop)")
     click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works once): "
                f"{login}")

@@ -15,11 +15,13 @@ from . import (
     _branch,
     _code,
     _config_sources,
+    _console,
     _lifecycle,
     _offline,
     _settings,
     _store,
     _system,
+    _system_stats,
 )
 from ._config import Config
 from ._errors import CommError, UsageError
@@ -122,10 +124,9 @@ def init(
                          "'default', 'finish_previous', 'return_previous', 'create_new'")
     if reinit_mode == "default":
         reinit_mode = "finish_previous" if in_notebook() else "return_previous"
-    if s.sync_tensorboard:
-        _not_yet("tensorboard / sync_tensorboard")
-    if monitor_gym:
-        _not_yet("monitor_gym")
+    if tensorboard:
+        warnings.warn("runstore: tensorboard=True is deprecated; use sync_tensorboard=True",
+                      FutureWarning, stacklevel=2)
     if magic is not None and not _warned_magic:
         _warn_magic()
 
@@ -209,7 +210,32 @@ def init(
              if run.offline else f"to {root / _store.STORE_FILENAME}")
     _say(s, f"run {identity['name']} ({identity['project']}/{identity['id']}) {how}, "
             f"logging {where}")
+    _start_extras(run, s, root, make_global=reinit_mode != "create_new")
+    if s.sync_tensorboard:
+        from . import _tensorboard
+
+        stop_tensorboard = _tensorboard.start(run)  # None, after a warning, without writers
+        if stop_tensorboard is not None:
+            run.add_closer(stop_tensorboard)
+    if monitor_gym:
+        from . import _gym
+
+        stop_gym = _gym.monitor(run)  # None, after a warning, without gymnasium
+        if stop_gym is not None:
+            run.add_closer(stop_gym)
     return run
+
+
+def _start_extras(run: Run, s: _settings.Settings, root: Path, make_global: bool) -> None:
+    """Console capture (for the process's main run) and the system monitor."""
+    writer = run.writer
+    if make_global and s.console not in ("off", None):
+        capture = _console.Capture(writer.put_console)
+        run.add_closer(capture.stop)
+    if not s.disable_stats:
+        monitor = _system_stats.start(writer.put_system, s.stats_sampling_interval, str(root))
+        if monitor is not None:
+            run.add_closer(monitor.stop)
 
 
 def _open_online(

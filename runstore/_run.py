@@ -77,6 +77,7 @@ class Run:
         self._summary_saved = -1
         self._writer: Writer | None = None
         self._background: list[threading.Thread] = []
+        self._closers: list[Any] = []
         self.config = Config(allow_val_change, on_change=self._config_changed)
         self.summary = Summary(on_change=self._summary_changed)
         if writer_factory is not None:
@@ -219,6 +220,16 @@ class Run:
         """A helper thread (e.g. reading git facts) that finish() waits for."""
         self._background.append(thread)
 
+    def add_closer(self, close: Any) -> None:
+        """Something to stop when the run finishes, before its last write (console
+        capture, the system monitor)."""
+        self._closers.append(close)
+
+    @property
+    def writer(self) -> Writer | None:
+        """The run's writer (None for a disabled run)."""
+        return self._writer
+
     def queue_run_fields(self, fields: dict[str, Any]) -> None:
         """Persist run columns from a helper thread."""
         self._persist(fields)
@@ -327,6 +338,8 @@ class Run:
                 self._commit()
             self._finished = True
         code = 0 if exit_code is None else int(exit_code)
+        for close in self._closers:
+            close()
         for thread in self._background:
             thread.join()
         if self._writer is not None:

@@ -137,7 +137,7 @@ class Summary(DictView):
             object.__setattr__(self, "version", self.version + 1)
             return
         for key, value in row.items():
-            if type(value) is JsonText:
+            if isinstance(value, JsonText):
                 value = value.decode()
             if rules:
                 ops = self._ops_for(key)

@@ -26,6 +26,19 @@ class JsonText(str):
         return json.loads(self)
 
 
+class MediaText(JsonText):
+    """A logged image, video or other file: its JSON description is the stored value;
+    the bytes go to the store's blobs (deduplicated) under `path`."""
+
+    __slots__ = ("blob", "path")
+
+    def __new__(cls, description: str, blob: bytes, path: str) -> MediaText:
+        text = super().__new__(cls, description)
+        text.blob = blob
+        text.path = path
+        return text
+
+
 def warn(message: str) -> None:
     """A logging problem: said once per call site, never raised."""
     warnings.warn(f"runstore: {message}", RuntimeWarning, stacklevel=4)
@@ -93,6 +106,12 @@ def convert(key: str, value: Any) -> float | JsonText | None:
                  f"> {MAX_JSON_CHARS}); skipped")
             return None
         return JsonText(text)
+    if getattr(type(value), "_runstore_media", False):
+        try:
+            return value.stored(key)
+        except Exception as exc:  # a bad image must not stop training
+            warn(f"{type(value).__name__} for {key!r} could not be stored ({exc}); skipped")
+            return None
     warn(f"value for {key!r} of type {type(value).__name__} cannot be logged; skipped "
          "(log numbers, strings, or small lists)")
     return None

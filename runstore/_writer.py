@@ -15,12 +15,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import _store
 from ._offline import new_offline_store
-from ._values import JsonText, storable_text, warn
+from ._values import JsonText, MediaText, storable_text, warn
 
 BATCH_MAX = 5_000
 HEARTBEAT_S = 5.0
@@ -33,11 +34,16 @@ def _inode(path: Path | None) -> int | None:
         return None
 
 
+def _now_text() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
 def _point(run_key: int, key_id: int, step: int, value: Any) -> tuple:
-    """A history row for a value that is not a plain number: JSON text, or NaN
-    (which SQLite would store as NULL in a REAL column)."""
-    if type(value) is JsonText:
-        return (run_key, key_id, step, None, value)
+    """A history row for a value that is not a plain number: JSON text (media are
+    their description; the bytes go to blobs), or NaN (which SQLite would store as
+    NULL in a REAL column)."""
+    if isinstance(value, JsonText):
+        return (run_key, key_id, step, None, str(value))
     return (run_key, key_id, step, None, "NaN")
 
 
@@ -82,6 +88,18 @@ class Writer:
     def put_run(self, fields: dict[str, Any]) -> None:
         """Queue an update of run columns (applied in order with the rows)."""
         self._put(("run", fields))
+
+    def put_console(self, stream: str, at: float, line: str) -> None:
+        """Queue one line the run printed."""
+        self._put(("console", stream, at, line))
+
+    def put_system(self, at: float, sample: dict[str, float]) -> None:
+        """Queue one sample of system metrics."""
+        self._put(("system", at, sample))
+
+    def put_file(self, path: str, kind: str, content: bytes) -> None:
+        """Queue a file to keep with the run (deduplicated by content)."""
+        self._put(("file", path, kind, content))
 
     def _put(self, item: tuple) -> None:
         queue = self._queue
@@ -163,7 +181,7 @@ class Writer:
         self._rescue_if_moved()
         steps, points, fields, stop = [], [], {}, False
         run_key = self._run_key
-        rows = []
+        rows, console, system, files = [], [], [], []
         for item in batch:
             kind = item[0]
             if kind == "row":
@@ -172,8 +190,16 @@ class Writer:
                 rows.append((step, row))
             elif kind == "run":
                 fields.update(item[1])
+            elif kind == "console":
+                console.append(item[1:])
+            elif kind == "system":
+                system.append(item[1:])
+            elif kind == "file":
+                files.append((*item[1:], _now_text()))
             elif kind == "stop":
                 stop = True
+        files += [(v.path, "media", v.blob, _now_text()) for _, row in rows
+                  for v in row.values() if type(v) is MediaText]
         fields = {**self._heartbeat(), **fields}
         keys = self._keys
         new = {k for _, row in rows for k in row if k not in keys}
@@ -186,8 +212,15 @@ class Writer:
             new -= unstorable
             rows = [(step, {k: v for k, v in row.items() if k not in unstorable})
                     for step, row in rows]
+        known = set(keys)
         try:
             with _store.transaction(self._conn):
+                if console:
+                    _store.insert_console(self._conn, run_key, console)
+                if system:
+                    _store.insert_system(self._conn, run_key, system, keys)
+                if files:
+                    _store.save_run_files(self._conn, run_key, files)
                 if rows:
                     if new:
                         _store.intern_keys(self._conn, sorted(new), keys)
@@ -200,8 +233,8 @@ class Writer:
                 _store.update_run(self._conn, run_key, fields)
             self._last_beat = time.monotonic()
         except sqlite3.Error as exc:
-            for key in new:  # their metric_keys rows were rolled back
-                keys.pop(key, None)
+            for key in set(keys) - known:  # their metric_keys rows were rolled back
+                del keys[key]
             # busy_timeout has already waited out locks; what is left (disk full,
             # read-only, I/O error) will not pass by retrying, so the batch is dropped
             # and each kind of failure is said once. Earlier commits stay intact.

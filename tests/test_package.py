@@ -13,7 +13,8 @@ from conftest import REPO, run_script
 def test_public_names_are_pinned():
     assert runstore.__all__ == sorted(runstore.__all__)
     assert set(runstore.__all__) == {
-        "Api", "ApiRun", "CommError", "Error", "Run", "RunNotFound", "Settings", "UsageError",
+        "Api", "ApiRun", "CommError", "Error", "Histogram", "Image", "Run", "RunNotFound",
+        "Settings", "Table", "UsageError", "Video",
         "config", "define_metric", "finish", "init", "log", "run", "save", "summary",
     }
     assert runstore.Run.__module__ == "runstore"

@@ -19,6 +19,13 @@ from ._branching import (
 )
 from ._compare import compare_runs
 from ._edits import set_run_fields
+from ._extras import (
+    console_lines,
+    insert_console,
+    insert_system,
+    save_run_files,
+    system_samples,
+)
 from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
 from ._merge import attached, count_points, merge_run
@@ -33,11 +40,16 @@ from ._read import (
 )
 from ._runs import RUN_COLUMNS, count_runs, find_run_key, insert_run, update_run
 from ._schema import connect, latest_version, migrate, transaction
-from ._ui import is_runstore, metric_points, run_page
+from ._ui import is_runstore, metric_points, run_page, run_status
 
 STORE_FILENAME = "runstore.db"
 
 __all__ = [
+    "console_lines",
+    "insert_console",
+    "insert_system",
+    "save_run_files",
+    "system_samples",
     "canned_queries",
     "compare_runs",
     "BLOCK",
@@ -76,6 +88,7 @@ __all__ = [
     "migrate",
     "run_metric_keys",
     "run_page",
+    "run_status",
     "scan_history",
     "transaction",
     "update_run",

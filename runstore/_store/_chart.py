@@ -10,10 +10,15 @@ points in the requested range (counted from `history_blocks`):
 - more: M4 over the per-block summaries: blocks merged k to a bucket so there
   are at most `max_points // 4` buckets; only the two edge blocks cut by the
   range are read raw. A 1M-point metric costs ~1,000 block rows.
+
+Asked for them (`times=True`), the points also carry their steps' wall-clock time
+and runtime from `steps` (wandb's `_timestamp` and `_runtime`), so a chart can put
+time on its x axis: one primary-key probe per returned point (`step_times`).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -25,6 +30,11 @@ _MAX_FINITE = 1.7976931348623157e308
 _POINTS = (
     "FROM history WHERE run_key = ? AND key_id = ? AND step BETWEEN ? AND ?"
     " AND value IS NOT NULL AND abs(value) <= ?"
+)
+# The wall-clock time and runtime of a list of steps, passed as one JSON array.
+_STEP_TIMES = (
+    "SELECT step, timestamp, runtime FROM steps"
+    " WHERE run_key = ? AND step IN (SELECT value FROM json_each(?))"
 )
 _INT64 = (-(2**63), 2**63 - 1)
 DEFAULT_MAX_POINTS = 4000
@@ -44,16 +54,21 @@ def metric_points(
     min_step: int | None = None,
     max_step: int | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    times: bool = False,
 ) -> dict[str, Any]:
     """The numeric points of one metric of one run, in step order.
 
     Non-numeric and non-finite values are left out. More than `max_points` points
     in the range are downsampled with M4 into `max_points // 4` buckets. Returns
-    `key`, `steps`, `values`, `total` (points in range) and `downsampled`.
+    `key`, `steps`, `values`, `total` (points in range) and `downsampled`; with
+    `times`, also `timestamps` and `runtimes` (of each point's step: unix seconds and
+    seconds since the run started; None for a step without a `steps` row).
     """
     result: dict[str, Any] = {
         "key": key, "steps": [], "values": [], "total": 0, "downsampled": False,
     }
+    if times:
+        result.update(timestamps=[], runtimes=[])
     row = conn.execute("SELECT key_id FROM metric_keys WHERE key = ?", (key,)).fetchone()
     lo = _INT64[0] if min_step is None else min_step
     hi = _INT64[1] if max_step is None else max_step
@@ -81,7 +96,27 @@ def metric_points(
     result["downsampled"] = total > max_points
     result["steps"] = [p[0] for p in points]
     result["values"] = [p[1] for p in points]
+    if times:
+        result["timestamps"], result["runtimes"] = step_times(conn, run_key, result["steps"])
     return result
+
+
+def step_times(
+    conn: sqlite3.Connection, run_key: int, steps: list[int]
+) -> tuple[list[float | None], list[float | None]]:
+    """(timestamps, runtimes) of `steps` of a run, in the order given; None for a
+    step that has no `steps` row."""
+    if not steps:
+        return [], []
+    found = {
+        step: (timestamp, runtime)
+        for step, timestamp, runtime in conn.execute(
+            _STEP_TIMES, (run_key, json.dumps(steps))
+        )
+    }
+    missing = (None, None)
+    pairs = [found.get(step, missing) for step in steps]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _in_range(

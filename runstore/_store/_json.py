@@ -2,7 +2,9 @@
 
 Non-finite floats, which strict JSON cannot hold, are written as the object
 {"__float__": "NaN"} (or "Infinity", "-Infinity") and read back as floats, so
-they cannot be confused with the strings "NaN" or "Infinity". Text that SQLite
+they cannot be confused with the strings "NaN" or "Infinity" (a user key "__float__",
+or one starting with a backslash, is stored with one more leading backslash, so
+nothing is ambiguous). Text that SQLite
 cannot store as UTF-8 (lone surrogates) is written with \\u escapes.
 """
 
@@ -16,14 +18,17 @@ FLOAT_TAG = "__float__"
 _TOKENS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def _finite(obj: Any) -> Any:
+def _escaped(obj: Any) -> Any:
+    """Non-finite floats as tagged objects; a user key that could be mistaken for the
+    tag (or that starts with a backslash) gets one more leading backslash."""
     if isinstance(obj, float) and not math.isfinite(obj):
         token = "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
         return {FLOAT_TAG: token}
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {("\\" + k if isinstance(k, str) and (k == FLOAT_TAG or k.startswith("\\"))
+                 else k): _escaped(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [_escaped(v) for v in obj]
     return obj
 
 
@@ -32,7 +37,9 @@ def dumps(obj: Any) -> str:
     try:
         text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     except ValueError:
-        obj = _finite(obj)
+        text = None
+    if text is None or FLOAT_TAG in text or '"\\\\' in text:
+        obj = _escaped(obj)
         text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
     try:
         text.encode("utf-8")
@@ -43,9 +50,9 @@ def dumps(obj: Any) -> str:
 
 def _restore(obj: Any) -> Any:
     if isinstance(obj, dict):
-        if len(obj) == 1 and obj.get(FLOAT_TAG) in _TOKENS:
+        if len(obj) == 1 and isinstance(obj.get(FLOAT_TAG), str) and obj[FLOAT_TAG] in _TOKENS:
             return _TOKENS[obj[FLOAT_TAG]]
-        return {k: _restore(v) for k, v in obj.items()}
+        return {(k[1:] if k.startswith("\\") else k): _restore(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_restore(v) for v in obj]
     return obj

@@ -7,7 +7,8 @@ from typing import Any
 
 from ._branching import lineage
 from ._chart import metric_points as metric_points  # re-exported
-from ._read import get_run_by_key, run_metric_keys
+from ._read import get_run_by_key
+from ._run_extras import chart_keys
 
 
 def is_runstore(conn: sqlite3.Connection) -> bool:
@@ -19,22 +20,33 @@ def is_runstore(conn: sqlite3.Connection) -> bool:
     return row[0] == 3
 
 
-def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
-    """Everything the run page needs in one trip: the run row, its lineage and fork
-    parent, its metric keys
-    and step statistics; None if there is no such run."""
+def run_status(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
+    """What a live run page polls (cheap: no count of its steps): the run row, its
+    metric keys (those drawn as charts: not media) and last step; None if there is
+    no such run."""
     run = get_run_by_key(conn, run_key)
     if run is None:
         return None
-    steps, last_step = conn.execute(
-        "SELECT count(*), max(step) FROM steps WHERE run_key = ?", (run_key,)
+    (last_step,) = conn.execute(
+        "SELECT max(step) FROM steps WHERE run_key = ?", (run_key,)
     ).fetchone()
-    parent = run.get("parent_run_key")
+    # Media keys (images, histograms, tables, videos) are shown as media, not charts.
+    return {"run": run, "metric_keys": chart_keys(conn, run_key), "last_step": last_step}
+
+
+def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
+    """Everything the run page needs in one trip: the run row, its lineage and fork
+    parent, its metric keys and step statistics; None if there is no such run."""
+    status = run_status(conn, run_key)
+    if status is None:
+        return None
+    (steps,) = conn.execute(
+        "SELECT count(*) FROM steps WHERE run_key = ?", (run_key,)
+    ).fetchone()
+    parent = status["run"].get("parent_run_key")
     return {
-        "run": run,
+        **status,
+        "step_count": steps,
         "lineage": lineage(conn, run_key),
         "parent": get_run_by_key(conn, parent) if parent is not None else None,
-        "metric_keys": run_metric_keys(conn, run_key),
-        "step_count": steps,
-        "last_step": last_step,
     }
