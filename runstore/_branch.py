@@ -6,7 +6,6 @@ recomputed and the run row updated commit together or not at all.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -31,19 +30,25 @@ STALE_AFTER_S = 30.0
 _MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>\d+)")
 
 
-@dataclasses.dataclass
 class Opened:
     """What init() needs to build the Run for a row it opened."""
 
-    run_key: int
-    identity: dict[str, Any]
-    config: dict[str, Any]
-    summary: dict[str, Any] | None = None
-    aggregates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    metric_definitions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    starting_step: int = 0
-    runtime_offset: float = 0.0
-    resumed: bool = False
+    def __init__(
+        self, run_key: int, identity: dict[str, Any], config: dict[str, Any],
+        summary: dict[str, Any] | None = None,
+        aggregates: dict[str, dict[str, Any]] | None = None,
+        metric_definitions: list[dict[str, Any]] | None = None,
+        starting_step: int = 0, runtime_offset: float = 0.0, resumed: bool = False,
+    ) -> None:
+        self.run_key = run_key
+        self.identity = identity
+        self.config = config
+        self.summary = summary
+        self.aggregates = aggregates or {}
+        self.metric_definitions = metric_definitions or []
+        self.starting_step = starting_step
+        self.runtime_offset = runtime_offset
+        self.resumed = resumed
 
 
 def resume_mode(value: Any) -> str | None:
@@ -273,8 +278,7 @@ def fork(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, fa
         summary = summary_from(aggregates, definitions)
         _store.update_run(conn, opened.run_key,
                           {"summary": summary, "metric_definitions": definitions})
-    return dataclasses.replace(
-        opened, summary=summary, aggregates=aggregates, metric_definitions=definitions,
-        starting_step=step + 1,
-        runtime_offset=_store.step_runtime(conn, opened.run_key, step) or 0.0,
-    )
+    opened.summary, opened.aggregates = summary, aggregates
+    opened.metric_definitions, opened.starting_step = definitions, step + 1
+    opened.runtime_offset = _store.step_runtime(conn, opened.run_key, step) or 0.0
+    return opened

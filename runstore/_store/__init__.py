@@ -17,8 +17,6 @@ from ._branching import (
     step_runtime,
     undo_rewind,
 )
-from ._compare import compare_runs
-from ._edits import set_run_fields
 from ._extras import (
     console_lines,
     insert_console,
@@ -29,7 +27,6 @@ from ._extras import (
 from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
 from ._merge import attached, count_points, merge_run
-from ._queries import canned_queries
 from ._read import (
     decode_value,
     get_run,
@@ -40,9 +37,27 @@ from ._read import (
 )
 from ._runs import RUN_COLUMNS, count_runs, find_run_key, insert_run, update_run
 from ._schema import connect, latest_version, migrate, transaction
-from ._ui import is_runstore, metric_points, run_page, run_status
 
 STORE_FILENAME = "runstore.db"
+
+# Functions only the UI needs load on first use, so `import runstore` stays light.
+_LAZY = {
+    "compare_runs": "._compare",
+    "set_run_fields": "._edits",
+    "canned_queries": "._queries",
+    "is_runstore": "._ui",
+    "metric_points": "._ui",
+    "run_page": "._ui",
+    "run_status": "._ui",
+}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "console_lines",
