@@ -21,8 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
+from _builders import fresh_copy, write_finished_run  # noqa: E402
 from _table import Row, print_table  # noqa: E402
 
 import runstore  # noqa: E402
@@ -31,38 +33,15 @@ from runstore import _store  # noqa: E402
 KEYS = [f"metric_{i}" for i in range(10)]
 ENTITY, PROJECT, SOURCE = "bench", "bench", "source"
 SETTINGS = {"silent": True, "disable_git": True}
-CHUNK = 100_000  # points per executemany while building the source
 
 
 def build_source(root: Path, steps: int) -> Path:
     """A finished run with len(KEYS) x steps float points; returns the store file."""
     path = root / _store.STORE_FILENAME
-    conn = _store.connect(path)
-    run_key = _store.insert_run(conn, {
-        "entity": ENTITY, "project": PROJECT, "id": SOURCE, "name": SOURCE,
-        "state": "finished", "created_at": "2026-01-01T00:00:00+00:00",
-        "finished_at": "2026-01-01T01:00:00+00:00", "runtime": float(steps), "exit_code": 0,
-    })
-    ids: dict[str, int] = {}
-    with _store.transaction(conn):
-        _store.intern_keys(conn, KEYS, ids)
-        per_chunk = max(1, CHUNK // len(KEYS))
-        for first in range(0, steps, per_chunk):
-            span = range(first, min(steps, first + per_chunk))
-            _store.insert_points(
-                conn,
-                [(run_key, s, 1.7e9 + s, float(s)) for s in span],
-                [(run_key, ids[k], s, float(s) + j, None) for s in span
-                 for j, k in enumerate(KEYS)],
-            )
-    conn.close()  # the last connection checkpoints the WAL: one self-contained file
+    write_finished_run(path, {"entity": ENTITY, "project": PROJECT, "id": SOURCE,
+                              "name": SOURCE, "runtime": float(steps)},
+                       KEYS, steps, lambda s, j: float(s) + j)
     return path
-
-
-def fresh_copy(template: Path, root: Path) -> Path:
-    root.mkdir(parents=True)
-    shutil.copyfile(template, root / _store.STORE_FILENAME)
-    return root
 
 
 def timed(fn) -> float:

@@ -82,6 +82,18 @@ def peer_env(tmp: Path) -> dict[str, str]:
 # --- one measurement, in a child process --------------------------------------------
 
 
+def _timed_log_loop(log, rows: list[dict], per_call: list[int]) -> tuple[float, float]:
+    """`log(row)` for every row, each call's time (ns) appended to per_call; returns
+    (the loop's start on the perf_counter clock, the loop's seconds)."""
+    clock = time.perf_counter_ns
+    start = time.perf_counter()
+    for row in rows:
+        t0 = clock()
+        log(row)
+        per_call.append(clock() - t0)
+    return start, time.perf_counter() - start
+
+
 def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
     rows = [{k: float(i + j) for j, k in enumerate(KEYS)} for i in range(steps)]
     clock = time.perf_counter_ns
@@ -133,13 +145,7 @@ def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
         trackio.init(project="bench", name="bench", embed=False,
                      auto_log_cpu=False, auto_log_gpu=False)
         init_s = time.perf_counter() - t_init
-        log = trackio.log
-        start = time.perf_counter()
-        for row in rows:
-            t0 = clock()
-            log(row)
-            per_call.append(clock() - t0)
-        loop_s = time.perf_counter() - start
+        start, loop_s = _timed_log_loop(trackio.log, rows, per_call)
         trackio.finish()
         version = trackio.__version__
 
@@ -148,13 +154,7 @@ def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
 
         run = wandb.init(project="bench", mode="offline", dir=str(tmp))
         init_s = time.perf_counter() - t_init
-        log = run.log
-        start = time.perf_counter()
-        for row in rows:
-            t0 = clock()
-            log(row)
-            per_call.append(clock() - t0)
-        loop_s = time.perf_counter() - start
+        start, loop_s = _timed_log_loop(run.log, rows, per_call)
         run.finish()
         version = wandb.__version__
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _builders import fresh_copy, write_finished_run
 
 import runstore
 from runstore import _store
@@ -64,32 +65,11 @@ def template(tmp_path_factory) -> Path:
     through the store functions; each trial works on a copy of the file."""
     root = tmp_path_factory.mktemp("template")
     path = root / _store.STORE_FILENAME
-    conn = _store.connect(path)
-    run_key = _store.insert_run(conn, {
-        "entity": ENTITY, "project": PROJECT, "id": SOURCE, "name": SOURCE,
-        "state": "finished", "created_at": "2026-01-01T00:00:00+00:00",
-        "finished_at": "2026-01-01T01:00:00+00:00", "runtime": float(STEPS), "exit_code": 0,
-    })
-    ids: dict[str, int] = {}
-    with _store.transaction(conn):
-        _store.intern_keys(conn, KEYS, ids)
-        for first in range(0, STEPS, 10_000):
-            span = range(first, min(STEPS, first + 10_000))
-            _store.insert_points(
-                conn,
-                [(run_key, s, 1.7e9 + s, float(s)) for s in span],
-                [(run_key, ids[k], s, _value(s, j), None) for s in span
-                 for j, k in enumerate(KEYS)],
-            )
-    conn.close()  # checkpoints the WAL away: the .db file alone is the store
-    assert not path.with_name(path.name + "-wal").exists()
+    write_finished_run(path, {"entity": ENTITY, "project": PROJECT, "id": SOURCE,
+                              "name": SOURCE, "runtime": float(STEPS)},
+                       KEYS, STEPS, _value)
+    assert not path.with_name(path.name + "-wal").exists()  # the .db file alone is the store
     return path
-
-
-def _fresh(template: Path, root: Path) -> Path:
-    root.mkdir(parents=True)
-    shutil.copyfile(template, root / _store.STORE_FILENAME)
-    return root
 
 
 def _delays(seed: int, window: float) -> list[float]:
@@ -292,14 +272,15 @@ def _trial(kind: str, root: Path, delay: float | None, cwd: Path) -> tuple[dict,
 def test_sigkill_during_branch_leaves_before_or_after(kind, template, tmp_path):
     # Calibration: killed only once init() has returned, the store must be in the
     # after state; how long that took sets the window the random kills land in.
-    seen, state = _trial(kind, _fresh(template, tmp_path / "calibrate"), None, tmp_path)
+    seen, state = _trial(kind, fresh_copy(template, tmp_path / "calibrate"), None, tmp_path)
     assert state == "after", seen
     took = seen["delay_s"]
     window = max(KILL_WINDOW_S, 1.25 * took)
     seed = random.randrange(2**32)
     outcomes = []
     for trial, delay in enumerate(_delays(seed, window)):
-        seen, state = _trial(kind, _fresh(template, tmp_path / f"trial{trial}"), delay, tmp_path)
+        root = fresh_copy(template, tmp_path / f"trial{trial}")
+        seen, state = _trial(kind, root, delay, tmp_path)
         outcomes.append((round(delay * 1000), state, _phase(state, seen)))
     print(f"{kind}: init() took {took * 1000:.0f} ms unkilled; kills "
           f"(ms after start, seed {seed}): {outcomes}")

@@ -17,15 +17,13 @@ where no Chromium or Playwright can be had, the test skips and says which is mis
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
 import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -36,6 +34,7 @@ from typing import Any
 import pytest
 
 import runstore
+from conftest import free_port, start_ui, stop_group
 
 CHROMIUM = os.environ.get("RUNSTORE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -155,12 +154,6 @@ def _chromium() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _make_store(store_dir: Path) -> dict[str, dict[str, Any]]:
     """Two runs with `train/loss` and `val/acc`, logged through the public API."""
     runs = {}
@@ -189,16 +182,9 @@ class _Server:
     """`runstore ui DIR --port PORT` as a real child process in its own process group."""
 
     def __init__(self, store_dir: Path, port: int) -> None:
-        script = Path(sys.executable).with_name("runstore")
-        command = [str(script)] if script.exists() else [
-            sys.executable, "-c", "from runstore._cli import main; main()"]
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
-        self.proc = subprocess.Popen(
-            [*command, "ui", str(store_dir), "--port", str(port)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-        )
+        self.proc = start_ui(store_dir, port)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:  # drains the pipe so the server never blocks on it
@@ -234,25 +220,14 @@ class _Server:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        stop_group(self.proc)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     store_dir = tmp_path / "store"
     runs = _make_store(store_dir)
-    port = _free_port()
+    port = free_port()
     proc = _Server(store_dir, port)
     try:
         login = proc.login_url()
@@ -281,12 +256,12 @@ def _assert_drawn(charts: list[dict[str, Any]], keys: set[str], series: int) -> 
         assert chart["painted"] > sum(c["pixels"] for c in chart["colors"]), chart
 
 
-def test_browser_list_run_charts_edit_compare(browser_tools: tuple[Any, str],
-                                              server: dict[str, Any], tmp_path: Path) -> None:
-    sync_playwright, executable = browser_tools
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    base, runs, db = server["base"], server["runs"], server["db"]
+@contextlib.contextmanager
+def _browser(sync_playwright: Any, executable: str, tmp_path: Path,
+             height: int) -> Iterator[tuple[Any, Any]]:
+    """(context, page) of a headless Chromium (a skip when it cannot start), every
+    request to another host blocked and recorded; once closed, asserts that nothing
+    was blocked and that the pages had no script error and no HTTP error response."""
     blocked: list[str] = []
     page_errors: list[str] = []
     bad_responses: list[str] = []
@@ -306,7 +281,7 @@ def test_browser_list_run_charts_edit_compare(browser_tools: tuple[Any, str],
         try:
             context = pw.chromium.launch_persistent_context(
                 str(tmp_path / "chromium-profile"), executable_path=executable,
-                headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400},
+                headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": height},
                 timeout=30_000,
             )
         except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser"
@@ -318,75 +293,84 @@ def test_browser_list_run_charts_edit_compare(browser_tools: tuple[Any, str],
             page.on("pageerror", lambda error: page_errors.append(str(error)))
             page.on("response", lambda r: bad_responses.append(f"{r.status} {r.url}")
                     if r.status >= 400 else None)
-
-            # Sign in: the one-time link sets Datasette's ds_actor cookie for root.
-            response = page.goto(server["login"])
-            assert response is not None and response.ok, response
-            assert "ds_actor" in {c["name"] for c in context.cookies()}
-
-            # The run list: both runs, each a link to its page.
-            page.goto(f"{base}/runstore/run_list")
-            links = page.locator("a.runstore-run-link")
-            links.first.wait_for()
-            names = links.all_text_contents()
-            assert set(runs) <= set(names), names
-            page.screenshot(path=str(shots / "list.png"), full_page=True)
-
-            # A run page: one chart per metric, each with its one series drawn.
-            first = "baseline-lr0.01"
-            links.filter(has_text=first).first.click()
-            run_url = f"{base}/runstore/-/runstore/run/{runs[first]['run_key']}"
-            page.wait_for_url(run_url, timeout=WAIT_MS)
-            assert first in page.locator("h1").inner_text()
-            charts = _charts(page, series=1)
-            _assert_drawn(charts, {"train/loss", "val/acc"}, series=1)
-            captions = {c["key"]: c["caption"] for c in charts}
-            assert f"{STEPS} points" in captions["train/loss"], captions
-            assert f"{STEPS // 5} points" in captions["val/acc"], captions
-            page.screenshot(path=str(shots / "run.png"), full_page=True)
-            shutil.copyfile(shots / "run.png", SCREENSHOT)
-            _check_chart_settings(page, shots, runs[first]["run_key"])
-
-            # Add a tag through the edit form; the store has it.
-            page.goto(run_url + "#runstore-edit")
-            form = page.locator("form.runstore-tag-add")
-            form.wait_for(state="visible")
-            form.locator("input[name=add_tag]").fill("from-browser")
-            with page.expect_navigation(timeout=WAIT_MS):
-                form.locator("button[type=submit]").click()
-            page.locator(".runstore-edit-tags .runstore-tag",
-                         has_text="from-browser").wait_for()
-            conn = sqlite3.connect(db)
-            try:
-                (tags,) = conn.execute("SELECT tags FROM runs WHERE run_key = ?",
-                                       (runs[first]["run_key"],)).fetchone()
-            finally:
-                conn.close()
-            assert tags == '["baseline", "from-browser"]'
-            page.screenshot(path=str(shots / "run-edited.png"), full_page=True)
-
-            # Pick both runs on the list and compare them: two series per chart.
-            page.goto(f"{base}/runstore/run_list")
-            for name in runs:
-                box = page.locator(f"input.runstore-pick[value='{runs[name]['run_key']}']")
-                box.check()
-            button = page.locator("button.runstore-compare-button")
-            assert button.inner_text() == "Compare selected (2)"
-            button.click()
-            page.wait_for_url(re.compile(r"/-/runstore/compare\?runs="), timeout=WAIT_MS)
-            charts = _charts(page, series=2)
-            _assert_drawn(charts, {"train/loss", "val/acc"}, series=2)
-            diff = page.locator(".runstore-compare-config").inner_text()
-            assert "lr" in diff and "width" in diff, diff
-            page.screenshot(path=str(shots / "compare.png"), full_page=True)
-
-            _check_live_run(page, base, server["store_dir"], shots)
+            yield context, page
         finally:
             context.close()
 
     assert not blocked, f"the UI asked for non-loopback resources: {blocked}"
     assert not page_errors, page_errors
     assert not bad_responses, bad_responses
+
+
+def test_browser_list_run_charts_edit_compare(browser_tools: tuple[Any, str],
+                                              server: dict[str, Any], tmp_path: Path) -> None:
+    sync_playwright, executable = browser_tools
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    base, runs, db = server["base"], server["runs"], server["db"]
+    with _browser(sync_playwright, executable, tmp_path, height=1400) as (context, page):
+        # Sign in: the one-time link sets Datasette's ds_actor cookie for root.
+        response = page.goto(server["login"])
+        assert response is not None and response.ok, response
+        assert "ds_actor" in {c["name"] for c in context.cookies()}
+
+        # The run list: both runs, each a link to its page.
+        page.goto(f"{base}/runstore/run_list")
+        links = page.locator("a.runstore-run-link")
+        links.first.wait_for()
+        names = links.all_text_contents()
+        assert set(runs) <= set(names), names
+        page.screenshot(path=str(shots / "list.png"), full_page=True)
+
+        # A run page: one chart per metric, each with its one series drawn.
+        first = "baseline-lr0.01"
+        links.filter(has_text=first).first.click()
+        run_url = f"{base}/runstore/-/runstore/run/{runs[first]['run_key']}"
+        page.wait_for_url(run_url, timeout=WAIT_MS)
+        assert first in page.locator("h1").inner_text()
+        charts = _charts(page, series=1)
+        _assert_drawn(charts, {"train/loss", "val/acc"}, series=1)
+        captions = {c["key"]: c["caption"] for c in charts}
+        assert f"{STEPS} points" in captions["train/loss"], captions
+        assert f"{STEPS // 5} points" in captions["val/acc"], captions
+        page.screenshot(path=str(shots / "run.png"), full_page=True)
+        shutil.copyfile(shots / "run.png", SCREENSHOT)
+        _check_chart_settings(page, shots, runs[first]["run_key"])
+
+        # Add a tag through the edit form; the store has it.
+        page.goto(run_url + "#runstore-edit")
+        form = page.locator("form.runstore-tag-add")
+        form.wait_for(state="visible")
+        form.locator("input[name=add_tag]").fill("from-browser")
+        with page.expect_navigation(timeout=WAIT_MS):
+            form.locator("button[type=submit]").click()
+        page.locator(".runstore-edit-tags .runstore-tag",
+                     has_text="from-browser").wait_for()
+        conn = sqlite3.connect(db)
+        try:
+            (tags,) = conn.execute("SELECT tags FROM runs WHERE run_key = ?",
+                                   (runs[first]["run_key"],)).fetchone()
+        finally:
+            conn.close()
+        assert tags == '["baseline", "from-browser"]'
+        page.screenshot(path=str(shots / "run-edited.png"), full_page=True)
+
+        # Pick both runs on the list and compare them: two series per chart.
+        page.goto(f"{base}/runstore/run_list")
+        for name in runs:
+            box = page.locator(f"input.runstore-pick[value='{runs[name]['run_key']}']")
+            box.check()
+        button = page.locator("button.runstore-compare-button")
+        assert button.inner_text() == "Compare selected (2)"
+        button.click()
+        page.wait_for_url(re.compile(r"/-/runstore/compare\?runs="), timeout=WAIT_MS)
+        charts = _charts(page, series=2)
+        _assert_drawn(charts, {"train/loss", "val/acc"}, series=2)
+        diff = page.locator(".runstore-compare-config").inner_text()
+        assert "lr" in diff and "width" in diff, diff
+        page.screenshot(path=str(shots / "compare.png"), full_page=True)
+
+        _check_live_run(page, base, server["store_dir"], shots)
     assert sorted(p.name for p in shots.iterdir()) == [
         "compare.png", "list-live.png", "list.png", "live-finished.png", "live.png",
         "run-controls.png", "run-edited.png", "run.png"]

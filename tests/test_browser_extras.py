@@ -15,23 +15,15 @@ import shutil
 import sqlite3
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from test_browser import (
-    CHROMIUM_ARGS,
-    LOOPBACK,
-    WAIT_MS,
-    _chromium,
-    _free_port,
-    _playwright,
-    _Server,
-)
+from test_browser import _browser, _chromium, _playwright, _Server
 
 import runstore
+from conftest import free_port
 from runstore._gym import Video
 
 SCREENSHOT = Path("/tmp/runstore-browser-extras.png")
@@ -120,85 +112,53 @@ def test_browser_console_system_media(tools: tuple[Any, str], tmp_path: Path) ->
     store_dir = tmp_path / "store"
     run_key = _make_store(store_dir, tmp_path)
     has_video = (tmp_path / "episode.mp4").exists()
-    port = _free_port()
+    port = free_port()
     server = _Server(store_dir, port)
-    blocked: list[str] = []
-    page_errors: list[str] = []
-    bad_responses: list[str] = []
-
-    def guard(route: Any) -> None:
-        parts = urllib.parse.urlsplit(route.request.url)
-        if parts.scheme in ("data", "blob", "about") or parts.hostname in LOOPBACK:
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort("blockedbyclient")
-
     try:
         login = server.login_url()
         server.wait_listening(port)
-        with sync_playwright() as pw:
-            try:
-                context = pw.chromium.launch_persistent_context(
-                    str(tmp_path / "chromium-profile"), executable_path=executable,
-                    headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1200},
-                    timeout=30_000,
-                )
-            except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser"
-                pytest.skip(f"could not launch {executable} through playwright: {exc}")
-            try:
-                context.set_default_timeout(WAIT_MS)
-                context.route("**/*", guard)
-                page = context.pages[0] if context.pages else context.new_page()
-                page.on("pageerror", lambda error: page_errors.append(str(error)))
-                page.on("response", lambda r: bad_responses.append(f"{r.status} {r.url}")
-                        if r.status >= 400 else None)
-                page.goto(login)
-                page.goto(f"http://127.0.0.1:{port}/runstore/-/runstore/run/{run_key}")
-                page.locator(".runstore-media-section").scroll_into_view_if_needed()
+        with _browser(sync_playwright, executable, tmp_path, height=1200) as (_, page):
+            page.goto(login)
+            page.goto(f"http://127.0.0.1:{port}/runstore/-/runstore/run/{run_key}")
+            page.locator(".runstore-media-section").scroll_into_view_if_needed()
+            page.wait_for_function(
+                "() => { const imgs = document.querySelectorAll('img.runstore-thumb');"
+                " return imgs.length > 0 && Array.from(imgs).every("
+                "(i) => i.complete && i.naturalWidth > 0); }")
+            page.wait_for_function(
+                "() => document.querySelectorAll('.runstore-syschart').length > 0 &&"
+                " Array.from(document.querySelectorAll('.runstore-syschart')).every("
+                "(f) => f.querySelector('.uplot canvas')) &&"
+                " document.querySelector('.runstore-hist-plot .uplot canvas')")
+            state = page.evaluate(PAGE_JS)
+            assert state["images"] == [[True, 48, 32]], state
+            assert state["histograms"] == 1, state
+            keys = {key for key, drawn in state["system"] if drawn}
+            assert {"system/cpu_percent", "system/memory_percent"} <= keys, state
+            assert len(keys) == len(state["system"]), state
+            assert state["console"][:2] == [
+                ["stdout", "epoch 1 <script>window.__pwned = true</script>"],
+                ["stderr", "warning: careful"]], state
+            assert not state["pwned"] and state["injected"] == 0, state
+            assert state["tableCells"] == ["2", "<b>not bold</b>"], state
+            if has_video:
+                page.locator("video.runstore-video").scroll_into_view_if_needed()
                 page.wait_for_function(
-                    "() => { const imgs = document.querySelectorAll('img.runstore-thumb');"
-                    " return imgs.length > 0 && Array.from(imgs).every("
-                    "(i) => i.complete && i.naturalWidth > 0); }")
-                page.wait_for_function(
-                    "() => document.querySelectorAll('.runstore-syschart').length > 0 &&"
-                    " Array.from(document.querySelectorAll('.runstore-syschart')).every("
-                    "(f) => f.querySelector('.uplot canvas')) &&"
-                    " document.querySelector('.runstore-hist-plot .uplot canvas')")
-                state = page.evaluate(PAGE_JS)
-                assert state["images"] == [[True, 48, 32]], state
-                assert state["histograms"] == 1, state
-                keys = {key for key, drawn in state["system"] if drawn}
-                assert {"system/cpu_percent", "system/memory_percent"} <= keys, state
-                assert len(keys) == len(state["system"]), state
-                assert state["console"][:2] == [
-                    ["stdout", "epoch 1 <script>window.__pwned = true</script>"],
-                    ["stderr", "warning: careful"]], state
-                assert not state["pwned"] and state["injected"] == 0, state
-                assert state["tableCells"] == ["2", "<b>not bold</b>"], state
-                if has_video:
-                    page.locator("video.runstore-video").scroll_into_view_if_needed()
-                    page.wait_for_function(
-                        "() => { const v = document.querySelector('video.runstore-video');"
-                        " return v && v.readyState >= 1 && v.videoWidth === 64; }")
-                page.locator(".runstore-media-section").scroll_into_view_if_needed()
-                page.screenshot(path=str(tmp_path / "extras.png"), full_page=True)
-                shutil.copyfile(tmp_path / "extras.png", SCREENSHOT)
+                    "() => { const v = document.querySelector('video.runstore-video');"
+                    " return v && v.readyState >= 1 && v.videoWidth === 64; }")
+            page.locator(".runstore-media-section").scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "extras.png"), full_page=True)
+            shutil.copyfile(tmp_path / "extras.png", SCREENSHOT)
 
-                # The image slider: step 0 comes from media.json and is displayed.
-                figure = page.locator("figure.runstore-media[data-key=samples]")
-                figure.locator("input[type=range]").evaluate(
-                    "(el) => { el.value = 0; el.dispatchEvent(new Event('input')); }")
-                page.wait_for_function(
-                    "() => { const f = document.querySelector("
-                    "'figure.runstore-media[data-key=samples]'); const img = f.querySelector("
-                    "'img.runstore-thumb'); return f.querySelector('.runstore-media-step')"
-                    ".textContent === 'step 0' && img.complete && img.naturalWidth === 48; }")
-                assert figure.locator(".runstore-media-caption").inner_text() == "step 0"
-            finally:
-                context.close()
+            # The image slider: step 0 comes from media.json and is displayed.
+            figure = page.locator("figure.runstore-media[data-key=samples]")
+            figure.locator("input[type=range]").evaluate(
+                "(el) => { el.value = 0; el.dispatchEvent(new Event('input')); }")
+            page.wait_for_function(
+                "() => { const f = document.querySelector("
+                "'figure.runstore-media[data-key=samples]'); const img = f.querySelector("
+                "'img.runstore-thumb'); return f.querySelector('.runstore-media-step')"
+                ".textContent === 'step 0' && img.complete && img.naturalWidth === 48; }")
+            assert figure.locator(".runstore-media-caption").inner_text() == "step 0"
     finally:
         server.stop()
-    assert not blocked, f"the UI asked for non-loopback resources: {blocked}"
-    assert not page_errors, page_errors
-    assert not bad_responses, bad_responses

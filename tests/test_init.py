@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 import runstore
-from conftest import query
+from conftest import git_repo, query
 
 
 def run_row(store_dir, run_id):
@@ -221,20 +221,9 @@ def test_finish_exit_code_and_runtime(new_run, store_dir):
     assert (state, code) == ("failed", 3) and runtime >= 0 and finished
 
 
-def _git(cwd, *args):
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
 def test_git_facts_recorded_in_a_repository(tmp_path, monkeypatch, store_dir):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "config", "user.email", "t@example.com")
-    _git(repo, "config", "user.name", "t")
-    (repo / "train.py").write_text("print(1)\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "init")
-    _git(repo, "remote", "add", "origin", "https://user:secret@example.com/me/repo.git")
+    repo = git_repo(tmp_path / "repo", "https://user:secret@example.com/me/repo.git",
+                    "print(1)\n")
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                          text=True, check=True).stdout.strip()
     monkeypatch.chdir(repo)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _builders import write_finished_run
 
 from runstore import _store
 
@@ -45,25 +46,11 @@ def offline_run(tmp_path_factory) -> Path:
     """An offline run directory holding one finished run of 1M points; each trial
     syncs a copy of it."""
     run_dir = tmp_path_factory.mktemp("template") / RUN_DIR
-    conn = _store.connect(run_dir / _store.STORE_FILENAME)
-    run_key = _store.insert_run(conn, {
+    # Closed, so checkpointed: the .db file alone is the offline run.
+    write_finished_run(run_dir / _store.STORE_FILENAME, {
         "entity": ENTITY, "project": PROJECT, "id": RUN_ID, "name": "offline run",
-        "state": "finished", "created_at": "2026-01-01T00:00:00+00:00",
-        "finished_at": "2026-01-01T01:00:00+00:00", "runtime": 3600.0, "exit_code": 0,
-        "config": {"lr": 0.1}, "summary": {"metric_0": _value(STEPS - 1, 0)},
-    })
-    ids: dict[str, int] = {}
-    with _store.transaction(conn):
-        _store.intern_keys(conn, KEYS, ids)
-        for first in range(0, STEPS, 10_000):
-            span = range(first, min(STEPS, first + 10_000))
-            _store.insert_points(
-                conn,
-                [(run_key, s, 1.7e9 + s, float(s)) for s in span],
-                [(run_key, ids[k], s, _value(s, j), None) for s in span
-                 for j, k in enumerate(KEYS)],
-            )
-    conn.close()  # checkpoints: the .db file alone is the offline run
+        "runtime": 3600.0, "config": {"lr": 0.1}, "summary": {"metric_0": _value(STEPS - 1, 0)},
+    }, KEYS, STEPS, _value)
     return run_dir
 
 

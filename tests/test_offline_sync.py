@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import runstore
-from conftest import query, run_script
+from conftest import git_repo, query, run_script
 from runstore import _store
 from runstore._cli import main as cli
 
@@ -33,22 +33,9 @@ print(run.dir)
 """
 
 
-def _git(cwd, *args):
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def repo(tmp_path):
-    path = tmp_path / "repo"
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    _git(path, "config", "user.email", "t@example.com")
-    _git(path, "config", "user.name", "t")
-    (path / "train.py").write_text("print('hello')\n")
-    _git(path, "add", ".")
-    _git(path, "commit", "-qm", "init")
-    _git(path, "remote", "add", "origin", "https://example.com/me/repo.git")
-    return path
+    return git_repo(tmp_path / "repo", "https://example.com/me/repo.git", "print('hello')\n")
 
 
 def comparable(api_run):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from datasette.app import Datasette
 
+from conftest import free_port, start_ui, stop_group
 from runstore import _store
 from runstore._cli import main
 
@@ -283,23 +281,9 @@ def test_cli_ui_default_dir_from_environment(tmp_path: Path, monkeypatch) -> Non
     assert str(tmp_path / "from-env" / "runstore.db") in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_cli_ui_serves_on_loopback(store: dict[str, Any]) -> None:
-    script = Path(sys.executable).with_name("runstore")
-    command = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from runstore._cli import main; main()"
-    ]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*command, "ui", str(store["path"].parent), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-    )
+    port = free_port()
+    proc = start_ui(store["path"].parent, port)
     try:
         deadline = time.monotonic() + 30
         status, body = None, ""
@@ -310,21 +294,14 @@ def test_cli_ui_serves_on_loopback(store: dict[str, Any]) -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         assert status == 200
         assert "runstore" in body
         url = f"http://127.0.0.1:{port}{_run_url(store['small'])}"
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert resp.status == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        stop_group(proc)
 
 
 def test_run_page_shows_lineage_and_the_parent_config(tmp_path: Path) -> None:

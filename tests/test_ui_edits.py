@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from datasette.app import Datasette
 
 import runstore
+from conftest import db_rows
 from runstore import _store
 from runstore._errors import UsageError
 
@@ -32,20 +32,12 @@ def store(tmp_path: Path) -> dict[str, Any]:
                   notes=f"**bold** {EVIL} [x](javascript:alert(1)) [ok](https://example.com)"
                   ).finish()
     path = store_dir / "runstore.db"
-    keys = dict(_rows(path, "SELECT id, run_key FROM runs"))
+    keys = dict(db_rows(path, "SELECT id, run_key FROM runs"))
     return {"path": path, "plain": keys["plain"], "evil": keys["evil"]}
 
 
-def _rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
 def _fields(path: Path, run_key: int) -> tuple:
-    return _rows(path, "SELECT name, notes, tags FROM runs WHERE run_key = ?", (run_key,))[0]
+    return db_rows(path, "SELECT name, notes, tags FROM runs WHERE run_key = ?", (run_key,))[0]
 
 
 def _page(run_key: int) -> str:

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
-import os
 import re
-import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -25,6 +20,7 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 import runstore
+from conftest import db_rows, free_port, start_ui, stop_group
 from runstore._cli import main
 
 
@@ -35,19 +31,11 @@ def store(tmp_path: Path) -> dict[str, Any]:
     runstore.init(dir=store_dir, project="p", id="plain", name="plain-run",
                   tags=["baseline"]).finish()
     path = store_dir / "runstore.db"
-    return {"path": path, "plain": _rows(path, "SELECT run_key FROM runs")[0][0]}
-
-
-def _rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return {"path": path, "plain": db_rows(path, "SELECT run_key FROM runs")[0][0]}
 
 
 def _tags(path: Path, run_key: int) -> str:
-    return _rows(path, "SELECT tags FROM runs WHERE run_key = ?", (run_key,))[0][0]
+    return db_rows(path, "SELECT tags FROM runs WHERE run_key = ?", (run_key,))[0][0]
 
 
 def _page(run_key: int) -> str:
@@ -161,12 +149,6 @@ def test_cli_open_flag_opens_the_login_url(store: dict[str, Any], monkeypatch) -
     assert opened == [_login_url(served["output"])]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -184,16 +166,8 @@ def _open(opener: urllib.request.OpenerDirector, url: str, data: dict | None = N
 
 
 def test_cli_login_url_works_once_in_a_real_server(store: dict[str, Any]) -> None:
-    script = Path(sys.executable).with_name("runstore")
-    command = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from runstore._cli import main; main()"
-    ]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*command, "ui", str(store["path"].parent), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-    )
+    port = free_port()
+    proc = start_ui(store["path"].parent, port)
     try:
         lines = []
         while proc.stdout and not any("auth-token" in line for line in lines):
@@ -234,11 +208,4 @@ def test_cli_login_url_works_once_in_a_real_server(store: dict[str, Any]) -> Non
         assert status == 302 and headers["location"] == "/runstore/run_list"
         assert _open(other, base + "/runstore/run_list")[0] == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        stop_group(proc)

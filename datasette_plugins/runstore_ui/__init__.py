@@ -17,6 +17,7 @@ from typing import Any
 from datasette import hookimpl
 
 from . import _cells, _compat, _detect, _home, _security, compare
+from ._access import RUN_PATH
 from ._edit import edit_view
 from ._metadata import metadata_for
 from ._static import static_url
@@ -24,7 +25,7 @@ from ._static import static_url
 # Console, system metrics, media and the blob route: hook implementations of their
 # own (specname) in `extras`, registered with this module.
 from .extras import register_extras_routes, run_extras_template_vars  # noqa: F401
-from .views import RUN_PATH, metric_view, run_view, status_view
+from .views import metric_view, run_view, status_view
 
 
 @hookimpl

@@ -23,9 +23,9 @@ from runstore._errors import UsageError
 from runstore._store import set_run_fields
 
 from . import _cells
+from ._access import store_and_key
 from ._compat import execute_write_fn
 from ._security import can_edit, read_only
-from .views import _store_and_key
 
 FIELDS = ("name", "notes", "tags", "add_tag", "remove_tag")
 _LABELS = {"name": "name", "notes": "notes", "tags": "tags", "add_tags": "tags",
@@ -72,7 +72,7 @@ async def edit_view(datasette: Any, request: Any) -> Response:
     if request.method != "POST":
         return Response.text("Method not allowed: POST a form here", status=405,
                              headers={"Allow": "POST"})
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     if read_only(datasette):
         raise Forbidden("This runstore UI is read-only (it serves a non-loopback "
                         "address); restart `runstore ui` with --enable-writes to edit")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from datasette.utils.asgi import BadRequest, NotFound, Response
+from datasette.utils.asgi import BadRequest, Response
 from markupsafe import Markup
 
 from runstore._store import canned_queries, compare_runs
 
 from . import _cells, _detect
-from ._compat import database_from_route, ensure_can_view_runs
+from ._access import INT64_MAX, store_db
 from ._format import (
     duration_text,
     flatten,
@@ -34,7 +34,6 @@ COMPARE_PATH = r"^/(?P<database>[^/]+)/-/runstore/compare$"
 MIN_RUNS, MAX_RUNS = 2, 10
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
           "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-_INT64_MAX = 2**63 - 1
 _MISSING = object()
 
 
@@ -60,7 +59,7 @@ def parse_run_keys(values: list[str]) -> list[int]:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or int(part) > _INT64_MAX:
+            if not part.isdigit() or int(part) > INT64_MAX:
                 raise BadRequest("runs= must be run_key numbers separated by commas, "
                                  "e.g. ?runs=3,7")
             if int(part) not in keys:
@@ -104,10 +103,7 @@ def _summary_rows(runs: list[dict[str, Any]]) -> list[tuple[str, list[str | None
 
 async def compare_view(datasette: Any, request: Any) -> Response:
     """The compare page."""
-    db = database_from_route(datasette, request.url_vars["database"])
-    await ensure_can_view_runs(datasette, request, db.name)
-    if not await _detect.is_store(datasette, db.name):
-        raise NotFound(f"{db.name} is not a runstore store")
+    db = await store_db(datasette, request)
     run_keys = parse_run_keys(request.args.getlist("runs"))
     found = await db.execute_fn(lambda conn: compare_runs(conn, run_keys))
     if found["missing"]:

@@ -29,18 +29,17 @@ from datasette.utils.asgi import BadRequest, NotFound, Response
 from runstore._store import get_run_by_key
 from runstore._store._run_extras import console_page, media_at, run_extras, system_series
 
-from . import _cells, _detect
-from ._compat import database_from_route, ensure_can_view_runs
+from . import _cells
+from ._access import INT64_MAX, RUN_PATH, store_and_key
+from ._compat import database_from_route
 from ._format import live_state
 from ._static import static_url
 from .media import BLOB_PATH, blob_view, shape
 
-RUN_PATH = r"^/(?P<database>[^/]+)/-/runstore/run/(?P<run_key>\d+)"
 RUN_TEMPLATE = "runstore_run.html"
 CONSOLE_PAGE = 500
 CONSOLE_MORE = 2000
 SYSTEM_POINTS = 2000
-_INT64_MAX = 2**63 - 1
 # ANSI escape sequences (colours, cursor moves) and other control characters but tab.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -74,18 +73,6 @@ def console_rows(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-async def _store_and_key(datasette: Any, request: Any) -> tuple[Any, int]:
-    """The store database and run_key named by the URL, after permission checks."""
-    db = database_from_route(datasette, request.url_vars["database"])
-    await ensure_can_view_runs(datasette, request, db.name)
-    if not await _detect.is_store(datasette, db.name):
-        raise NotFound(f"{db.name} is not a runstore store")
-    run_key = int(request.url_vars["run_key"])
-    if run_key > _INT64_MAX:
-        raise NotFound(f"No run with run_key {run_key} in {db.name}")
-    return db, run_key
-
-
 def _number_arg(request: Any, name: str, kind: type = int) -> Any:
     raw = request.args.get(name)
     if raw in (None, ""):
@@ -97,7 +84,7 @@ def _number_arg(request: Any, name: str, kind: type = int) -> Any:
     if number != number or abs(number) == float("inf"):
         raise BadRequest(f"{name} must be a finite number")
     if kind is int:
-        return max(-_INT64_MAX - 1, min(int(number), _INT64_MAX))
+        return max(-INT64_MAX - 1, min(int(number), INT64_MAX))
     return number
 
 
@@ -110,7 +97,7 @@ def _run_or_404(conn: Any, run_key: int) -> dict[str, Any]:
 
 async def console_view(datasette: Any, request: Any) -> Response:
     """Console lines after `after` (seq), at most `limit`, with the run's liveness."""
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     after = _number_arg(request, "after")
     limit = _number_arg(request, "limit") or CONSOLE_MORE
 
@@ -126,7 +113,7 @@ async def console_view(datasette: Any, request: Any) -> Response:
 
 async def system_view(datasette: Any, request: Any) -> Response:
     """System metric series (after `after`, unix s), with the run's liveness."""
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     after = _number_arg(request, "after", float)
     points = _number_arg(request, "points") or SYSTEM_POINTS
 
@@ -140,7 +127,7 @@ async def system_view(datasette: Any, request: Any) -> Response:
 
 async def media_view(datasette: Any, request: Any) -> Response:
     """One media item of `key`: the newest at or before `step` (the newest without)."""
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     key = request.args.get("key")
     if not key:
         raise BadRequest("key= is required")

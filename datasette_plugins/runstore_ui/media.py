@@ -25,8 +25,7 @@ from datasette.utils.asgi import NotFound, Response
 
 from runstore._store._run_extras import blob_range, referenced_blob
 
-from . import _detect
-from ._compat import database_from_route, ensure_can_view_runs
+from ._access import store_db
 from ._format import value_text
 
 BLOB_PATH = r"^/(?P<database>[^/]+)/-/runstore/blob/(?P<sha256>[0-9a-f]{64})$"
@@ -139,10 +138,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
 
 async def blob_view(datasette: Any, request: Any) -> Response:
     """One blob, to an actor who may view the store's runs, if a run references it."""
-    db = database_from_route(datasette, request.url_vars["database"])
-    await ensure_can_view_runs(datasette, request, db.name)
-    if not await _detect.is_store(datasette, db.name):
-        raise NotFound(f"{db.name} is not a runstore store")
+    db = await store_db(datasette, request)
     sha256 = request.url_vars["sha256"]
     info = await db.execute_fn(lambda conn: referenced_blob(conn, sha256))
     if info is None:

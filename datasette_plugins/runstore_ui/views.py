@@ -23,8 +23,8 @@ from datasette.utils.asgi import BadRequest, NotFound, Response
 
 from runstore._store import get_run_by_key, metric_points, run_page, run_status
 
-from . import _cells, _detect
-from ._compat import database_from_route, ensure_can_view_runs
+from . import _cells
+from ._access import INT64_MAX, store_and_key
 from ._format import (
     duration_text,
     flatten,
@@ -38,22 +38,8 @@ from ._markdown import render_notes
 from ._security import can_edit, read_only
 from ._static import UPLOT_VERSION, static_url
 
-RUN_PATH = r"^/(?P<database>[^/]+)/-/runstore/run/(?P<run_key>\d+)"
 DEFAULT_POINTS = 4000
 MAX_POINTS_LIMIT = 20000
-_INT64_MAX = 2**63 - 1
-
-
-async def _store_and_key(datasette: Any, request: Any) -> tuple[Any, int]:
-    """The store database and run_key named by the URL, after permission checks."""
-    db = database_from_route(datasette, request.url_vars["database"])
-    await ensure_can_view_runs(datasette, request, db.name)
-    if not await _detect.is_store(datasette, db.name):
-        raise NotFound(f"{db.name} is not a runstore store")
-    run_key = int(request.url_vars["run_key"])
-    if run_key > _INT64_MAX:
-        raise NotFound(f"No run with run_key {run_key} in {db.name}")
-    return db, run_key
 
 
 def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> list[tuple]:
@@ -97,7 +83,7 @@ def _pairs(column: Any) -> list[tuple[str, str]]:
 
 async def run_view(datasette: Any, request: Any) -> Response:
     """The run page."""
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     page = await db.execute_fn(lambda conn: run_page(conn, run_key))
     if page is None:
         raise NotFound(f"No run with run_key {run_key} in {db.name}")
@@ -167,13 +153,13 @@ def _int_arg(request: Any, name: str) -> int | None:
         number = int(float(raw))
     except (ValueError, OverflowError):
         raise BadRequest(f"{name} must be a number") from None
-    return max(-_INT64_MAX - 1, min(number, _INT64_MAX))
+    return max(-INT64_MAX - 1, min(number, INT64_MAX))
 
 
 async def metric_view(datasette: Any, request: Any) -> Response:
     """Chart data of one metric as JSON: {key, steps, values, total, downsampled}, and
     {timestamps, runtimes} with times=1."""
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     key = request.args.get("key")
     if not key:
         raise BadRequest("key= is required")
@@ -213,7 +199,7 @@ def status_payload(run_key: int, status: dict[str, Any]) -> dict[str, Any]:
 
 async def status_view(datasette: Any, request: Any) -> Response:
     """A run's state, liveness, last step and metric keys as JSON (polled while live)."""
-    db, run_key = await _store_and_key(datasette, request)
+    db, run_key = await store_and_key(datasette, request)
     status = await db.execute_fn(lambda conn: run_status(conn, run_key))
     if status is None:
         raise NotFound(f"No run with run_key {run_key} in {db.name}")

@@ -22,6 +22,9 @@
  * has (min_step) and appends them. Polling stops when no run is live any more (after
  * a last refresh) or after repeated errors. Run-supplied text only ever reaches the
  * page as text (textContent; uPlot sets legend labels with textContent).
+ *
+ * RunstoreCharts.fetchJSON(url) is the JSON fetch of the run page's other script
+ * (runstore_extras.js) too.
  */
 (function () {
   "use strict";
@@ -618,5 +621,7 @@
     return page;
   }
 
-  window.RunstoreCharts = { start: start, ema: ema, durationText: durationText };
+  window.RunstoreCharts = {
+    start: start, ema: ema, durationText: durationText, fetchJSON: fetchJSON
+  };
 })();

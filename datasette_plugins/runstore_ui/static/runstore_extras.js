@@ -17,8 +17,10 @@
   "use strict";
 
   var dataEl = document.getElementById("runstore-extras-data");
-  if (!dataEl) { return; }
+  // runstore_charts.js, which the run page loads before this deferred script runs.
+  if (!dataEl || !window.RunstoreCharts) { return; }
   var data = JSON.parse(dataEl.textContent);
+  var fetchJSON = window.RunstoreCharts.fetchJSON;
   var hasPlot = typeof uPlot !== "undefined";
   var POLL_MS = 4000;
   var MAX_CONSOLE_LINES = 20000;  // lines kept on the page before "Load more" takes over
@@ -26,15 +28,6 @@
   var HIST_HEIGHT = 190;
   var SYS_COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
                     "#e377c2", "#7f7f7f", "#bcbd22", "#d62728"];
-
-  function fetchJSON(url) {
-    return fetch(url, {
-      headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
-    }).then(function (response) {
-      if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.json();
-    });
-  }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
