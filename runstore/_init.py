@@ -52,11 +52,6 @@ def _say(settings: _settings.Settings, message: str) -> None:
         print(f"runstore: {message}", file=sys.stderr)
 
 
-def _not_yet(what: str) -> None:
-    warnings.warn(f"runstore: {what} is not supported yet and has no effect",
-                  UserWarning, stacklevel=3)
-
-
 def init(
     entity: str | None = None,
     project: str | None = None,
