@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _store
-from ._branch import is_live
+from ._branch import check_not_live, is_live, summary_from
 from ._errors import RunNotFound, UsageError
+from ._writer import utc_now
 
 
 def store_path(dir: str | os.PathLike | None) -> Path:
@@ -146,9 +147,6 @@ class Api:
     def unrewind(self, path: str) -> ApiRun:
         """Undo the newest rewind of a run: its archived tail goes back into the live
         history, and whatever was logged since is archived in turn (nothing is lost)."""
-        from ._branch import check_not_live, summary_from
-        from ._run import utc_now
-
         run = self.run(path)
         with _store.transaction(self._conn):
             row = _store.get_run_by_key(self._conn, run._run_key)

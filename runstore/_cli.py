@@ -158,17 +158,17 @@ def import_tensorboard(logdir: str, project: str | None, directory: str | None) 
     """
     from . import _errors
 
+    store = store_path(directory)
     try:
         from . import _tensorboard_import
         imported = _tensorboard_import.import_logdir(
-            Path(logdir), store_path(directory), project, say=click.echo,
-            bar=click.progressbar)
+            Path(logdir), store, project, say=click.echo, bar=click.progressbar)
     except ImportError as exc:
         raise click.ClickException(f"import-tensorboard needs TensorBoard ({exc}); install "
                                    "it with: pip install 'runstore[tensorboard]'") from exc
     except _errors.Error as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{imported} run(s) imported into {store_path(directory)}")
+    click.echo(f"{imported} run(s) imported into {store}")
 
 
 def _serve(path: Path, host: str, port: int, *, open_browser: bool = False,

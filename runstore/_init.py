@@ -26,8 +26,8 @@ from . import (
 from ._config import Config
 from ._errors import CommError, UsageError
 from ._names import check_path_part, check_tags, check_text, new_run_id
-from ._run import Run, utc_now
-from ._writer import Writer
+from ._run import Run
+from ._writer import Writer, utc_now
 
 DEFAULT_DIR = "runstore"
 _MODES = {"online": "online", "run": "online", "disabled": "disabled",
@@ -137,7 +137,8 @@ def init(
     allow_change = s.allow_val_change if s.allow_val_change is not None else in_notebook()
     # Explicit config overrides config-defaults.yaml, as wandb does.
     initial_config = Config().checked({**defaults, **explicit})
-    identity = _identity(s, cwd)
+    repo_root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
+    identity = _identity(s, repo_root)
     # Only now, with the arguments checked, may the previous run end.
     if reinit_mode == "finish_previous":
         for run in _lifecycle.active_runs():
@@ -169,8 +170,7 @@ def init(
         conn, path = _open_offline(root, identity["id"])
         root = path.parent
         opened = _branch.create(conn, identity, initial_config, facts, now)
-    git_root = None if s.disable_git else (
-        Path(s.git_root) if s.git_root else _system.find_git_root(cwd))
+    git_root = None if s.disable_git else repo_root
     if s.save_code and not s.disable_code:
         with _store.transaction(conn):
             for file_path, kind, content in _code.code_files(facts["program"], git_root, cwd,
@@ -293,10 +293,10 @@ def _warn_magic() -> None:
     warnings.warn("runstore: magic= does nothing (wandb removed it)", UserWarning, stacklevel=3)
 
 
-def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:
+def _identity(s: _settings.Settings, repo_root: Path | None) -> dict[str, Any]:
     entity = "anonymous" if s.anonymous == "must" else (s.entity or _system.os_user())
     check_path_part("entity", entity)
-    project = s.project or _infer_project(cwd, s)
+    project = s.project or _infer_project(repo_root, s)
     check_path_part("project", project)
     run_id = s.run_id if s.run_id is not None else new_run_id()
     check_path_part("run id", run_id, max_len=64)
@@ -308,11 +308,10 @@ def _identity(s: _settings.Settings, cwd: Path) -> dict[str, Any]:
     }
 
 
-def _infer_project(cwd: Path, s: _settings.Settings) -> str:
+def _infer_project(repo_root: Path | None, s: _settings.Settings) -> str:
     """The git repository's name, else the program's file stem, else "uncategorized"."""
-    root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
-    if root is not None:
-        return root.name
+    if repo_root is not None:
+        return repo_root.name
     program = s.program or (None if in_notebook() else _system.program_path())
     if program:
         return Path(program).stem

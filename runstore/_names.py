@@ -6,6 +6,7 @@ import os
 import string
 
 from ._errors import UsageError
+from ._values import storable_text
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 FORBIDDEN = "/\\#?%:"
@@ -51,11 +52,9 @@ def check_text(what: str, value: object) -> str | None:
         return None
     if not isinstance(value, str):
         raise UsageError(f"{what} must be a string, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
+    if not storable_text(value):
         raise UsageError(f"{what} {value!r} holds characters that are not valid Unicode text "
-                         "(lone surrogates); decode it properly first") from None
+                         "(lone surrogates); decode it properly first")
     return value
 
 

@@ -7,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ._errors import CommError
-
-STORE_FILENAME = "runstore.db"
+from ._store import STORE_FILENAME
 
 
 def new_offline_store(root: Path, run_id: str) -> Path:

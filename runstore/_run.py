@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,7 @@ from ._errors import UsageError
 from ._names import check_tags
 from ._summary import Summary, check_metric_name, parse_ops
 from ._values import flatten, plain_floats, storable_text, warn
-from ._writer import Writer
-
-
-def utc_now() -> str:
-    """Now as ISO-8601 UTC text, as the store keeps times."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+from ._writer import Writer, utc_now
 
 
 class Metric:

@@ -72,16 +72,15 @@ def _parse_env(name: str, text: str, kind: str) -> Any:
         raise UsageError(f"environment variable {name}={text!r} is not a number") from None
 
 
-def env_value(field: str, environ: Mapping[str, str] | None = None) -> Any:
+def env_value(field: str) -> Any:
     """A setting from RUNSTORE_<X>, else WANDB_<X>, else None."""
     _, suffix, kind = _FIELDS[field]
     if suffix is None:
         return None
-    environ = os.environ if environ is None else environ
     for prefix in ("RUNSTORE_", "WANDB_"):
         name = prefix + suffix
-        if name in environ:
-            return _parse_env(name, environ[name], kind)
+        if name in os.environ:
+            return _parse_env(name, os.environ[name], kind)
     return None
 
 

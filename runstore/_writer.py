@@ -34,7 +34,8 @@ def _inode(path: Path | None) -> int | None:
         return None
 
 
-def _now_text() -> str:
+def utc_now() -> str:
+    """Now as ISO-8601 UTC text, as the store keeps times."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
@@ -195,10 +196,10 @@ class Writer:
             elif kind == "system":
                 system.append(item[1:])
             elif kind == "file":
-                files.append((*item[1:], _now_text()))
+                files.append((*item[1:], utc_now()))
             elif kind == "stop":
                 stop = True
-        files += [(v.path, "media", v.blob, _now_text()) for _, row in rows
+        files += [(v.path, "media", v.blob, utc_now()) for _, row in rows
                   for v in row.values() if type(v) is MediaText]
         fields = {**self._heartbeat(), **fields}
         keys = self._keys

@@ -221,6 +221,26 @@ def test_run_list_page_is_titled_runs_without_view_sql(store: dict[str, Any]) ->
     assert "CREATE TABLE" in runs.text and "<h1>Runs</h1>" not in runs.text
 
 
+def test_a_store_created_after_startup_gets_the_run_list_title(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On 1.0 the title lives in the metadata tables: set when the store is found,
+    not only for stores found at startup."""
+    from datasette_plugins.runstore_ui import _detect
+
+    monkeypatch.setattr(_detect, "_RECHECK_S", 0.0)
+    path = tmp_path / "runstore.db"
+    sqlite3.connect(path).execute("CREATE TABLE x (a)").connection.close()
+
+    async def go() -> list[Any]:
+        ds = Datasette([str(path)])
+        await ds.invoke_startup()
+        _store.connect(path).close()  # now a store
+        return [await ds.client.get("/runstore/run_list") for _ in range(2)]
+
+    _, page = asyncio.run(go())
+    assert page.status_code == 200 and "<h1>Runs</h1>" in page.text
+
+
 def test_database_page_of_a_store_redirects_to_its_run_list(store: dict[str, Any]) -> None:
     db, home, head = _get(store["path"], "/runstore", "/", "/runstore")
     assert db.status_code == 302 and db.headers["location"] == "/runstore/run_list"

@@ -16,34 +16,35 @@ from typing import Any
 
 from datasette import hookimpl
 
+from runstore._store import canned_queries as store_queries
+
 from . import _cells, _compat, _detect, _home, _security, compare
 from ._access import RUN_PATH
 from ._edit import edit_view
 from ._metadata import metadata_for
 from ._static import static_url
 
-# Console, system metrics, media and the blob route: hook implementations of their
-# own (specname) in `extras`, registered with this module.
-from .extras import register_extras_routes, run_extras_template_vars  # noqa: F401
+# The routes of console, system metrics, media and blobs: a hook implementation of
+# its own (specname) in `extras`, registered with this module.
+from .extras import register_extras_routes  # noqa: F401
 from .views import metric_view, run_view, status_view
 
 
 @hookimpl
 def startup(datasette: Any) -> Any:
     """Find which attached databases are stores before the first request (which, on
-    1.0, configures their tables and canned queries)."""
+    1.0, configures their tables, titles and canned queries)."""
 
     async def inner() -> None:
-        for name in list(datasette.databases):
-            if name != "_internal":
-                await _detect.is_store(datasette, name)
+        for name in _detect.user_databases(datasette):
+            await _detect.is_store(datasette, name)
 
     return inner
 
 
 @hookimpl
 def get_metadata(datasette: Any, key: Any, database: Any, table: Any) -> dict[str, Any]:
-    """Facets and sort order for the run tables of every store (0.65)."""
+    """Facets, sort order and titles for the run tables of every store (0.65)."""
     if database is not None:
         names = [database] if _detect.is_store_sync(datasette, database) else []
     else:
@@ -148,7 +149,7 @@ def canned_queries(datasette: Any, database: str, actor: Any) -> Any:
     """The common questions as canned queries, on every store (0.65)."""
 
     async def inner() -> dict[str, Any]:
-        return compare.queries() if await _detect.is_store(datasette, database) else {}
+        return store_queries() if await _detect.is_store(datasette, database) else {}
 
     return inner
 
@@ -168,28 +169,6 @@ def home_redirect_wrapper(datasette: Any) -> Any:
     """/<db> of a store (and / when it is the only database) redirects to its run
     list. tryfirst: applied first, so inside the Host check."""
     return lambda app: _home.redirect_home(app, datasette)
-
-
-@hookimpl(specname="get_metadata")
-def run_list_title(datasette: Any, key: Any, database: Any, table: Any) -> dict[str, Any]:
-    """run_list is titled "Runs" (0.65)."""
-    if database is not None:
-        names = [database] if _detect.is_store_sync(datasette, database) else []
-    else:
-        names = _detect.store_names(datasette)
-    return _home.title_metadata(names) if names else {}
-
-
-@hookimpl(specname="startup")
-def run_list_title_startup(datasette: Any) -> Any:
-    """run_list is titled "Runs" (1.0, in its metadata tables)."""
-
-    async def inner() -> None:
-        for name in list(datasette.databases):
-            if name != "_internal" and await _detect.is_store(datasette, name):
-                await _home.set_title(datasette, name)
-
-    return inner
 
 
 @hookimpl

@@ -7,6 +7,8 @@ Features are detected (hasattr, a signature, an importable module), not versions
   `permission_resources_sql` rules and checked with `datasette.allowed(...)`.
 - table options (facets, sort, label column): 0.65 takes them from the
   `get_metadata` hook; 1.0 reads them from configuration (`datasette.config`).
+- titles and descriptions: the same hook on 0.65; 1.0 keeps them in the metadata
+  tables of its internal database.
 - canned queries: 0.65 asks the `canned_queries` hook; 1.0 stores queries
   (`datasette.add_query`).
 - write transactions: 1.0's `execute_write_fn` wraps the function in a
@@ -33,6 +35,10 @@ try:  # the 1.0 alphas' permission system
     from datasette.resources import DatabaseResource, TableResource
 except ImportError:  # 0.65
     Action = PermissionSQL = DatabaseResource = TableResource = None
+
+
+# Table metadata (not configuration) on 1.0: kept in its internal database.
+_METADATA_KEYS = ("title", "description")
 
 
 def database_from_route(datasette: Any, route: str) -> Any:
@@ -106,19 +112,28 @@ def datasette_options(metadata: dict[str, Any], plugins: dict[str, Any]) -> dict
 async def configure_store(datasette: Any, database: str, metadata: dict[str, Any],
                           queries: dict[str, Any]) -> None:
     """On 1.0, give a store what 0.65 gets from the get_metadata and canned_queries
-    hooks: table options in configuration, its description and stored queries.
-    Options the user configured win. A no-op on 0.65."""
+    hooks: table options in configuration, its description and table titles in the
+    metadata tables, and stored queries. What the user configured wins. A no-op on
+    0.65."""
+    table_metadata = metadata.get("tables", {})
     if hasattr(datasette, "table_config"):
         config = copy.deepcopy(datasette.config or {})
         tables = config.setdefault("databases", {}).setdefault(database, {})
         tables = tables.setdefault("tables", {})
-        for table, options in metadata.get("tables", {}).items():
+        for table, options in table_metadata.items():
+            options = {k: v for k, v in options.items() if k not in _METADATA_KEYS}
             tables[table] = {**options, **(tables.get(table) or {})}
         datasette.config = config
     if hasattr(datasette, "set_database_metadata") and "description" in metadata:
         if "description" not in await datasette.get_database_metadata(database):
             await datasette.set_database_metadata(database, "description",
                                                   metadata["description"])
+    if hasattr(datasette, "set_resource_metadata"):
+        for table, options in table_metadata.items():
+            current = await datasette.get_resource_metadata(database, table)
+            for key in _METADATA_KEYS:
+                if key in options and key not in current:
+                    await datasette.set_resource_metadata(database, table, key, options[key])
     if hasattr(datasette, "add_query"):
         for name, query in queries.items():
             # Trusted, as queries from configuration are: read-only SQL any viewer may run.

@@ -78,9 +78,11 @@ def is_store_sync(datasette: Any, name: str) -> bool:
     return _remember(datasette, name, answer)
 
 
+def user_databases(datasette: Any) -> list[str]:
+    """Names of the attached databases, without Datasette's internal one."""
+    return [name for name in list(datasette.databases) if name != "_internal"]
+
+
 def store_names(datasette: Any) -> list[str]:
     """Names of the attached databases that are stores (synchronous)."""
-    return [
-        name for name in list(datasette.databases)
-        if name != "_internal" and is_store_sync(datasette, name)
-    ]
+    return [name for name in user_databases(datasette) if is_store_sync(datasette, name)]

@@ -8,9 +8,9 @@
 - ``/`` redirects there too when the instance serves exactly one database and it is
   a store, so ``runstore ui`` (whose one-time sign-in link lands on ``/``) opens on
   the run list. With other databases attached, ``/`` stays Datasette's index.
-- The run_list page is titled "Runs" (table metadata: the ``get_metadata`` hook on
-  0.65, the metadata tables on 1.0), without its ``CREATE VIEW`` SQL and the
-  "(view)" suffix (template variables); runstore.css tidies the rest.
+- The run_list page is titled "Runs" (a store's metadata, `_metadata`), without its
+  ``CREATE VIEW`` SQL and the "(view)" suffix (template variables); runstore.css
+  tidies the rest.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from . import _detect
+from ._metadata import RUN_LIST
 
-RUN_LIST = "run_list"
-RUN_LIST_TITLE = "Runs"
 TABLES_ARG = "_tables"  # /<db>?_tables=1: the database page, not redirected
 
 
@@ -34,13 +33,9 @@ def database_page_url(datasette: Any, database: str) -> str:
     return f"{datasette.urls.database(database)}?{urlencode({TABLES_ARG: 1})}"
 
 
-def _user_databases(datasette: Any) -> list[str]:
-    return [name for name in list(datasette.databases) if name != "_internal"]
-
-
 async def home_target(datasette: Any, path: str) -> str | None:
     """Where a bare GET of `path` should go instead, or None to serve it."""
-    names = _user_databases(datasette)
+    names = _detect.user_databases(datasette)
     if path == datasette.urls.instance():
         if len(names) == 1 and await _detect.is_store(datasette, names[0]):
             return run_list_url(datasette, names[0])
@@ -72,24 +67,6 @@ def redirect_home(app: Any, datasette: Any) -> Any:
         await app(scope, receive, send)
 
     return wrapped
-
-
-def title_metadata(names: list[str]) -> dict[str, Any]:
-    """0.65's get_metadata answer: run_list titled "Runs" in the stores `names`
-    (metadata given to Datasette still wins: it is merged last)."""
-    return {"databases": {
-        name: {"tables": {RUN_LIST: {"title": RUN_LIST_TITLE}}} for name in names
-    }}
-
-
-async def set_title(datasette: Any, database: str) -> None:
-    """1.0 keeps table metadata in its internal database: title run_list there,
-    unless someone already did. A no-op on 0.65 (see `title_metadata`)."""
-    if not hasattr(datasette, "set_resource_metadata"):
-        return
-    current = await datasette.get_resource_metadata(database, RUN_LIST)
-    if "title" not in current:
-        await datasette.set_resource_metadata(database, RUN_LIST, "title", RUN_LIST_TITLE)
 
 
 def run_list_template_vars() -> dict[str, Any]:

@@ -1,9 +1,13 @@
-"""Datasette metadata for a store: facets and sort order of the run tables (served
-by the get_metadata hook on 0.65, copied into configuration on 1.0: `_compat`)."""
+"""Datasette metadata for a store: facets, sort order and titles of the run tables
+(served by the get_metadata hook on 0.65; on 1.0, table options are copied into
+configuration and titles and the description into the metadata tables: `_compat`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+RUN_LIST = "run_list"
+RUN_LIST_TITLE = "Runs"
 
 _RUN_TABLE: dict[str, Any] = {
     "facets": ["project", "state", "run_group", "job_type", {"array": "tags"}],
@@ -23,7 +27,7 @@ def store_metadata() -> dict[str, Any]:
         "description": DESCRIPTION,
         "tables": {
             "runs": dict(_RUN_TABLE),
-            "run_list": dict(_RUN_TABLE),
+            RUN_LIST: {**_RUN_TABLE, "title": RUN_LIST_TITLE},
             "run_tags": {"facets": ["tag", "project"]},
             "config_values": {"facets": ["key", "project"]},
             "summary_values": {"facets": ["key", "project"]},
@@ -32,5 +36,6 @@ def store_metadata() -> dict[str, Any]:
 
 
 def metadata_for(names: list[str]) -> dict[str, Any]:
-    """Instance-level metadata covering the store databases `names`."""
+    """Instance-level metadata covering the store databases `names` (metadata given
+    to Datasette still wins: 0.65 merges it last)."""
     return {"databases": {name: store_metadata() for name in names}}

@@ -15,7 +15,7 @@ from typing import Any
 from datasette.utils.asgi import BadRequest, Response
 from markupsafe import Markup
 
-from runstore._store import canned_queries, compare_runs
+from runstore._store import compare_runs
 
 from . import _cells, _detect
 from ._access import INT64_MAX, store_db
@@ -76,13 +76,19 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _flat_columns(runs: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    """Each run's JSON object `column` (config, summary) as {dotted key: value}."""
+    flats = []
+    for run in runs:
+        obj = loads(run.get(column), {})
+        flats.append(dict(flatten(obj)) if isinstance(obj, dict) else {})
+    return flats
+
+
 def config_differences(runs: list[dict[str, Any]]) -> list[tuple[str, list[str | None]]]:
     """(dotted key, display value per run, None where the run lacks it) for every
     config key whose value is not the same in all the runs, sorted by key."""
-    flats = []
-    for run in runs:
-        config = loads(run.get("config"), {})
-        flats.append(dict(flatten(config)) if isinstance(config, dict) else {})
+    flats = _flat_columns(runs, "config")
     keys = sorted({key for flat in flats for key in flat})
     rows = []
     for key in keys:
@@ -93,10 +99,7 @@ def config_differences(runs: list[dict[str, Any]]) -> list[tuple[str, list[str |
 
 
 def _summary_rows(runs: list[dict[str, Any]]) -> list[tuple[str, list[str | None]]]:
-    flats = []
-    for run in runs:
-        summary = loads(run.get("summary"), {})
-        flats.append(dict(flatten(summary)) if isinstance(summary, dict) else {})
+    flats = _flat_columns(runs, "summary")
     keys = sorted({key for flat in flats for key in flat})
     return [(key, [value_text(f[key]) if key in f else None for f in flats]) for key in keys]
 
@@ -140,8 +143,8 @@ async def compare_view(datasette: Any, request: Any) -> Response:
                 for item in runs
             ],
         },
-        "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css"),
-                     static_url(datasette, "runstore_compare.css")],
+        # runstore.css and runstore_compare.css come through the extra_css_urls hook.
+        "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
         "js_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
                     static_url(datasette, "runstore_charts.js"),
                     static_url(datasette, "runstore_compare.js")],
@@ -150,11 +153,6 @@ async def compare_view(datasette: Any, request: Any) -> Response:
         "runstore_compare.html", context, request=request, view_name="runstore_compare"
     )
     return Response.html(html)
-
-
-def queries() -> dict[str, Any]:
-    """The store's canned queries (their SQL lives in the store, runstore._store)."""
-    return canned_queries()
 
 
 def query_run_link(datasette: Any, database: str, run_key: int) -> Any:

@@ -1,8 +1,7 @@
 """The run page beyond metric charts: media, system metrics and console output.
 
-The run page template includes ``runstore_run_extras.html``, whose data comes from
-this module's `extra_template_vars` hook (only for ``runstore_run.html``, which the
-run view renders after its permission checks). Routes, under the run's URL:
+The run page template includes ``runstore_run_extras.html``, whose data the run view
+takes from `page_extras`. Routes, under the run's URL:
 
 - ``console.json?after=<seq>&limit=<n>``: console lines after `seq` (the page shows
   the first `CONSOLE_PAGE` and loads the rest on demand, or as a live run prints);
@@ -12,9 +11,9 @@ run view renders after its permission checks). Routes, under the run's URL:
   step), for the page's step sliders.
 
 Plus the blob route (`media.blob_view`). Every route checks, as the run page does,
-that the actor may view the store's runs. Hook implementations here are imported
-by the package's ``__init__`` (pluggy's ``specname`` lets them sit beside the
-package's own implementations of the same hooks).
+that the actor may view the store's runs. The routes' hook implementation here is
+imported by the package's ``__init__`` (pluggy's ``specname`` lets it sit beside the
+package's own implementation of the same hook).
 """
 
 from __future__ import annotations
@@ -30,13 +29,11 @@ from runstore._store import get_run_by_key
 from runstore._store._run_extras import console_page, media_at, run_extras, system_series
 
 from . import _cells
-from ._access import INT64_MAX, RUN_PATH, store_and_key
-from ._compat import database_from_route
+from ._access import RUN_PATH, number_arg, points_arg, store_and_key
 from ._format import live_state
 from ._static import static_url
 from .media import BLOB_PATH, blob_view, shape
 
-RUN_TEMPLATE = "runstore_run.html"
 CONSOLE_PAGE = 500
 CONSOLE_MORE = 2000
 SYSTEM_POINTS = 2000
@@ -73,21 +70,6 @@ def console_rows(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _number_arg(request: Any, name: str, kind: type = int) -> Any:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        number = float(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number") from None
-    if number != number or abs(number) == float("inf"):
-        raise BadRequest(f"{name} must be a finite number")
-    if kind is int:
-        return max(-INT64_MAX - 1, min(int(number), INT64_MAX))
-    return number
-
-
 def _run_or_404(conn: Any, run_key: int) -> dict[str, Any]:
     run = get_run_by_key(conn, run_key)
     if run is None:
@@ -98,8 +80,8 @@ def _run_or_404(conn: Any, run_key: int) -> dict[str, Any]:
 async def console_view(datasette: Any, request: Any) -> Response:
     """Console lines after `after` (seq), at most `limit`, with the run's liveness."""
     db, run_key = await store_and_key(datasette, request)
-    after = _number_arg(request, "after")
-    limit = _number_arg(request, "limit") or CONSOLE_MORE
+    after = number_arg(request, "after")
+    limit = number_arg(request, "limit") or CONSOLE_MORE
 
     def read(conn: Any) -> dict[str, Any]:
         run = _run_or_404(conn, run_key)
@@ -114,12 +96,12 @@ async def console_view(datasette: Any, request: Any) -> Response:
 async def system_view(datasette: Any, request: Any) -> Response:
     """System metric series (after `after`, unix s), with the run's liveness."""
     db, run_key = await store_and_key(datasette, request)
-    after = _number_arg(request, "after", float)
-    points = _number_arg(request, "points") or SYSTEM_POINTS
+    after = number_arg(request, "after", float)
+    points = points_arg(request, SYSTEM_POINTS)
 
     def read(conn: Any) -> dict[str, Any]:
         run = _run_or_404(conn, run_key)
-        return {**system_series(conn, run_key, after, max(8, min(points, 20000))),
+        return {**system_series(conn, run_key, after, points),
                 "live": live_state(run)[1]}
 
     return Response.json(await db.execute_fn(read))
@@ -131,7 +113,7 @@ async def media_view(datasette: Any, request: Any) -> Response:
     key = request.args.get("key")
     if not key:
         raise BadRequest("key= is required")
-    step = _number_arg(request, "step")
+    step = number_arg(request, "step")
 
     def read(conn: Any) -> dict[str, Any] | None:
         _run_or_404(conn, run_key)
@@ -144,17 +126,11 @@ async def media_view(datasette: Any, request: Any) -> Response:
                           "item": shape(description, datasette.urls.database(db.name))})
 
 
-async def page_extras(datasette: Any, request: Any) -> dict[str, Any]:
-    """Template variables of the extras on a run page: `runstore_extras`."""
-    db = database_from_route(datasette, request.url_vars["database"])
-    run_key = int(request.url_vars["run_key"])
-
-    def read(conn: Any) -> dict[str, Any]:
-        run = get_run_by_key(conn, run_key)
-        live = live_state(run)[1] if run is not None else False
-        return {**run_extras(conn, run_key, CONSOLE_PAGE), "live": live}
-
-    data = await db.execute_fn(read)
+async def page_extras(datasette: Any, db: Any, run_key: int, live: bool) -> dict[str, Any]:
+    """Template variables of the extras on the page of run `run_key` (`live`: its
+    liveness, which the run view has): `runstore_extras`."""
+    data = await db.execute_fn(lambda conn: run_extras(conn, run_key, CONSOLE_PAGE))
+    data["live"] = live
     database_url = datasette.urls.database(db.name)
     run_url = _cells.run_url(database_url, run_key)
     media = [{"key": m["key"], "type": m["type"], "count": m["count"], "steps": m["steps"],
@@ -192,15 +168,3 @@ def register_extras_routes(datasette: Any) -> list[tuple[str, Any]]:
         (BLOB_PATH, blob_view),
     ]
 
-
-@hookimpl(specname="extra_template_vars")
-def run_extras_template_vars(template: str, request: Any, datasette: Any) -> Any:
-    """Console lines, system keys and media items for the run page's extras."""
-    if template != RUN_TEMPLATE or request is None \
-            or "run_key" not in (request.url_vars or {}):
-        return {}
-
-    async def inner() -> dict[str, Any]:
-        return await page_extras(datasette, request)
-
-    return inner

@@ -24,7 +24,7 @@ from datasette.utils.asgi import BadRequest, NotFound, Response
 from runstore._store import get_run_by_key, metric_points, run_page, run_status
 
 from . import _cells
-from ._access import INT64_MAX, store_and_key
+from ._access import number_arg, points_arg, store_and_key
 from ._format import (
     duration_text,
     flatten,
@@ -37,9 +37,9 @@ from ._format import (
 from ._markdown import render_notes
 from ._security import can_edit, read_only
 from ._static import UPLOT_VERSION, static_url
+from .extras import page_extras
 
 DEFAULT_POINTS = 4000
-MAX_POINTS_LIMIT = 20000
 
 
 def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> list[tuple]:
@@ -98,8 +98,6 @@ async def run_view(datasette: Any, request: Any) -> Response:
         "run": run,
         "run_key": run_key,
         "header": _header(run, page, database_url),
-        "state": state,
-        "live": live,
         "state_badge": _cells.live_badge(state, live),
         "tags": _cells.tag_chips(tags if isinstance(tags, list) else [],
                                  f"{database_url}/run_list"),
@@ -128,7 +126,6 @@ async def run_view(datasette: Any, request: Any) -> Response:
             "statusUrl": f"{this_url}/status.json",
             "keys": page["metric_keys"],
             "lastStep": page["last_step"],
-            "state": state,
             "live": live,
         },
         # runstore.css comes through the extra_css_urls hook, as on every store page.
@@ -139,21 +136,11 @@ async def run_view(datasette: Any, request: Any) -> Response:
             static_url(datasette, "runstore_run.js"),
         ],
     }
+    context.update(await page_extras(datasette, db, run_key, live))
     html = await datasette.render_template(
         "runstore_run.html", context, request=request, view_name="runstore_run"
     )
     return Response.html(html)
-
-
-def _int_arg(request: Any, name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        number = int(float(raw))
-    except (ValueError, OverflowError):
-        raise BadRequest(f"{name} must be a number") from None
-    return max(-INT64_MAX - 1, min(number, INT64_MAX))
 
 
 async def metric_view(datasette: Any, request: Any) -> Response:
@@ -163,9 +150,8 @@ async def metric_view(datasette: Any, request: Any) -> Response:
     key = request.args.get("key")
     if not key:
         raise BadRequest("key= is required")
-    min_step, max_step = _int_arg(request, "min_step"), _int_arg(request, "max_step")
-    points = _int_arg(request, "points") or DEFAULT_POINTS
-    points = max(8, min(points, MAX_POINTS_LIMIT))
+    min_step, max_step = number_arg(request, "min_step"), number_arg(request, "max_step")
+    points = points_arg(request, DEFAULT_POINTS)
     times = request.args.get("times", "").lower() in ("1", "true", "yes", "on")
 
     def read(conn: Any) -> dict[str, Any] | None:

@@ -28,7 +28,6 @@ from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
 from ._merge import attached, count_points, merge_run
 from ._read import (
-    decode_value,
     get_run,
     get_run_by_key,
     list_runs,
@@ -89,7 +88,6 @@ __all__ = [
     "STORE_FILENAME",
     "connect",
     "count_runs",
-    "decode_value",
     "find_run_key",
     "get_run",
     "get_run_by_key",

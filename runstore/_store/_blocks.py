@@ -112,15 +112,20 @@ def fold_points(conn: sqlite3.Connection, points: Iterable[tuple]) -> None:
         _store_blocks(conn, run_key, key_id, blocks)
 
 
+def run_key_ids(conn: sqlite3.Connection, run_key: int) -> list[int]:
+    """The key_ids a run has history for (one index probe per interned key)."""
+    return [r[0] for r in conn.execute(
+        "SELECT key_id FROM metric_keys k WHERE EXISTS "
+        "(SELECT 1 FROM history h WHERE h.run_key = ? AND h.key_id = k.key_id)", (run_key,)
+    )]
+
+
 def rebuild_blocks(conn: sqlite3.Connection, run_key: int, from_step: int = 0) -> None:
     """Recompute a run's blocks from the one holding `from_step` onwards."""
     first_block = from_step // BLOCK
     conn.execute("DELETE FROM history_blocks WHERE run_key = ? AND block >= ?",
                  (run_key, first_block))
-    key_ids = [r[0] for r in conn.execute(
-        "SELECT key_id FROM metric_keys k WHERE EXISTS "
-        "(SELECT 1 FROM history h WHERE h.run_key = ? AND h.key_id = k.key_id)", (run_key,))]
-    for key_id in key_ids:
+    for key_id in run_key_ids(conn, run_key):
         blocks = _stats(conn, run_key, key_id, first_block * BLOCK, 2**62)
         _store_blocks(conn, run_key, key_id, blocks)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ._blocks import copy_blocks, rebuild_blocks
+from ._blocks import copy_blocks, rebuild_blocks, run_key_ids
 from ._json import loads
 
 
@@ -25,13 +25,6 @@ def step_runtime(conn: sqlite3.Connection, run_key: int, step: int) -> float | N
         (run_key, step),
     ).fetchone()
     return None if row is None else row[0]
-
-
-def _key_ids(conn: sqlite3.Connection, run_key: int) -> list[int]:
-    return [r[0] for r in conn.execute(
-        "SELECT key_id FROM metric_keys k WHERE EXISTS "
-        "(SELECT 1 FROM history h WHERE h.run_key = ? AND h.key_id = k.key_id)", (run_key,)
-    )]
 
 
 def add_event(
@@ -53,7 +46,7 @@ def mark_resumed(conn: sqlite3.Connection, run_key: int) -> None:
 
 def _move_tail(conn: sqlite3.Connection, run_key: int, step: int, event_id: int) -> int:
     """Move history and steps after `step` into the archive under `event_id`."""
-    ids = _key_ids(conn, run_key)
+    ids = run_key_ids(conn, run_key)
     moved = 0
     if ids:
         # key_id IN (...) makes this one range scan per key, not a scan of the run.
@@ -115,7 +108,7 @@ def undo_rewind(conn: sqlite3.Connection, run_key: int, at: str) -> int | None:
 
 def copy_history(conn: sqlite3.Connection, source: int, target: int, step: int) -> int:
     """Copy a run's history and steps up to and including `step`; returns points copied."""
-    ids = _key_ids(conn, source)
+    ids = run_key_ids(conn, source)
     copied = 0
     if ids:
         marks = ", ".join("?" * len(ids))

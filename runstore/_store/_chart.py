@@ -22,11 +22,11 @@ import json
 import sqlite3
 from typing import Any
 
-from ._blocks import BLOCK, _combine, metric_blocks
+from ._blocks import _MAX_FLOAT, BLOCK, _combine, metric_blocks
+from ._read import find_key_id
 
-# The largest finite double: `abs(value) <= _MAX_FINITE` keeps finite numbers and
+# `abs(value) <= _MAX_FLOAT` (the largest finite double) keeps finite numbers and
 # drops +/-inf, which JSON cannot carry (NaN is already stored as NULL or JSON).
-_MAX_FINITE = 1.7976931348623157e308
 _POINTS = (
     "FROM history WHERE run_key = ? AND key_id = ? AND step BETWEEN ? AND ?"
     " AND value IS NOT NULL AND abs(value) <= ?"
@@ -69,12 +69,11 @@ def metric_points(
     }
     if times:
         result.update(timestamps=[], runtimes=[])
-    row = conn.execute("SELECT key_id FROM metric_keys WHERE key = ?", (key,)).fetchone()
+    key_id = find_key_id(conn, key)
     lo = _INT64[0] if min_step is None else min_step
     hi = _INT64[1] if max_step is None else max_step
-    if row is None or lo > hi:
+    if key_id is None or lo > hi:
         return result
-    key_id = row[0]
     total, lo, hi, blocks = _in_range(conn, run_key, key_id, lo, hi)
     if not total:
         return result
@@ -84,7 +83,7 @@ def metric_points(
     if total <= max_points:
         points = conn.execute(
             "SELECT step, value " + _POINTS + " ORDER BY step",
-            (run_key, key_id, lo, hi, _MAX_FINITE),
+            (run_key, key_id, lo, hi, _MAX_FLOAT),
         ).fetchall()
     elif total <= RAW_M4_LIMIT or blocks is None:
         width = -(-(hi - lo + 1) // buckets)  # ceiling division
@@ -132,7 +131,7 @@ def _in_range(
             raise
         first, last, total = conn.execute(
             "SELECT min(step), max(step), count(*) " + _POINTS,
-            (run_key, key_id, lo, hi, _MAX_FINITE),
+            (run_key, key_id, lo, hi, _MAX_FLOAT),
         ).fetchone()
         return total, first, last, None
     if not blocks:
@@ -169,7 +168,7 @@ def block_stats(
         start, end = max(lo, block * BLOCK), min(hi, block * BLOCK + BLOCK - 1)
         rows = conn.execute(
             "SELECT step, value " + _POINTS + " ORDER BY step",
-            (run_key, key_id, start, end, _MAX_FINITE),
+            (run_key, key_id, start, end, _MAX_FLOAT),
         ).fetchall()
         if rows:
             low = min(rows, key=lambda p: p[1])
@@ -206,12 +205,12 @@ def raw_buckets(
     while start <= hi:
         # Jump straight to the bucket holding the next point: sparse ranges cost
         # one query per non-empty bucket, not one per bucket.
-        first = conn.execute(first_sql, (run_key, key_id, start, hi, _MAX_FINITE)).fetchone()
+        first = conn.execute(first_sql, (run_key, key_id, start, hi, _MAX_FLOAT)).fetchone()
         if first is None:
             break
         bucket = (first[0] - origin) // width
         end = min(origin + (bucket + 1) * width - 1, hi)
-        params = (run_key, key_id, first[0], end, _MAX_FINITE)
+        params = (run_key, key_id, first[0], end, _MAX_FLOAT)
         n, *low = conn.execute(min_sql, params).fetchone()
         high = conn.execute(max_sql, params).fetchone()
         last = conn.execute(last_sql, params).fetchone()

@@ -17,7 +17,6 @@ from ._runs import update_run
 from ._schema import transaction
 
 UNSET: Any = object()
-EDITABLE = ("name", "notes", "tags")
 
 
 def _check_name(name: object) -> str:

@@ -55,6 +55,12 @@ def list_runs(
     return [_row_dict(cur, row) for row in cur.fetchall()]
 
 
+def find_key_id(conn: sqlite3.Connection, key: str) -> int | None:
+    """The interned id of a metric key, or None if no run has logged it."""
+    row = conn.execute("SELECT key_id FROM metric_keys WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
 def run_metric_keys(conn: sqlite3.Connection, run_key: int) -> list[str]:
     """The metric keys a run has history for, sorted."""
     # A skip-scan over the clustered history: one probe per distinct key.
@@ -64,13 +70,6 @@ def run_metric_keys(conn: sqlite3.Connection, run_key: int) -> list[str]:
         (run_key,),
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def decode_value(value: float | None, value_json: str | None) -> Any:
-    """A stored point back to the Python value that was logged."""
-    if value_json is not None:
-        return json.loads(value_json)
-    return value
 
 
 def scan_history(
@@ -86,10 +85,10 @@ def scan_history(
         keys = list(dict.fromkeys(keys))
         ids = {}
         for key in keys:
-            row = conn.execute("SELECT key_id FROM metric_keys WHERE key = ?", (key,)).fetchone()
-            if row is None:
+            key_id = find_key_id(conn, key)
+            if key_id is None:
                 return
-            ids[row[0]] = key
+            ids[key_id] = key
         if len(ids) == 1:  # one metric: one range scan, rows straight out
             ((key_id, key),) = ids.items()
             cur = conn.execute(

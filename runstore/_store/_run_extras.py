@@ -17,10 +17,11 @@ drawn as line charts (`chart_keys`).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from typing import Any
 
-from ._read import run_metric_keys
+from ._read import find_key_id
 
 # Media descriptions are written by json.dumps with "_type" first.
 _MEDIA_PREFIX = '{"_type": "'
@@ -51,8 +52,8 @@ def _media_type(value_json: str | None) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def media_keys(conn: sqlite3.Connection, run_key: int) -> dict[str, str]:
-    """{key: _type} for the run's keys whose newest row is a media description."""
+def _key_types(conn: sqlite3.Connection, run_key: int) -> dict[str, str | None]:
+    """{key: media _type, or None} for every key the run has history for, sorted."""
     rows = conn.execute(
         "SELECT k.key, (SELECT h.value_json FROM history h WHERE h.run_key = ?"
         "  AND h.key_id = k.key_id ORDER BY h.step DESC LIMIT 1) AS newest"
@@ -61,23 +62,17 @@ def media_keys(conn: sqlite3.Connection, run_key: int) -> dict[str, str]:
         " ORDER BY k.key",
         (run_key, run_key),
     ).fetchall()
-    out = {}
-    for key, newest in rows:
-        kind = _media_type(newest)
-        if kind is not None:
-            out[key] = kind
-    return out
+    return {key: _media_type(newest) for key, newest in rows}
+
+
+def media_keys(conn: sqlite3.Connection, run_key: int) -> dict[str, str]:
+    """{key: _type} for the run's keys whose newest row is a media description."""
+    return {key: kind for key, kind in _key_types(conn, run_key).items() if kind is not None}
 
 
 def chart_keys(conn: sqlite3.Connection, run_key: int) -> list[str]:
     """The run's metric keys that are not media keys (the ones drawn as line charts)."""
-    media = media_keys(conn, run_key)
-    return [key for key in run_metric_keys(conn, run_key) if key not in media]
-
-
-def _key_id(conn: sqlite3.Connection, key: str) -> int | None:
-    row = conn.execute("SELECT key_id FROM metric_keys WHERE key = ?", (key,)).fetchone()
-    return None if row is None else row[0]
+    return [key for key, kind in _key_types(conn, run_key).items() if kind is None]
 
 
 def _sample(steps: list[int], limit: int) -> list[int]:
@@ -110,7 +105,7 @@ def media_items(conn: sqlite3.Connection, run_key: int,
     `latest` is the newest description with its `step`."""
     items = []
     for key, kind in media_keys(conn, run_key).items():
-        key_id = _key_id(conn, key)
+        key_id = find_key_id(conn, key)
         # Every step of the key (its rows are media: its newest is), without reading
         # their descriptions; the slider asks media_at() for the one it shows.
         steps = [s for (s,) in conn.execute(
@@ -131,7 +126,7 @@ def media_at(conn: sqlite3.Connection, run_key: int, key: str,
              step: int | None = None) -> dict[str, Any] | None:
     """The media description of `key` at `step` (the newest at or before it; the
     newest of all without a step), with its `step`; None if there is none."""
-    key_id = _key_id(conn, key)
+    key_id = find_key_id(conn, key)
     if key_id is None:
         return None
     step = _INT64_MAX if step is None else step
@@ -222,8 +217,7 @@ def system_series(conn: sqlite3.Connection, run_key: int, after: float | None = 
             params):
         entry = series.setdefault(key, {"at": [], "values": []})
         entry["at"].append(at)
-        entry["values"].append(value if value is None or abs(value) <= 1.7976931348623157e308
-                               else None)
+        entry["values"].append(value if value is None or math.isfinite(value) else None)
         if last_at is None or at > last_at:
             last_at = at
     for entry in series.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ._branching import lineage
+from ._branching import last_step, lineage
 from ._chart import metric_points as metric_points  # re-exported
 from ._read import get_run_by_key
 from ._run_extras import chart_keys
@@ -27,11 +27,9 @@ def run_status(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
     run = get_run_by_key(conn, run_key)
     if run is None:
         return None
-    (last_step,) = conn.execute(
-        "SELECT max(step) FROM steps WHERE run_key = ?", (run_key,)
-    ).fetchone()
     # Media keys (images, histograms, tables, videos) are shown as media, not charts.
-    return {"run": run, "metric_keys": chart_keys(conn, run_key), "last_step": last_step}
+    return {"run": run, "metric_keys": chart_keys(conn, run_key),
+            "last_step": last_step(conn, run_key)}
 
 
 def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:

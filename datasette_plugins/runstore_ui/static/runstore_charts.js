@@ -621,7 +621,5 @@
     return page;
   }
 
-  window.RunstoreCharts = {
-    start: start, ema: ema, durationText: durationText, fetchJSON: fetchJSON
-  };
+  window.RunstoreCharts = { start: start, fetchJSON: fetchJSON };
 })();

@@ -364,6 +364,4 @@
       });
     }, 100);
   });
-
-  window.runstoreExtras = { data: data, systemCharts: sysCharts };  // for the browser test
 })();
