@@ -52,27 +52,28 @@ def _media_type(value_json: str | None) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _key_types(conn: sqlite3.Connection, run_key: int) -> dict[str, str | None]:
-    """{key: media _type, or None} for every key the run has history for, sorted."""
-    rows = conn.execute(
-        "SELECT k.key, (SELECT h.value_json FROM history h WHERE h.run_key = ?"
+def _newest_rows(conn: sqlite3.Connection, run_key: int) -> list[tuple[str, int, str | None]]:
+    """(key, key_id, newest value_json) for every key the run has history for, sorted."""
+    return conn.execute(
+        "SELECT k.key, k.key_id, (SELECT h.value_json FROM history h WHERE h.run_key = ?"
         "  AND h.key_id = k.key_id ORDER BY h.step DESC LIMIT 1) AS newest"
         " FROM metric_keys k WHERE EXISTS"
         " (SELECT 1 FROM history h WHERE h.run_key = ? AND h.key_id = k.key_id)"
         " ORDER BY k.key",
         (run_key, run_key),
     ).fetchall()
-    return {key: _media_type(newest) for key, newest in rows}
 
 
 def media_keys(conn: sqlite3.Connection, run_key: int) -> dict[str, str]:
     """{key: _type} for the run's keys whose newest row is a media description."""
-    return {key: kind for key, kind in _key_types(conn, run_key).items() if kind is not None}
+    kinds = ((key, _media_type(newest)) for key, _, newest in _newest_rows(conn, run_key))
+    return {key: kind for key, kind in kinds if kind is not None}
 
 
 def chart_keys(conn: sqlite3.Connection, run_key: int) -> list[str]:
     """The run's metric keys that are not media keys (the ones drawn as line charts)."""
-    return [key for key, kind in _key_types(conn, run_key).items() if kind is None]
+    return [key for key, _, newest in _newest_rows(conn, run_key)
+            if _media_type(newest) is None]
 
 
 def _sample(steps: list[int], limit: int) -> list[int]:
@@ -104,18 +105,15 @@ def media_items(conn: sqlite3.Connection, run_key: int,
     first and last kept); `count` is how many there are;
     `latest` is the newest description with its `step`."""
     items = []
-    for key, kind in media_keys(conn, run_key).items():
-        key_id = find_key_id(conn, key)
+    for key, key_id, value_json in _newest_rows(conn, run_key):
+        kind = _media_type(value_json)
+        if kind is None:
+            continue
         # Every step of the key (its rows are media: its newest is), without reading
         # their descriptions; the slider asks media_at() for the one it shows.
         steps = [s for (s,) in conn.execute(
             "SELECT step FROM history WHERE run_key = ? AND key_id = ? ORDER BY step",
             (run_key, key_id))]
-        if not steps:
-            continue
-        (value_json,) = conn.execute(
-            "SELECT value_json FROM history WHERE run_key = ? AND key_id = ? AND step = ?",
-            (run_key, key_id, steps[-1])).fetchone()
         items.append({"key": key, "type": kind, "count": len(steps),
                       "steps": _sample(steps, max_steps),
                       "latest": _description(steps[-1], value_json)})
