@@ -9,7 +9,8 @@ from typing import Any
 
 from ._errors import UsageError
 from ._mapping import DictView
-from ._values import warn
+from ._names import check_text
+from ._values import json_text, warn
 
 MAX_VALUE_BYTES = 10 * 1024 * 1024
 
@@ -36,7 +37,7 @@ def check_key(key: Any) -> str:
     """Validate a config key; leading/trailing '-' are stripped as wandb does (--lr -> lr)."""
     if not isinstance(key, str):
         raise UsageError(f"config keys must be strings, got {key!r} ({type(key).__name__})")
-    key = key.strip("-")
+    key = check_text("config key", key).strip("-")
     if not key:
         raise UsageError("config keys must not be empty")
     if "." in key:
@@ -82,6 +83,10 @@ class Config(DictView):
         for raw_key, raw_value in data.items():
             key = check_key(raw_key)
             value = _plain(raw_value)
+            try:
+                json_text(value)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"config value for {key!r} cannot be stored: {exc}") from None
             size = len(json.dumps(value, default=str))
             if size > MAX_VALUE_BYTES:
                 raise UsageError(

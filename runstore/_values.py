@@ -70,11 +70,18 @@ def storable_text(text: str) -> bool:
     return True
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """`value` as JSON text SQLite can store and that reads back equal; ValueError if
+    there is none (a pair of lone surrogates would read back as one character)."""
     text = json.dumps(value, ensure_ascii=False)
+    if storable_text(text):
+        return text
     # Lone surrogates (e.g. file names decoded with surrogateescape) are kept as
-    # \u escapes, which read back to the same string.
-    return text if storable_text(text) else json.dumps(value, ensure_ascii=True)
+    # \u escapes, which read back to the same string unless two of them form a pair.
+    text = json.dumps(value, ensure_ascii=True)
+    if json.loads(text) != value:
+        raise ValueError("it holds unpaired surrogates that would not read back the same")
+    return text
 
 
 def convert(key: str, value: Any) -> float | JsonText | None:
@@ -93,11 +100,15 @@ def convert(key: str, value: Any) -> float | JsonText | None:
     if scalar is not None and isinstance(scalar, (int, float)):
         return float(scalar)
     if value is None or isinstance(value, str):
-        return JsonText(_json_text(value))
+        try:
+            return JsonText(json_text(value))
+        except ValueError as exc:
+            warn(f"value for {key!r} could not be stored ({exc}); skipped")
+            return None
     if isinstance(value, (list, tuple)) or (scalar is None and hasattr(value, "tolist")):
         try:
             plain = value.tolist() if hasattr(value, "tolist") else list(value)
-            text = _json_text(plain)
+            text = json_text(plain)
         except (TypeError, ValueError) as exc:
             warn(f"value for {key!r} could not be stored ({exc}); skipped")
             return None

@@ -350,6 +350,8 @@ SETTERS = {
 @given(bad=surrogate_text, where=st.sampled_from(sorted(LOGGED) + sorted(SETTERS)))
 @example(bad="a\ud800b", where="value")
 @example(bad="\udcff", where="summary")
+@example(bad="\ud800\udc00", where="list")  # a surrogate pair: JSON would join the two
+@example(bad="\ud800\udc00", where="value")
 def test_lone_surrogates_lose_nothing_else(bad, where, tmp_path_factory):
     """A value (or key) that cannot be encoded is skipped with a warning, or stored
     exactly; a setter may refuse it with a UsageError. Every other point logged around
