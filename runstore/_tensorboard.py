@@ -130,14 +130,21 @@ def _stop(sync: _Sync) -> None:
 
 
 def _flush(summary_writer: Any) -> None:
-    """Best effort to get a writer's events onto disk without closing it: tensorboardX
-    queues events for a thread of its own, so wait (briefly) for that queue to drain."""
-    deadline = time.monotonic() + 2.0
+    """Get a writer's events onto disk without closing it. tensorboardX hands events to
+    a thread of its own; stopping that thread (as close() does) writes everything queued
+    before it, and a fresh thread then carries on with the same queue and file."""
     for file_writer in list((getattr(summary_writer, "all_writers", None) or {}).values()):
-        queue = getattr(getattr(file_writer, "event_writer", None), "_event_queue", None)
-        while (queue is not None and time.monotonic() < deadline
-               and not (queue.empty() and not getattr(queue, "_buffer", None))):
-            time.sleep(0.01)
+        events = getattr(file_writer, "event_writer", None)
+        worker = getattr(events, "_worker", None)
+        if worker is None or getattr(events, "_closed", True):
+            continue
+        try:
+            worker.stop()
+            fresh = type(worker)(events._event_queue, events._ev_writer, worker._flush_secs)
+            fresh.start()
+            events._worker = fresh
+        except Exception:  # another tensorboardX layout: flush() below is the best we have
+            pass
     try:
         summary_writer.flush()
     except Exception:
