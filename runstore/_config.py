@@ -10,26 +10,15 @@ from typing import Any
 from ._errors import UsageError
 from ._mapping import DictView
 from ._names import check_text
-from ._values import json_text, warn
+from ._values import Unstorable, json_text, plain, warn
 
 MAX_VALUE_BYTES = 10 * 1024 * 1024
 
 
-def _plain(value: Any) -> Any:
-    """A config value as JSON-friendly Python (numpy scalars and arrays, paths, tuples)."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, pathlib.PurePath):
-        return str(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    warn(f"config value {value!r} of type {type(value).__name__} is stored as its str()")
+def _other(value: Any) -> Any:
+    """A config value of no JSON kind: paths as text, anything else as its str()."""
+    if not isinstance(value, pathlib.PurePath):
+        warn(f"config value {value!r} of type {type(value).__name__} is stored as its str()")
     return str(value)
 
 
@@ -82,7 +71,11 @@ class Config(DictView):
         staged = {}
         for raw_key, raw_value in data.items():
             key = check_key(raw_key)
-            value = _plain(raw_value)
+            try:
+                value = plain(raw_value, _other)
+            except Unstorable as exc:
+                warn(f"config value for {key!r} cannot be stored ({exc}); skipped")
+                continue
             try:
                 json_text(value)
             except (TypeError, ValueError) as exc:

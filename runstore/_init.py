@@ -177,11 +177,11 @@ def init(
                                                              with_diff=not s.disable_git):
                 _store.save_file(conn, opened.run_key, file_path, kind, content, now)
     identity, run_key = opened.identity, opened.run_key
-    maxsize = max(16, int(s.log_queue_size))
+    max_points = max(16, int(s.log_queue_size))
     run = Run(
         identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
         offline=mode_name == "offline",
-        writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, maxsize,
+        writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, max_points,
                                                 path=root / _store.STORE_FILENAME,
                                                 run_id=identity["id"]),
         starting_step=opened.starting_step, runtime_offset=opened.runtime_offset,

@@ -13,7 +13,7 @@ from ._config import Config
 from ._errors import UsageError
 from ._names import check_tags
 from ._summary import Summary, check_metric_name, parse_ops
-from ._values import flatten, plain_floats, storable_text, warn
+from ._values import INT64_MAX, flatten, plain_numbers, storable_text, warn
 from ._writer import Writer, utc_now
 
 
@@ -68,7 +68,6 @@ class Run:
         self._runtime_offset = runtime_offset
         self._sync = bool(settings.sync_writes)
         self._metric_definitions: dict[str, dict[str, Any]] = {}
-        self._summary_saved = -1
         self._writer: Writer | None = None
         self._background: list[threading.Thread] = []
         self._closers: list[Any] = []
@@ -194,21 +193,18 @@ class Run:
     def _config_changed(self, items: dict[str, Any]) -> None:
         self._persist({"config": items}, wait=True)
 
-    def _summary_changed(self) -> None:
+    def _summary_changed(self, operation: str, args: tuple) -> None:
+        # The writer replays the change on the summary it commits, in order with the
+        # rows, so the stored summary never describes history that is not stored.
         if self._writer is not None:
-            self._writer.put_run({})  # wakes the writer; the heartbeat carries the summary
+            self._writer.put_summary(operation, args)
 
     def runtime(self) -> float:
         return time.time() - self._t0 + self._runtime_offset
 
     def _heartbeat_fields(self) -> dict[str, Any]:
         # Called on the writer thread with each batch.
-        fields: dict[str, Any] = {"heartbeat_at": utc_now(), "runtime": self.runtime()}
-        version = self.summary.version
-        if version != self._summary_saved:
-            self._summary_saved = version
-            fields["summary"] = self.summary.as_dict()
-        return fields
+        return {"heartbeat_at": utc_now(), "runtime": self.runtime()}
 
     def add_background(self, thread: threading.Thread) -> None:
         """A helper thread (e.g. reading git facts) that finish() waits for."""
@@ -239,7 +235,7 @@ class Run:
         if type(data) is not dict and not isinstance(data, Mapping):
             warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
             return
-        plain = type(data) is dict and plain_floats(data)
+        plain = type(data) is dict and plain_numbers(data)
         row = dict(data) if plain else flatten(data)
         with self._lock:
             if step is None and commit is None and not self._pending:
@@ -252,6 +248,10 @@ class Run:
                     warn(f"step must be a non-negative integer, got {step!r}; nothing logged")
                     return
                 step = int(step)
+                if step > INT64_MAX:
+                    warn(f"step {step} is beyond the largest step the store can hold "
+                         f"({INT64_MAX}); nothing logged")
+                    return
                 if step < self._step:
                     warn(f"tried to log to step {step}, less than the current step "
                          f"{self._step}; steps must increase, so this data is ignored")
@@ -282,10 +282,14 @@ class Run:
 
     def _emit(self, step: int, ts: float, row: dict[str, Any], plain: bool = False) -> None:
         """A committed row: into the summary and onto the writer's queue."""
+        if step > INT64_MAX:
+            warn(f"step {step} is beyond the largest step the store can hold ({INT64_MAX}); "
+                 "nothing logged")
+            return
         self.summary.add_row(row, plain)
         writer = self._writer
         if writer is not None:
-            writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row)
+            writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row, plain)
             if self._sync:
                 writer.flush()
 
@@ -342,7 +346,6 @@ class Run:
                 "exit_code": code,
                 "finished_at": utc_now(),
                 "runtime": self.runtime(),
-                "summary": self.summary.as_dict(),
             })
             self._writer.close()
         if code == 0 and self._resume_file is not None:

@@ -46,8 +46,9 @@ _FIELDS: dict[str, tuple[Any, str | None, str]] = {
     "stats_sampling_interval": (10.0, "STATS_SAMPLING_INTERVAL", "float"),
     # runstore's own: make log() wait until its row is committed.
     "sync_writes": (False, "SYNC_WRITES", "bool"),
-    # runstore's own: how many rows log() may queue before it waits for the writer.
-    "log_queue_size": (10_000, "LOG_QUEUE_SIZE", "int"),
+    # runstore's own: how many logged values (not rows) may wait for the writer before
+    # log() waits; with the writer's batch size this bounds what a SIGKILL can lose.
+    "log_queue_size": (40_000, "LOG_QUEUE_SIZE", "int"),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -8,7 +8,15 @@ from typing import Any
 
 from ._errors import UsageError
 from ._mapping import DictView
-from ._values import JsonText, is_number
+from ._values import (
+    SUMMARY_MAX_CHARS,
+    SUMMARY_PREVIEW_CHARS,
+    JsonText,
+    is_number,
+    summary_value,
+    truncated,
+    warn,
+)
 
 SUMMARY_OPS = ("min", "max", "mean", "first", "last")
 
@@ -76,10 +84,12 @@ class Summary(DictView):
     """The last value of each logged key, or what define_metric asked for.
 
     Last write wins: assigning a key overrides its value (and its aggregate)
-    until the key is logged again, when its rule applies again.
+    until the key is logged again, when its rule applies again. Every change
+    other than a logged row is also handed to `on_change` as (operation, args),
+    so the writer can replay it on the summary it commits (`apply`).
     """
 
-    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_change: Callable[[str, tuple], None] | None = None) -> None:
         object.__setattr__(self, "_data", {})
         object.__setattr__(self, "_rules", [])  # [(pattern, ops)], newest last
         object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
@@ -87,9 +97,23 @@ class Summary(DictView):
         object.__setattr__(self, "_on_change", on_change)
         object.__setattr__(self, "version", 0)
 
+    def apply(self, operation: str, args: tuple) -> None:
+        """Replay a change another Summary reported to its `on_change`."""
+        getattr(self, "_" + operation)(*args)
+        object.__setattr__(self, "version", self.version + 1)
+
+    def _changed(self, operation: str, *args: Any) -> None:
+        object.__setattr__(self, "version", self.version + 1)
+        if self._on_change is not None:
+            self._on_change(operation, args)
+
     # -- rules ------------------------------------------------------------------
 
     def add_rule(self, name: str, ops: tuple[str, ...] | None) -> None:
+        self._rule(name, ops)
+        self._changed("rule", name, ops)
+
+    def _rule(self, name: str, ops: tuple[str, ...] | None) -> None:
         self._rules.append((name, ops))
         self._ops.clear()
 
@@ -111,6 +135,12 @@ class Summary(DictView):
     ) -> None:
         """Continue from stored history: per-key aggregates as the store computes them,
         and the values to show (a resumed run's stored summary; None recomputes them)."""
+        self._restore(aggregates, values)
+        self._changed("restore", aggregates, values)
+
+    def _restore(
+        self, aggregates: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any] | None
+    ) -> None:
         for key, stored in aggregates.items():
             agg = self._aggs[key] = _Agg()
             agg.first, agg.last = stored["first"], stored["last"]
@@ -125,12 +155,11 @@ class Summary(DictView):
                     self._data[key] = agg.last
                 elif ops:
                     self._data[key] = agg.view(ops)
-        object.__setattr__(self, "version", self.version + 1)
 
     # -- fed by log() -------------------------------------------------------------
 
     def add_row(self, row: Mapping[str, Any], plain: bool = False) -> None:
-        """Fold one committed history row into the summary (`plain`: only floats)."""
+        """Fold one committed history row into the summary (`plain`: only numbers)."""
         values, rules = self._data, self._rules
         if plain and not rules:
             values.update(row)
@@ -138,7 +167,8 @@ class Summary(DictView):
             return
         for key, value in row.items():
             if isinstance(value, JsonText):
-                value = value.decode()
+                value = (value.decode() if len(value) <= SUMMARY_MAX_CHARS
+                         else truncated(value))
             if rules:
                 ops = self._ops_for(key)
                 if ops is not None:
@@ -156,23 +186,52 @@ class Summary(DictView):
 
     # -- the dict a user sees -------------------------------------------------------
 
-    def _changed(self) -> None:
-        object.__setattr__(self, "version", self.version + 1)
-        if self._on_change is not None:
-            self._on_change()
+    def _set(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def _delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def _update(self, values: Mapping[str, Any]) -> None:
+        self._data.update(values)
+
+    def _converted(self, key: Any, value: Any) -> tuple[bool, Any]:
+        """(True, the value as kept) or, after a warning, (False, None)."""
+        if not isinstance(key, str):
+            warn(f"summary keys must be strings, got {key!r}; not set")
+            return False, None
+        try:
+            kept = summary_value(value)
+        except ValueError as exc:
+            warn(f"summary value for {key!r} cannot be stored ({exc}); not set "
+                 "(use numbers, strings, lists or dicts of them)")
+            return False, None
+        if isinstance(kept, dict) and kept.keys() == {"truncated", "chars"}:
+            warn(f"the summary value of {key!r} is {kept['chars']:,} characters of JSON, "
+                 f"over {SUMMARY_MAX_CHARS:,}: the summary keeps its first "
+                 f"{SUMMARY_PREVIEW_CHARS} (log it instead to keep it whole in the history)")
+        return True, kept
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._data[key] = value
-        self._changed()
+        ok, value = self._converted(key, value)
+        if ok:
+            self._set(key, value)
+            self._changed("set", key, value)
 
     def __delitem__(self, key: str) -> None:
         del self._data[key]
-        self._changed()
+        self._changed("delete", key)
 
     def update(self, d: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         """Set several keys explicitly."""
-        self._data.update({**(d or {}), **kwargs})
-        self._changed()
+        values = {}
+        for key, value in {**(d or {}), **kwargs}.items():
+            ok, value = self._converted(key, value)
+            if ok:
+                values[key] = value
+        if values:
+            self._update(values)
+            self._changed("update", values)
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value

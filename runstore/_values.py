@@ -1,8 +1,9 @@
-"""What log() accepts: nested dicts flattened, values turned into storable form.
+"""What log() and run.summary accept: nested dicts flattened, values in storable form.
 
-A stored value is either a float (numbers, bools, numpy/torch scalars, NaN,
-±inf) or a `JsonText` (strings, small lists and dicts, None). Anything else is
-a warning and a skipped value: logging never raises in the training loop.
+A stored value keeps its kind, as wandb keeps it: a float (NaN and ±inf included),
+an int (numpy/torch integer scalars too; the full int64 range, larger ones exactly
+as JSON), a bool, or a `JsonText` (strings, small lists and dicts, None). Anything
+else is a warning and a skipped value: logging never raises in the training loop.
 """
 
 from __future__ import annotations
@@ -10,11 +11,22 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_JSON_CHARS = 100_000
+# What run.summary keeps of one value: longer values stay whole in the history, but
+# the summary is rewritten with every commit, so one huge value must not ride along.
+SUMMARY_MAX_CHARS = 10_000
+SUMMARY_PREVIEW_CHARS = 200
+# Nesting deeper than this (or a dict that contains itself) is refused, not recursed.
+MAX_DEPTH = 100
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 RESERVED_KEYS = frozenset({"_step", "_runtime", "_timestamp"})
+
+
+class Unstorable(ValueError):
+    """A value that has no stored form (the message says why)."""
 
 
 class JsonText(str):
@@ -84,31 +96,43 @@ def json_text(value: Any) -> str:
     return text
 
 
-def convert(key: str, value: Any) -> float | JsonText | None:
-    """One value in stored form, or None (after a warning) if it cannot be stored."""
+def _int(value: int) -> int | JsonText:
+    """An int as SQLite holds it: itself within int64, else exactly, as JSON."""
+    return value if INT64_MIN <= value <= INT64_MAX else JsonText(str(value))
+
+
+def _number(value: Any) -> float | int | bool | JsonText | None:
+    """A number of any kind (Python, numpy, torch) as a float, int or bool; None if
+    `value` is not one."""
     t = type(value)
-    if t is float:
+    if t is float or t is bool:
         return value
-    if t is bool:
+    if t is int:
+        return _int(value)
+    if isinstance(value, float):  # numpy.float64 and other float subclasses
         return float(value)
-    if isinstance(value, (int, float)):  # also int/float subclasses, numpy float64
-        try:
-            return float(value)
-        except OverflowError:  # an int beyond float range is kept exactly, as JSON
-            return JsonText(str(int(value)))
+    if isinstance(value, int):  # IntEnum and other int subclasses (bool is handled)
+        return _int(int(value))
     scalar = _scalar(value)
-    if scalar is not None and isinstance(scalar, (int, float)):
-        return float(scalar)
+    if type(scalar) in (float, int, bool):  # numpy/torch scalars, one-element arrays
+        return _number(scalar)
+    return None
+
+
+def convert(key: str, value: Any) -> float | int | bool | JsonText | None:
+    """One value in stored form, or None (after a warning) if it cannot be stored."""
+    number = _number(value)
+    if number is not None:
+        return number
     if value is None or isinstance(value, str):
         try:
             return JsonText(json_text(value))
         except ValueError as exc:
             warn(f"value for {key!r} could not be stored ({exc}); skipped")
             return None
-    if isinstance(value, (list, tuple)) or (scalar is None and hasattr(value, "tolist")):
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
         try:
-            plain = value.tolist() if hasattr(value, "tolist") else list(value)
-            text = json_text(plain)
+            text = json_text(plain(value))
         except (TypeError, ValueError) as exc:
             warn(f"value for {key!r} could not be stored ({exc}); skipped")
             return None
@@ -128,22 +152,74 @@ def convert(key: str, value: Any) -> float | JsonText | None:
     return None
 
 
+def _refuse(value: Any) -> Any:
+    raise Unstorable(f"a {type(value).__name__} has no stored form")
+
+
+def plain(value: Any, other: Callable[[Any], Any] = _refuse, _depth: int = 0) -> Any:
+    """`value` as JSON-friendly Python: numbers by kind (numpy/torch scalars too),
+    str, None, dicts (str keys) and lists (tuples, sets, arrays). Anything else is
+    `other(value)`; nesting deeper than MAX_DEPTH (or a container holding itself)
+    is Unstorable, never a RecursionError."""
+    if value is None or isinstance(value, str):
+        return value
+    number = _number(value)
+    if number is not None:
+        return number.decode() if isinstance(number, JsonText) else number
+    if _depth >= MAX_DEPTH:
+        raise Unstorable(f"it is nested deeper than {MAX_DEPTH} levels (or contains itself)")
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, other, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v, other, _depth + 1) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays, torch tensors
+        return plain(value.tolist(), other, _depth + 1)
+    return other(value)
+
+
+def summary_value(value: Any) -> Any:
+    """A value assigned to run.summary in the form it is kept (Unstorable if none):
+    converted now, in the caller's thread, so the writer never meets it raw."""
+    value = plain(value)
+    text = json_text(value)  # a summary value must survive the JSON column
+    return value if len(text) <= SUMMARY_MAX_CHARS else truncated(text)
+
+
+def truncated(text: str) -> dict[str, Any]:
+    """What the summary keeps of a value whose JSON is longer than SUMMARY_MAX_CHARS
+    (the summary is rewritten with every commit; the history keeps logged values whole)."""
+    return {"truncated": text[:SUMMARY_PREVIEW_CHARS], "chars": len(text)}
+
+
 _FLOAT_ONLY = {float}
+_NUMBERS = {float, int}
 _STR_ONLY = {str}
 
 
-def plain_floats(data: dict) -> bool:
-    """True for the common payload, a flat dict of str keys to floats, which needs no
-    flattening or conversion (checked with C-level set operations)."""
-    return (set(map(type, data.values())) == _FLOAT_ONLY
-            and set(map(type, data)) == _STR_ONLY
-            and RESERVED_KEYS.isdisjoint(data))
+def plain_numbers(data: dict) -> bool:
+    """True for the common payload, a flat dict of str keys to floats and int64 ints,
+    which needs no flattening or conversion (checked with C-level set operations)."""
+    kinds = set(map(type, data.values()))
+    if kinds != _FLOAT_ONLY:
+        if not kinds <= _NUMBERS:
+            return False
+        ints = [v for v in data.values() if type(v) is int]
+        if ints and not (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX):
+            return False
+    return set(map(type, data)) == _STR_ONLY and RESERVED_KEYS.isdisjoint(data)
 
 
-def flatten(data: Mapping[str, Any], prefix: str = "", out: dict | None = None) -> dict:
-    """Nested dicts as dotted keys ({"a": {"b": 1}} -> {"a.b": 1.0}), values converted."""
+def flatten(
+    data: Mapping[str, Any], prefix: str = "", out: dict | None = None, depth: int = 0
+) -> dict:
+    """Nested dicts as dotted keys ({"a": {"b": 1}} -> {"a.b": 1}), values converted."""
     if out is None:
         out = {}
+    if depth >= MAX_DEPTH:
+        where = prefix[:-1] if len(prefix) <= 60 else prefix[:60] + "…"
+        warn(f"value for {where!r} is nested deeper than {MAX_DEPTH} levels (or "
+             "contains itself); skipped")
+        return out
     for key, value in data.items():
         if type(key) is not str or not storable_text(key):
             warn(f"metric key {key!r} is not a string of storable text; skipped")
@@ -154,7 +230,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "", out: dict | None = None) 
         if type(value) is float:
             out[name] = value
         elif isinstance(value, Mapping):
-            flatten(value, name + ".", out)
+            flatten(value, name + ".", out, depth + 1)
         else:
             converted = convert(name, value)
             if converted is not None:
@@ -163,5 +239,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "", out: dict | None = None) 
 
 
 def is_number(value: Any) -> bool:
-    """True for a stored numeric value that aggregates (min/max/mean) can use."""
-    return type(value) is float and not math.isnan(value)
+    """True for a stored numeric value that aggregates (min/max/mean) can use
+    (floats other than NaN, and ints; not bools)."""
+    t = type(value)
+    return t is int or (t is float and not math.isnan(value))

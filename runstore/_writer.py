@@ -1,10 +1,18 @@
 """The background writer: one thread per run that owns the run's connection.
 
 log() appends to a bounded in-memory queue and returns. The writer takes
-whatever has arrived, writes it in one transaction, commits, and goes again, so
-each batch is what came in while the previous commit ran: a SIGKILL loses only
-the last few milliseconds. When the queue is full, producers wait (memory stays
-bounded, nothing is dropped).
+whatever has arrived (at most BATCH_POINTS values), writes it in one
+transaction, commits, and goes again. The queue is bounded by the number of
+values waiting, not rows, so what a SIGKILL can lose (the queue plus the batch
+being written) is a fraction of a second of logging whatever the row width;
+when it is full, producers wait (memory stays bounded, nothing is dropped).
+
+The run's summary is replayed here, in order with the rows, so the summary
+committed with a batch describes exactly the history committed with it.
+
+A batch the store refuses is never lost whole: if the store is writable at all,
+the batch is written again piece by piece and only the values it refuses are
+dropped, each named in a warning.
 """
 
 from __future__ import annotations
@@ -21,9 +29,19 @@ from typing import Any
 
 from . import _store
 from ._offline import new_offline_store
+from ._summary import Summary
 from ._values import JsonText, MediaText, storable_text, warn
 
-BATCH_MAX = 5_000
+# What a SIGKILL can lose is the queue plus the batch being written. Both are bounded
+# in values (not rows) and sized from the writer's measured pace, so that together
+# they hold about QUEUE_S + BATCH_S seconds of writing on a fast or a loaded machine
+# (see docs/RELIABILITY.md for the measured bound), within these limits:
+QUEUE_S, BATCH_S = 0.15, 0.05
+BATCH_POINTS = 20_000
+QUEUE_POINTS = 40_000
+MIN_POINTS = 1_000
+# Items other than rows (console lines, samples, run updates) count one each.
+QUEUE_ITEMS = 10_000
 HEARTBEAT_S = 5.0
 
 
@@ -40,12 +58,41 @@ def utc_now() -> str:
 
 
 def _point(run_key: int, key_id: int, step: int, value: Any) -> tuple:
-    """A history row for a value that is not a plain number: JSON text (media are
-    their description; the bytes go to blobs), or NaN (which SQLite would store as
-    NULL in a REAL column)."""
+    """A history row for a value that is not a plain int or float: JSON text (media are
+    their description; the bytes go to blobs), a bool (0/1, marked by its JSON so it
+    reads back as a bool), or NaN (which SQLite would store as NULL)."""
     if isinstance(value, JsonText):
         return (run_key, key_id, step, None, str(value))
-    return (run_key, key_id, step, None, "NaN")
+    if type(value) is bool:
+        return (run_key, key_id, step, int(value), "true" if value else "false")
+    if type(value) is float:
+        return (run_key, key_id, step, None, "NaN")
+    raise TypeError(f"a {type(value).__name__} is not a value log() stores")
+
+
+def _console_text(line: str) -> str:
+    """A printed line as SQLite can hold it: lone surrogates (bytes that were not
+    UTF-8, decoded with surrogateescape) kept as backslash escapes."""
+    if storable_text(line):
+        return line
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _Batch:
+    """One batch of queue items, sorted by kind, in the order they were queued."""
+
+    __slots__ = ("console", "fields", "files", "rows", "stop", "system")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, float, float, dict[str, Any]]] = []
+        self.console: list[tuple[str, float, str]] = []
+        self.system: list[tuple[float, dict[str, float]]] = []
+        self.files: list[tuple[str, str, bytes, str]] = []
+        self.fields: dict[str, Any] = {}
+        self.stop = False
+
+    def points(self) -> int:
+        return sum(len(row) for *_, row in self.rows)
 
 
 class Writer:
@@ -56,7 +103,7 @@ class Writer:
         conn: sqlite3.Connection,
         run_key: int,
         heartbeat: Callable[[], dict[str, Any]],
-        maxsize: int = 10_000,
+        max_points: int = QUEUE_POINTS,
         path: Path | None = None,
         run_id: str = "run",
     ) -> None:
@@ -66,29 +113,46 @@ class Writer:
         self._inode = _inode(path)
         self._run_key = run_key
         self._heartbeat = heartbeat
-        self._maxsize = maxsize
+        self._max_points = max_points
+        self._rate = 200_000.0  # values the writer commits per second, measured as it goes
+        self._limit = max_points  # the queue bound in values, from the pace
+        self._batch_points = BATCH_POINTS
         self._queue: collections.deque = collections.deque()
+        # Values queued by put_row (only ever called under the run's lock) and values
+        # taken by the writer thread: each counter has one writer, so no lock is needed.
+        self._queued_points = 0
+        self._taken_points = 0
         self._wake = threading.Event()
         self._space = threading.Condition()
         self._idle = False
         self._stopping = False
         self._keys: dict[str, int] = {}
+        self._summary = Summary()
+        self._summary_saved = 0
         self._lost_steps = 0
         self._failures: set[str] = set()
         self._bad_keys: set[str] = set()
+        self._refused: set[str] = set()
         self._last_beat = 0.0
         self._thread = threading.Thread(target=self._loop, name="runstore-writer", daemon=True)
         self._thread.start()
 
     # -- producer side (the training loop's thread) --------------------------
 
-    def put_row(self, step: int, timestamp: float, runtime: float, row: dict) -> None:
-        """Queue one committed history row."""
-        self._put(("row", step, timestamp, runtime, row))
+    def put_row(self, step: int, timestamp: float, runtime: float, row: dict,
+                plain: bool = False) -> None:
+        """Queue one committed history row (`plain`: only ints and floats).
+        Callers hold the run's lock."""
+        self._queued_points += len(row)
+        self._put(("row", step, timestamp, runtime, row, plain))
 
     def put_run(self, fields: dict[str, Any]) -> None:
         """Queue an update of run columns (applied in order with the rows)."""
         self._put(("run", fields))
+
+    def put_summary(self, operation: str, args: tuple) -> None:
+        """Queue a change of the run's summary (see Summary.apply)."""
+        self._put(("summary", operation, args))
 
     def put_console(self, stream: str, at: float, line: str) -> None:
         """Queue one line the run printed."""
@@ -102,13 +166,16 @@ class Writer:
         """Queue a file to keep with the run (deduplicated by content)."""
         self._put(("file", path, kind, content))
 
+    def _full(self) -> bool:
+        return (self._queued_points - self._taken_points >= self._limit
+                or len(self._queue) >= QUEUE_ITEMS)
+
     def _put(self, item: tuple) -> None:
-        queue = self._queue
-        if len(queue) >= self._maxsize:
+        if self._full():
             with self._space:
-                while len(queue) >= self._maxsize and self._thread.is_alive():
+                while self._full() and self._thread.is_alive():
                     self._space.wait(0.05)
-        queue.append(item)
+        self._queue.append(item)
         if self._idle:
             self._wake.set()
 
@@ -133,8 +200,10 @@ class Writer:
 
     def _loop(self) -> None:
         queue = self._queue
+        taken_at, taken = 0.0, 0  # the last batch taken while the writer was behind
         while True:
             if not queue:
+                taken = 0
                 self._idle = True
                 if not queue:
                     self._wake.wait(HEARTBEAT_S if not self._stopping else 0.05)
@@ -143,11 +212,11 @@ class Writer:
                 if not queue:
                     self._beat_if_due()
                     continue
-            batch = []
-            while queue and len(batch) < BATCH_MAX:
-                batch.append(queue.popleft())
-            with self._space:
-                self._space.notify_all()
+            batch, points = self._take()
+            now = time.perf_counter()
+            if taken >= MIN_POINTS:  # wall time, so a loaded machine's pace is seen too
+                self._paced(taken, now - taken_at)
+            taken_at, taken = now, points
             try:
                 stop = self._write(batch)
             except Exception as exc:  # the writer must outlive any one bad batch
@@ -159,6 +228,25 @@ class Writer:
             if stop:
                 self._conn.close()
                 return
+
+    def _take(self) -> tuple[list[tuple], int]:
+        """A batch's worth of items from the queue, and the values they hold."""
+        queue, batch, points, most = self._queue, [], 0, self._batch_points
+        while queue and points < most:
+            item = queue.popleft()
+            if item[0] == "row":
+                points += len(item[4])
+            batch.append(item)
+        self._taken_points += points
+        with self._space:
+            self._space.notify_all()
+        return batch, points
+
+    def _paced(self, points: int, seconds: float) -> None:
+        """Follow the writer's pace: queue and batch hold a fixed time's worth of values."""
+        self._rate = 0.7 * self._rate + 0.3 * points / max(seconds, 1e-6)
+        self._limit = int(min(max(self._rate * QUEUE_S, MIN_POINTS), self._max_points))
+        self._batch_points = int(min(max(self._rate * BATCH_S, MIN_POINTS), BATCH_POINTS))
 
     def _beat_if_due(self) -> None:
         if time.monotonic() - self._last_beat >= HEARTBEAT_S:
@@ -178,70 +266,151 @@ class Writer:
              f"everything written so far is saved in {target} and logging continues there "
              f"(merge it into a store with: runstore sync {target.parent})")
 
-    def _write(self, batch: list[tuple]) -> bool:
+    def _write(self, items: list[tuple]) -> bool:
         self._rescue_if_moved()
-        steps, points, fields, stop = [], [], {}, False
-        run_key = self._run_key
-        rows, console, system, files = [], [], [], []
-        for item in batch:
+        batch = self._partition(items)
+        self._drop_unstorable_keys(batch)
+        try:
+            self._commit(batch)
+        except Exception:
+            self._salvage(batch)
+        return batch.stop
+
+    def _partition(self, items: list[tuple]) -> _Batch:
+        """Sort items by kind, replaying rows and summary changes on the summary."""
+        batch = _Batch()
+        summary = self._summary
+        for item in items:
             kind = item[0]
             if kind == "row":
-                _, step, ts, runtime, row = item
-                steps.append((run_key, step, ts, runtime))
-                rows.append((step, row))
+                _, step, ts, runtime, row, plain = item
+                batch.rows.append((step, ts, runtime, row))
+                summary.add_row(row, plain)
+            elif kind == "summary":
+                summary.apply(item[1], item[2])
             elif kind == "run":
-                fields.update(item[1])
+                batch.fields.update(item[1])
             elif kind == "console":
-                console.append(item[1:])
+                batch.console.append((item[1], item[2], _console_text(item[3])))
             elif kind == "system":
-                system.append(item[1:])
+                batch.system.append(item[1:])
             elif kind == "file":
-                files.append((*item[1:], utc_now()))
+                batch.files.append((*item[1:], utc_now()))
             elif kind == "stop":
-                stop = True
-        files += [(v.path, "media", v.blob, utc_now()) for _, row in rows
-                  for v in row.values() if type(v) is MediaText]
-        fields = {**self._heartbeat(), **fields}
+                batch.stop = True
+        batch.files += [(v.path, "media", v.blob, utc_now()) for *_, row in batch.rows
+                        for v in row.values() if type(v) is MediaText]
+        return batch
+
+    def _drop_unstorable_keys(self, batch: _Batch) -> None:
+        # log()'s fast path leaves key checks to the first time a key is seen.
         keys = self._keys
-        new = {k for _, row in rows for k in row if k not in keys}
+        new = {k for *_, row in batch.rows for k in row if k not in keys}
         unstorable = {k for k in new if not storable_text(k)}
-        if unstorable:  # log()'s fast path leaves key checks to the first time a key is seen
-            if not unstorable <= self._bad_keys:
-                warn(f"metric keys {sorted(map(repr, unstorable))} are not storable text "
-                     "(lone surrogates); their values are skipped")
-                self._bad_keys |= unstorable
-            new -= unstorable
-            rows = [(step, {k: v for k, v in row.items() if k not in unstorable})
-                    for step, row in rows]
-        known = set(keys)
+        if not unstorable:
+            return
+        if not unstorable <= self._bad_keys:
+            warn(f"metric keys {sorted(map(repr, unstorable))} are not storable text "
+                 "(lone surrogates); their values are skipped")
+            self._bad_keys |= unstorable
+        batch.rows = [(*head, {k: v for k, v in row.items() if k not in unstorable})
+                      for *head, row in batch.rows]
+
+    def _commit(self, batch: _Batch, with_summary: bool = True) -> None:
+        """Write a batch in one transaction, with the heartbeat and, if it changed,
+        the summary. On any failure nothing of it stays, in the store or in the cache
+        of interned keys."""
+        conn, run_key, keys = self._conn, self._run_key, self._keys
+        fields = {**self._heartbeat(), **batch.fields}
+        version = self._summary.version
+        with_summary = with_summary and version != self._summary_saved
+        if with_summary:
+            fields["summary"] = self._summary.as_dict()
+        interned = len(keys)
         try:
-            with _store.transaction(self._conn):
-                if console:
-                    _store.insert_console(self._conn, run_key, console)
-                if system:
-                    _store.insert_system(self._conn, run_key, system, keys)
-                if files:
-                    _store.save_run_files(self._conn, run_key, files)
-                if rows:
-                    if new:
-                        _store.intern_keys(self._conn, sorted(new), keys)
-                    for step, row in rows:
+            with _store.transaction(conn):
+                if batch.console:
+                    _store.insert_console(conn, run_key, batch.console)
+                if batch.system:
+                    _store.insert_system(conn, run_key, batch.system, keys)
+                if batch.files:
+                    _store.save_run_files(conn, run_key, batch.files)
+                if batch.rows:
+                    _store.intern_keys(
+                        conn, sorted({k for *_, row in batch.rows for k in row}), keys)
+                    steps, points = [], []
+                    for step, ts, runtime, row in batch.rows:
+                        steps.append((run_key, step, ts, runtime))
                         points += [(run_key, keys[k], step, v, None)
-                                   if type(v) is float and v == v
+                                   if (type(v) is float and v == v) or type(v) is int
                                    else _point(run_key, keys[k], step, v)
                                    for k, v in row.items()]
-                    _store.insert_points(self._conn, steps, points)
-                _store.update_run(self._conn, run_key, fields)
-            self._last_beat = time.monotonic()
-        except sqlite3.Error as exc:
-            for key in set(keys) - known:  # their metric_keys rows were rolled back
+                    _store.insert_points(conn, steps, points)
+                _store.update_run(conn, run_key, fields)
+        except BaseException:
+            for key in list(keys)[interned:]:  # their metric_keys rows were rolled back
                 del keys[key]
-            # busy_timeout has already waited out locks; what is left (disk full,
-            # read-only, I/O error) will not pass by retrying, so the batch is dropped
-            # and each kind of failure is said once. Earlier commits stay intact.
-            self._lost_steps += len(steps)
+            raise
+        if with_summary:
+            self._summary_saved = version
+        self._last_beat = time.monotonic()
+
+    def _salvage(self, batch: _Batch) -> None:
+        """After a failed batch: if even a heartbeat cannot be written, the store is
+        the problem (full, read-only, I/O) and the batch is lost, said once per kind of
+        failure; otherwise write it again piece by piece, dropping only what fails."""
+        try:
+            self._commit(_Batch(), with_summary=False)
+        except Exception as exc:
+            self._lost_steps += len(batch.rows)
             if str(exc) not in self._failures:
                 self._failures.add(str(exc))
-                warn(f"could not write to the store ({exc}); {len(steps)} steps are lost "
-                     "and later ones may be too; what was written before is kept")
-        return stop
+                warn(f"could not write to the store ({exc}); {len(batch.rows)} steps are "
+                     "lost and later ones may be too; what was written before is kept")
+            return
+        for row in batch.rows:
+            self._salvage_row(*row)
+        for kind in ("console", "system", "files"):
+            for item in getattr(batch, kind):
+                piece = _Batch()
+                getattr(piece, kind).append(item)
+                self._try(piece, f"a {kind} entry")
+        for name, value in batch.fields.items():
+            piece = _Batch()
+            piece.fields[name] = value
+            self._try(piece, f"the run's {name}")
+        if not self._try(_Batch(), None, with_summary=True):
+            self._salvage_summary()
+
+    def _salvage_row(self, step: int, ts: float, runtime: float, row: dict) -> None:
+        piece = _Batch()
+        piece.rows.append((step, ts, runtime, row))
+        if self._try(piece, None):
+            return
+        for key, value in row.items():
+            piece = _Batch()
+            piece.rows.append((step, ts, runtime, {key: value}))
+            self._try(piece, f"the value of {key!r} at step {step}")
+
+    def _salvage_summary(self) -> None:
+        """Drop the summary keys the store refuses (the summary converts values as
+        they are assigned, so this is a last line of defence), then write the rest."""
+        data = self._summary._data
+        for key in list(data):
+            piece = _Batch()
+            piece.fields["summary"] = {key: data[key]}
+            if not self._try(piece, f"the summary value of {key!r}"):
+                del data[key]
+        self._try(_Batch(), None, with_summary=True)
+
+    def _try(self, piece: _Batch, what: str | None, with_summary: bool = False) -> bool:
+        """Commit one piece; on failure warn once per `what` (if given) and say False."""
+        try:
+            self._commit(piece, with_summary)
+        except Exception as exc:
+            if what is not None and what not in self._refused:
+                self._refused.add(what)
+                warn(f"the store refused {what} ({exc}); it is skipped and the rest of "
+                     "the batch is kept")
+            return False
+        return True

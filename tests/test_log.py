@@ -115,13 +115,19 @@ def test_value_types_are_stored_as_numbers_or_json(new_run, store_dir):
     })
     run.finish()
     (row,) = history(store_dir, run)
-    assert row["int"] == 3.0 and row["float"] == 0.25 and row["bool"] == 1.0
-    assert row["np_f32"] == 1.5 and row["np_i64"] == 7.0 and row["np_0d"] == 2.5
+    kinds = {key: type(value) for key, value in row.items()}
+    assert row["int"] == 3 and kinds["int"] is int
+    assert row["float"] == 0.25 and row["bool"] is True
+    assert row["np_f32"] == 1.5 and kinds["np_f32"] is float
+    assert row["np_i64"] == 7 and kinds["np_i64"] is int
+    assert row["np_0d"] == 2.5
     assert math.isnan(row["nan"]) and row["inf"] == math.inf and row["ninf"] == -math.inf
     assert row["text"] == "hello" and row["small_list"] == [1, 2, 3] and row["none"] is None
     assert row["np_vec"] == [0, 1, 2]
     numeric = dict(query(store_dir, "SELECT key, typeof(value) FROM metrics"))
-    assert numeric["int"] == "real" and numeric["np_f32"] == "real" and numeric["inf"] == "real"
+    assert numeric["int"] == "integer" and numeric["np_i64"] == "integer"
+    assert numeric["np_f32"] == "real" and numeric["inf"] == "real"
+    assert numeric["bool"] == "integer"  # 0/1, so avg() over a bool metric is its rate
     assert numeric["text"] == "null" and numeric["nan"] == "null"
     # SQL aggregates just work on the numeric column.
     assert query(store_dir, "SELECT sum(value) FROM metrics WHERE key IN ('int', 'float')") == [

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import runstore
 from runstore import _lifecycle
-from runstore._values import MAX_JSON_CHARS
+from runstore._values import MAX_JSON_CHARS, SUMMARY_MAX_CHARS, SUMMARY_PREVIEW_CHARS
 
 SETTINGS = {"silent": True, "disable_git": True}
 RESERVED = frozenset({"_step", "_runtime", "_timestamp"})
@@ -119,24 +119,21 @@ payloads = st.dictionaries(any_keys, log_values, max_size=8)
 # -- the documented conversion, written independently of runstore/_values.py ---------------
 
 SKIPPED = object()
-HUGE = object()  # an int no float can hold: skipped, stored exactly, or +-inf
 
 
 def _stored(value: Any) -> Any:
-    """What a logged value reads back as, SKIPPED if it is not stored."""
-    if isinstance(value, bool) or isinstance(value, np.bool_):
-        return 1.0 if value else 0.0
-    if isinstance(value, int):
-        try:
-            return float(value)
-        except OverflowError:
-            return (HUGE, value)
-    if isinstance(value, (float, np.floating, np.integer)):
+    """What a logged value reads back as, SKIPPED if it is not stored: numbers keep
+    their kind (bools, ints of any size, floats), as wandb keeps them."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
         return float(value)
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, np.ndarray) and value.size == 1:
-        return float(value.item())  # one-element arrays are scalars, as numpy's own
+        return _stored(value.item())  # one-element arrays are scalars, as numpy's own
     if isinstance(value, (list, tuple, np.ndarray)):
         plain = value.tolist() if isinstance(value, np.ndarray) else value
         try:  # a list is kept as JSON, up to a size limit
@@ -164,9 +161,6 @@ def _flattened(data: Mapping, prefix: str = "", out: dict | None = None) -> dict
 
 def same(expected: Any, got: Any) -> bool:
     """Equal, with exact types: floats bit-for-bit equal in value (NaN equals NaN)."""
-    if isinstance(expected, tuple) and expected and expected[0] is HUGE:
-        value = expected[1]
-        return got == value or got == (math.inf if value > 0 else -math.inf)
     if type(expected) is not type(got):
         return False
     if isinstance(expected, float):
@@ -181,10 +175,7 @@ def same(expected: Any, got: Any) -> bool:
 
 
 def _rows_same(expected: dict, got: dict) -> bool:
-    huge_skipped = {k for k, v in expected.items()
-                    if isinstance(v, tuple) and v and v[0] is HUGE and k not in got}
-    return (set(expected) - huge_skipped == set(got)
-            and all(same(expected[k], got[k]) for k in got))
+    return set(expected) == set(got) and all(same(expected[k], got[k]) for k in got)
 
 
 # -- store checks ---------------------------------------------------------------------------
@@ -267,7 +258,7 @@ def test_log_never_raises_and_reads_back(batch, tmp_path_factory):
     history = dict(got["history"])
     assert len(history) == len(got["history"]), "a step was read back twice"
     # Every step with a storable value is there; no other step is.
-    must = {step for step, row in expected if _stored_keys(row)}
+    must = {step for step, row in expected if row}
     assert must <= set(history) <= {step for step, _ in expected}, (must, set(history))
     for step, want in expected:
         if step in history:
@@ -276,28 +267,16 @@ def test_log_never_raises_and_reads_back(batch, tmp_path_factory):
     _assert_intact(root)
 
 
-def _stored_keys(row: dict) -> set[str]:
-    """The keys of an expected row that must be stored (a huge int may be skipped)."""
-    return {k for k, v in row.items() if not (isinstance(v, tuple) and v and v[0] is HUGE)}
-
-
 def _assert_summary(expected_rows: list[tuple[int, dict]], summary: dict) -> None:
-    """The summary keeps the last value of each key (a skipped huge int leaves the one
-    before it, if any)."""
+    """The summary keeps the last value of each key (a long one cut to a preview)."""
     last: dict[str, Any] = {}
-    before_huge: dict[str, Any] = {}
     for _, row in expected_rows:
-        for key, value in row.items():
-            if isinstance(value, tuple) and value and value[0] is HUGE:
-                if key not in before_huge:  # the last value that was not a huge int
-                    before_huge[key] = last.get(key, SKIPPED)
-            else:
-                before_huge.pop(key, None)
-            last[key] = value
+        last.update(row)
     for key, value in last.items():
-        if key in before_huge and (key not in summary if before_huge[key] is SKIPPED
-                                   else same(before_huge[key], summary.get(key, SKIPPED))):
-            continue
+        if isinstance(value, (str, list)):
+            text = json.dumps(value, ensure_ascii=False)
+            if len(text) > SUMMARY_MAX_CHARS:
+                value = {"truncated": text[:SUMMARY_PREVIEW_CHARS], "chars": len(text)}
         assert key in summary, key
         assert same(value, summary[key]), (key, value, summary[key])
 

@@ -130,9 +130,11 @@ def copy_history(conn: sqlite3.Connection, source: int, target: int, step: int) 
 def metric_aggregates(conn: sqlite3.Connection, run_key: int) -> dict[str, dict[str, Any]]:
     """Per key of a run's live history: first, last, min, max, sum and count of numbers."""
     out: dict[str, dict[str, Any]] = {}
+    # Numbers are the values without JSON (bools carry 'true'/'false' beside their 0/1).
+    number = "CASE WHEN h.value_json IS NULL THEN h.value END"
     rows = conn.execute(
-        "SELECT k.key, h.key_id, min(h.value), max(h.value), total(h.value), count(h.value)"
-        " FROM history h JOIN metric_keys k ON k.key_id = h.key_id"
+        f"SELECT k.key, h.key_id, min({number}), max({number}), total({number}),"
+        f" count({number}) FROM history h JOIN metric_keys k ON k.key_id = h.key_id"
         " WHERE h.run_key = ? GROUP BY h.key_id", (run_key,),
     ).fetchall()
     for key, key_id, vmin, vmax, vsum, count in rows:
