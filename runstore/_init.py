@@ -177,7 +177,7 @@ def init(
                                                              with_diff=not s.disable_git):
                 _store.save_file(conn, opened.run_key, file_path, kind, content, now)
     identity, run_key = opened.identity, opened.run_key
-    max_points = max(16, int(s.log_queue_size))
+    max_points = None if s.log_queue_size is None else max(16, int(s.log_queue_size))
     run = Run(
         identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
         offline=mode_name == "offline",

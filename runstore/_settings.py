@@ -47,8 +47,9 @@ _FIELDS: dict[str, tuple[Any, str | None, str]] = {
     # runstore's own: make log() wait until its row is committed.
     "sync_writes": (False, "SYNC_WRITES", "bool"),
     # runstore's own: how many logged values (not rows) may wait for the writer before
-    # log() waits; with the writer's batch size this bounds what a SIGKILL can lose.
-    "log_queue_size": (40_000, "LOG_QUEUE_SIZE", "int"),
+    # log() waits. Unset, the bound follows the writer's pace (about 0.15 s of writing,
+    # at most 40,000 values), which bounds what a SIGKILL can lose.
+    "log_queue_size": (None, "LOG_QUEUE_SIZE", "int"),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

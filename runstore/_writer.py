@@ -103,7 +103,7 @@ class Writer:
         conn: sqlite3.Connection,
         run_key: int,
         heartbeat: Callable[[], dict[str, Any]],
-        max_points: int = QUEUE_POINTS,
+        max_points: int | None = None,
         path: Path | None = None,
         run_id: str = "run",
     ) -> None:
@@ -113,9 +113,11 @@ class Writer:
         self._inode = _inode(path)
         self._run_key = run_key
         self._heartbeat = heartbeat
-        self._max_points = max_points
+        # A bound the user set is kept as it is; without one it follows the pace.
+        self._paced_queue = max_points is None
+        self._max_points = QUEUE_POINTS if max_points is None else max_points
         self._rate = 200_000.0  # values the writer commits per second, measured as it goes
-        self._limit = max_points  # the queue bound in values, from the pace
+        self._limit = self._max_points  # the queue bound in values
         self._batch_points = BATCH_POINTS
         self._queue: collections.deque = collections.deque()
         # Values queued by put_row (only ever called under the run's lock) and values
@@ -245,7 +247,8 @@ class Writer:
     def _paced(self, points: int, seconds: float) -> None:
         """Follow the writer's pace: queue and batch hold a fixed time's worth of values."""
         self._rate = 0.7 * self._rate + 0.3 * points / max(seconds, 1e-6)
-        self._limit = int(min(max(self._rate * QUEUE_S, MIN_POINTS), self._max_points))
+        if self._paced_queue:
+            self._limit = int(min(max(self._rate * QUEUE_S, MIN_POINTS), self._max_points))
         self._batch_points = int(min(max(self._rate * BATCH_S, MIN_POINTS), BATCH_POINTS))
 
     def _beat_if_due(self) -> None:
