@@ -28,10 +28,10 @@ KEYS = [f"metric_{i}" for i in range(10)]
 def runstore_ingest(steps: int, root: Path, queue: int | None = None) -> tuple[float, float, float]:
     """(mean log() µs, p99 log() µs, end-to-end seconds incl. finish).
 
-    With `queue` at least `steps`, log() never waits for the writer: the figures are
-    the caller-thread cost alone. With the default queue, a loop that does nothing
-    but log outruns the disk and log() waits (back-pressure), so its mean is the
-    writer's pace.
+    With `queue` (values) at least all the values logged, log() never waits for the
+    writer: the figures are the caller-thread cost alone. With the default queue, a
+    loop that does nothing but log outruns the disk and log() waits (back-pressure),
+    so its mean is the writer's pace.
     """
     settings = {"silent": True, **({"log_queue_size": queue} if queue else {})}
     run = runstore.init(project="bench", dir=root, settings=settings)
@@ -79,7 +79,8 @@ def measure(steps: int, repeats: int) -> list[Row]:
         with tempfile.TemporaryDirectory() as tmp:
             mean, p99, total = runstore_ingest(steps, Path(tmp) / "a")
             raws.append(raw_executemany(steps, Path(tmp) / "b"))
-            free_mean, free_p99, _ = runstore_ingest(steps, Path(tmp) / "c", steps)
+            free_mean, free_p99, _ = runstore_ingest(steps, Path(tmp) / "c",
+                                                     steps * len(KEYS))
         means.append(mean)
         p99s.append(p99)
         totals.append(total)
