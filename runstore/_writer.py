@@ -339,8 +339,9 @@ class Writer:
                 if batch.files:
                     _store.save_run_files(conn, run_key, batch.files)
                 if batch.rows:
-                    _store.intern_keys(
-                        conn, sorted({k for *_, row in batch.rows for k in row}), keys)
+                    new = {k for *_, row in batch.rows for k in row if k not in keys}
+                    if new:
+                        _store.intern_keys(conn, sorted(new), keys)
                     steps, points = [], []
                     for step, ts, runtime, row in batch.rows:
                         steps.append((run_key, step, ts, runtime))
