@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 import runstore
-from conftest import REPO, query
+from conftest import REPO, db_rows, query
+from runstore import _store
 from runstore._cli import main as cli
 
 FIXTURE_V1 = REPO / "tests" / "fixtures" / "store_v1.db"
@@ -92,6 +93,75 @@ def test_disk_full_warns_and_keeps_what_was_written(tmp_path):
         assert 0 < count < 80_000
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_database_is_reported_as_full_without_root(store_dir):
+    # PRAGMA max_page_count on the writer's own connection stands in for the tmpfs
+    # above: the same SQLITE_FULL, raised inside the writer's transaction.
+    run = runstore.init(project="p", id="full", dir=store_dir, settings={"sync_writes": True})
+    run.log({"x": -1.0})
+    assert run.writer.flush()
+    conn = run.writer._conn
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(3000):
+            run.log({"x": float(i), "text": "y" * 50})
+        run.finish()
+    messages = [str(w.message) for w in caught]
+    assert messages and all("database or disk is full" in m for m in messages), messages
+    assert not any("cannot rollback" in m or "savepoint" in m for m in messages), messages
+    assert query(store_dir, "PRAGMA integrity_check") == [("ok",)]
+    (count,) = query(store_dir, "SELECT count(*) FROM history")[0]
+    assert 1 <= count < 3001
+
+
+def _scratch_store(path):
+    conn = _store.connect(path)
+    conn.executescript("""
+        CREATE TABLE scratch_parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE scratch_child (
+            parent INTEGER REFERENCES scratch_parent (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TABLE scratch_vetoed (id INTEGER);
+        CREATE TRIGGER scratch_veto BEFORE INSERT ON scratch_vetoed
+            BEGIN SELECT RAISE(ROLLBACK, 'vetoed'); END;
+    """)
+    return conn
+
+
+def test_a_failed_commit_is_rolled_back_and_its_own_error_propagates(tmp_path):
+    path = tmp_path / "runstore.db"
+    conn = _scratch_store(path)
+    # The deferred key is checked at COMMIT, so COMMIT itself fails.
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        with _store.transaction(conn):
+            conn.execute("INSERT INTO scratch_child VALUES (42)")
+    assert not conn.in_transaction
+    # The next block is a transaction of its own, not a savepoint in a dead one.
+    with _store.transaction(conn):
+        conn.execute("INSERT INTO scratch_parent VALUES (1)")
+    assert db_rows(path, "SELECT id FROM scratch_parent") == [(1,)]
+    assert db_rows(path, "SELECT count(*) FROM scratch_child") == [(0,)]
+    conn.close()
+
+
+def test_an_error_that_ends_the_transaction_propagates_from_a_nested_block(tmp_path):
+    path = tmp_path / "runstore.db"
+    conn = _scratch_store(path)
+    # RAISE(ROLLBACK) destroys the whole transaction, savepoint included, as a full
+    # disk can: the trigger's error, not "no such savepoint", reaches the caller.
+    with pytest.raises(sqlite3.IntegrityError, match="vetoed"):
+        with _store.transaction(conn):
+            conn.execute("INSERT INTO scratch_parent VALUES (1)")
+            with _store.transaction(conn):
+                conn.execute("INSERT INTO scratch_vetoed VALUES (1)")
+    assert not conn.in_transaction
+    with _store.transaction(conn):
+        with _store.transaction(conn):
+            conn.execute("INSERT INTO scratch_parent VALUES (2)")
+    assert db_rows(path, "SELECT id FROM scratch_parent") == [(2,)]
+    conn.close()
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,26 +35,54 @@ def latest_version() -> int:
     return migrations()[-1][0]
 
 
+_savepoints = itertools.count()
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction at the top level, a savepoint when nested."""
+    """A write transaction at the top level, a savepoint when nested.
+
+    The error that ends the block is the one that propagates, as in sqlite-utils'
+    `Database.atomic()`; a failed COMMIT is rolled back, so the connection is never
+    left inside a transaction that later blocks would silently nest in.
+    """
     if conn.in_transaction:
-        conn.execute("SAVEPOINT runstore")
+        savepoint = f"runstore_{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {savepoint}")
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK TO runstore")
-            conn.execute("RELEASE runstore")
+            # A full disk or an I/O error can make SQLite roll the whole transaction back:
+            # cleaning up anyway would hide that error behind "no such savepoint".
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
             raise
-        conn.execute("RELEASE runstore")
+        conn.execute(f"RELEASE {savepoint}")
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # Likewise: a ROLLBACK with no transaction left would say "cannot rollback - no
+        # transaction is active" instead of "database or disk is full".
+        _rollback(conn)
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite may leave a failed COMMIT's transaction open (SQLITE_FULL, _BUSY, _IOERR):
+        # roll it back, or every later block becomes a savepoint that never commits.
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if SQLite has not already; never raise over the error being handled."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _statements(sql: str) -> Iterator[str]:
