@@ -19,7 +19,7 @@ from typing import Any
 from . import _store
 from ._config import Config
 from ._errors import UsageError
-from ._names import check_path_part, new_run_name
+from ._names import INT64_MAX, check_path_part, new_run_name, parse_int64
 from ._summary import Summary, parse_ops
 
 RESUME_FILE = "runstore-resume.json"
@@ -27,7 +27,7 @@ RESUME_MODES = {True: "auto", "auto": "auto", "allow": "allow", "must": "must", 
 # A running run whose heartbeat is older than this is taken to be dead (the writer
 # beats every few seconds).
 STALE_AFTER_S = 30.0
-_MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>\d+)")
+_MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>[0-9]+)")  # not \d: "١٢" is 12
 
 
 class Opened:
@@ -62,14 +62,20 @@ def resume_mode(value: Any) -> str | None:
 
 
 def parse_moment(argument: str, value: Any) -> tuple[str, int]:
-    """`"{run_id}?_step={step}"` as (run_id, step)."""
+    """`"{run_id}?_step={step}"` as (run_id, step); the step in ASCII digits."""
     match = _MOMENT.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise UsageError(
             f"{argument}={value!r} is not of the form '{{run_id}}?_step={{step}}' "
-            "with a step that is an integer >= 0, e.g. 'abc123?_step=200'"
+            "with a step that is an integer >= 0 in the digits 0-9, e.g. 'abc123?_step=200'"
         )
-    return check_path_part("run id", match["run"], max_len=64), int(match["step"])
+    digits = match["step"]
+    step = parse_int64(digits)
+    if step is None:
+        shown = digits if len(digits) <= 30 else f"{digits[:20]}... ({len(digits)} digits)"
+        raise UsageError(f"{argument}: step {shown} is beyond SQLite's integer range; a step "
+                         f"is at most {INT64_MAX}")
+    return check_path_part("run id", match["run"], max_len=64), step
 
 
 def read_resume_file(root: Path) -> str | None:

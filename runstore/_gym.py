@@ -102,7 +102,7 @@ def _episode(wrapper: Any, name: str) -> int | None:
     episode = wrapper.__dict__.get("_runstore_episode")
     if episode is not None:
         return episode
-    match = re.search(r"-episode-(\d+)$", name)
+    match = re.search(r"-episode-([0-9]{1,18})$", name)  # RecordVideo's own ASCII digits
     return int(match.group(1)) if match else None
 
 

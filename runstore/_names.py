@@ -1,8 +1,10 @@
-"""Run ids and display names."""
+"""Run ids and display names, and the checks of what users type: ids, names, notes,
+tags, and whole numbers written as text."""
 
 from __future__ import annotations
 
 import os
+import re
 import string
 
 from ._errors import UsageError
@@ -10,6 +12,8 @@ from ._values import storable_text
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 FORBIDDEN = "/\\#?%:"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]+")
 
 _ADJECTIVES = (
     "amber", "ancient", "autumn", "bold", "brave", "bright", "calm", "cosmic", "crimson",
@@ -90,3 +94,16 @@ def check_tags(tags: object) -> tuple[str, ...]:
             raise UsageError(f"tag {tag!r} must be a string of 1 to 64 characters")
         check_text("tag", tag)
     return tuple(dict.fromkeys(tags))
+
+
+def parse_int64(text: str) -> int | None:
+    """`text` as an int when it is ASCII digits (after an optional "-") within SQLite's
+    integer range, else None. (`int()` and the regex `\\d` also take "١٢", `str.isdigit()`
+    even "²", on which `int()` raises, as it does beyond 4300 digits.)"""
+    if not _INTEGER.fullmatch(text):
+        return None
+    digits = text.lstrip("-").lstrip("0") or "0"
+    if len(digits) > len(str(INT64_MAX)):
+        return None
+    value = -int(digits) if text.startswith("-") else int(digits)
+    return value if INT64_MIN <= value <= INT64_MAX else None

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._errors import UsageError
+from ._names import parse_int64
 
 # name: (default, environment suffix or None, kind)
 _FIELDS: dict[str, tuple[Any, str | None, str]] = {
@@ -68,8 +69,14 @@ def _parse_env(name: str, text: str, kind: str) -> Any:
         raise UsageError(
             f"environment variable {name}={text!r} is not a boolean; use true or false"
         )
+    if kind == "int":
+        number = parse_int64(text.strip())
+        if number is None:
+            raise UsageError(f"environment variable {name}={text!r} is not a whole number "
+                             "in the digits 0-9")
+        return number
     try:
-        return int(text) if kind == "int" else float(text)
+        return float(text)
     except ValueError:
         raise UsageError(f"environment variable {name}={text!r} is not a number") from None
 

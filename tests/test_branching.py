@@ -186,6 +186,30 @@ def test_moment_errors(new_run, store_dir, moment, match, argument):
     assert query(store_dir, "SELECT count(*) FROM history") == [(20,)]
 
 
+@pytest.mark.parametrize(
+    ("step", "match"),
+    [
+        ("١٢", "is not of the form"),  # Arabic-Indic 12: int() and \d take it
+        ("²", "is not of the form"),
+        ("1_0", "is not of the form"),
+        (" 1", "is not of the form"),
+        ("1\n", "is not of the form"),
+        (str(2**63), "beyond SQLite's integer range"),
+        ("9" * 30, "beyond SQLite's integer range"),
+        ("9" * 5000, r"99999\.\.\. \(5000 digits\) is beyond"),  # int() raises ValueError
+    ],
+)
+@pytest.mark.parametrize("argument", ["resume_from", "fork_from"])
+def test_moment_steps_are_ascii_digits_within_int64(new_run, store_dir, step, match, argument):
+    make_source(new_run, steps=20).finish()
+    with pytest.raises(runstore.UsageError, match=match):
+        new_run(**{argument: f"src?_step={step}"})
+    assert query(store_dir, "SELECT count(*) FROM runs") == [(1,)]
+    assert len(logged(store_dir, "src").history()) == 20
+    run = new_run(resume_from="src?_step=0012")  # leading zeros are still digits
+    assert run.step == 13
+
+
 def test_rewind_in_another_project_is_refused(new_run):
     make_source(new_run).finish()
     with pytest.raises(runstore.UsageError, match="no run 'src' in project .*/other"):

@@ -23,6 +23,15 @@ def blob_count(store_dir, digest):
     return query(store_dir, "SELECT count(*) FROM blobs WHERE sha256 = ?", (digest,))[0][0]
 
 
+def test_episode_from_a_recording_name_is_ascii_digits():
+    class Wrapper:  # no episode seen by start_recording: it comes from the file name
+        pass
+
+    assert _gym._episode(Wrapper(), "rl-video-episode-12") == 12
+    assert _gym._episode(Wrapper(), "rl-video-episode-١٢") is None  # \d would say 12
+    assert _gym._episode(Wrapper(), "rl-video-episode-" + "9" * 5000) is None
+
+
 def test_video_description_and_blob_stored_once(new_run, store_dir, tmp_path):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(MP4)

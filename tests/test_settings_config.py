@@ -292,6 +292,17 @@ def test_non_boolean_env_value_names_the_variable(new_run, store_dir, monkeypatc
     assert run_count(store_dir) == 0
 
 
+@pytest.mark.parametrize("value", ["١٢٠", "1_000", "9" * 5000, "12.5", str(2**63)])
+def test_whole_number_env_values_are_ascii_digits(new_run, store_dir, monkeypatch, value):
+    monkeypatch.setenv("RUNSTORE_LOG_QUEUE_SIZE", value)
+    with pytest.raises(runstore.UsageError, match="RUNSTORE_LOG_QUEUE_SIZE=.* whole number"):
+        new_run()
+    assert run_count(store_dir) == 0
+    monkeypatch.setenv("RUNSTORE_LOG_QUEUE_SIZE", " 120 ")
+    new_run().finish()
+    assert run_count(store_dir) == 1
+
+
 def test_explicit_resume_false_wins_over_env_resume(new_run, store_dir, monkeypatch):
     # BUG: init() maps resume=False to None, so RUNSTORE_RESUME / WANDB_RESUME fill it in
     # and an explicit "do not resume" resumes the run anyway.

@@ -229,6 +229,34 @@ def test_not_found_and_bad_requests(store: dict[str, Any]) -> None:
     assert huge.json()["steps"] == [0, 1, 2]
 
 
+def _not_ascii(number: int) -> str:
+    """`number` in Arabic-Indic digits, which int(), str.isdigit() and \\d all accept."""
+    return str(number).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+
+
+def test_numbers_in_run_urls_are_ascii_digits_within_int64(store: dict[str, Any]) -> None:
+    from datasette_plugins.runstore_ui._access import RUN_PATH
+
+    # Datasette redirects a path with "١" to its ~-encoding, but the route must not
+    # take it as run 1 either way.
+    assert re.match(RUN_PATH + "$", "/runstore/-/runstore/run/" + _not_ascii(1)) is None
+    huge = _run_url("9" * 5000)  # type: ignore[arg-type]
+    metric = _run_url(store["small"]) + "/metric.json?key=train/loss"
+    responses = _get(
+        store["path"], huge, huge + "/status.json", huge + "/metric.json?key=x",
+        metric + "&min_step=" + _not_ascii(1), metric + "&max_step=" + _not_ascii(2),
+        metric + "&points=" + _not_ascii(10), metric + "&min_step=1_0",
+        metric + "&max_step=%201", metric + "&points=nan", metric + "&times=maybe",
+        metric + "&times=" + _not_ascii(1),
+    )
+    assert [r.status_code for r in responses] == [404] * 3 + [400] * 8
+    assert "digits 0-9" in responses[3].text and "times must be 1 or 0" in responses[9].text
+    exact, times, plain = _get(store["path"], metric + "&min_step=1&max_step=1.9",
+                               metric + "&times=TRUE", metric + "&times=0")
+    assert exact.json()["steps"] == [1]
+    assert "timestamps" in times.json() and "timestamps" not in plain.json()
+
+
 def test_run_routes_respect_datasette_permissions(store: dict[str, Any]) -> None:
     private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
     responses = _get(

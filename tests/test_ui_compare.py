@@ -135,6 +135,21 @@ def test_compare_rejects_bad_selections(runs: dict[str, Any]) -> None:
     assert missing_db.status_code == 404
 
 
+def test_compare_takes_only_ascii_digits_within_int64(runs: dict[str, Any]) -> None:
+    a, b = runs["keys"]["run-a"], runs["keys"]["run-b"]
+    arabic = str(b).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    base = "/runstore/-/runstore/compare"
+    # "²".isdigit() is True but int("²") raises; int("١") is 1; 5000 digits exceed
+    # int()'s limit: each was a 500, or another run than the one asked for.
+    responses = _get(runs["path"], f"{base}?runs=²,{a}", f"{base}?runs={a},{arabic}",
+                     f"{base}?runs={a},{'9' * 5000}", f"{base}?runs={a},{2**63}",
+                     f"{base}?runs={a},%2B{b}", f"{base}?runs={a},{b}.0")
+    assert [r.status_code for r in responses] == [400] * 6
+    assert all("digits 0-9" in r.text for r in responses)
+    (padded,) = _get(runs["path"], f"{base}?runs=00{a},%20{b}%20")
+    assert padded.status_code == 200
+
+
 def test_compare_respects_permissions(runs: dict[str, Any]) -> None:
     private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
     (response,) = _get(runs["path"], _compare(runs, "run-a", "run-b"), metadata=private)

@@ -294,6 +294,36 @@ def test_video_plays_from_the_blob_route_with_ranges(store):
     assert beyond.status_code == 416
 
 
+def test_numbers_in_extras_routes_are_ascii_digits_within_int64(store):
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    run = _run_url(store["chatty"])
+    media = _run_url(store["media"]) + "/media.json?key=weights&step="
+    responses = _get(
+        store["path"], run + "/console.json?after=" + "499".translate(arabic),
+        run + "/console.json?limit=" + "10".translate(arabic),
+        run + "/console.json?after=1_0", run + "/system.json?after=" + "1.5".translate(arabic),
+        run + "/system.json?points=" + "400".translate(arabic), run + "/system.json?after=nan",
+        media + "1".translate(arabic), media + "%201",
+    )
+    assert [r.status_code for r in responses] == [400] * 8
+    assert all("digits 0-9" in r.json()["error"] for r in responses)
+    page, step = _get(store["path"], run + "/console.json?after=499&limit=1e1", media + "1.0")
+    assert [line["seq"] for line in page.json()["lines"]] == list(range(500, 510))
+    assert step.json()["item"]["step"] == 1
+
+
+def test_byte_ranges_beyond_int64_are_answered_not_a_500(store):
+    (page,) = _get(store["path"], _run_url(store["media"]))
+    (url,) = _blob_urls(_figure(page.text, "videos"))
+    huge = "9" * 5000  # beyond int()'s 4300 digits
+    to_end, suffix, beyond, past_int64 = (
+        _get(store["path"], url, headers={"Range": r})[0]
+        for r in (f"bytes=4-{huge}", f"bytes=-{huge}", f"bytes={huge}-", f"bytes={2**63}-"))
+    assert to_end.status_code == 206 and to_end.content == FAKE_MP4[4:]
+    assert suffix.status_code == 206 and suffix.content == FAKE_MP4
+    assert (beyond.status_code, past_int64.status_code) == (416, 416)
+
+
 def test_other_files_are_downloads_never_rendered(store):
     (page,) = _get(store["path"], _run_url(store["media"]))
     (url,) = _blob_urls(_figure(page.text, "drawing"))

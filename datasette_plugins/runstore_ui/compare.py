@@ -18,7 +18,7 @@ from markupsafe import Markup
 from runstore._store import compare_runs
 
 from . import _cells, _detect
-from ._access import INT64_MAX, store_db
+from ._access import int64, store_db
 from ._format import (
     duration_text,
     flatten,
@@ -59,11 +59,12 @@ def parse_run_keys(values: list[str]) -> list[int]:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or int(part) > INT64_MAX:
-                raise BadRequest("runs= must be run_key numbers separated by commas, "
-                                 "e.g. ?runs=3,7")
-            if int(part) not in keys:
-                keys.append(int(part))
+            key = int64(part)
+            if key is None:
+                raise BadRequest("runs= must be run_key numbers (digits 0-9) separated by "
+                                 "commas, e.g. ?runs=3,7")
+            if key not in keys:
+                keys.append(key)
     if not MIN_RUNS <= len(keys) <= MAX_RUNS:
         raise BadRequest(f"Choose {MIN_RUNS} to {MAX_RUNS} runs to compare "
                          f"(got {len(keys)}), e.g. ?runs=3,7")

@@ -25,13 +25,13 @@ from datasette.utils.asgi import NotFound, Response
 
 from runstore._store._run_extras import blob_range, referenced_blob
 
-from ._access import store_db
+from ._access import int64, store_db
 from ._format import value_text
 
 BLOB_PATH = r"^/(?P<database>[^/]+)/-/runstore/blob/(?P<sha256>[0-9a-f]{64})$"
 TABLE_ROWS = 50
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "video/mp4", "video/webm")
 
@@ -120,18 +120,20 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     False when the range cannot be satisfied."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if not match or match.groups() == ("", ""):
         return None  # not one byte range: ignored, as RFC 9110 allows
     first, last = match.groups()
+    # int64() is None for a position beyond SQLite's integer range: beyond any blob.
     if first == "":  # the last N bytes
-        length = int(last)
+        length = int64(last)
         if length == 0 or size == 0:
             return False
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
+        return (0 if length is None else max(0, size - length)), size - 1
+    start = int64(first)
+    stop = int64(last) if last else None
+    end = size - 1 if stop is None else min(stop, size - 1)
+    if start is None or start >= size or end < start:
         return False
     return start, end
 

@@ -24,7 +24,7 @@ from datasette.utils.asgi import BadRequest, NotFound, Response
 from runstore._store import get_run_by_key, metric_points, run_page, run_status
 
 from . import _cells
-from ._access import number_arg, points_arg, store_and_key
+from ._access import flag_arg, number_arg, points_arg, store_and_key
 from ._format import (
     duration_text,
     flatten,
@@ -152,7 +152,7 @@ async def metric_view(datasette: Any, request: Any) -> Response:
         raise BadRequest("key= is required")
     min_step, max_step = number_arg(request, "min_step"), number_arg(request, "max_step")
     points = points_arg(request, DEFAULT_POINTS)
-    times = request.args.get("times", "").lower() in ("1", "true", "yes", "on")
+    times = flag_arg(request, "times")
 
     def read(conn: Any) -> dict[str, Any] | None:
         if get_run_by_key(conn, run_key) is None:
