@@ -25,7 +25,7 @@ from . import (
 )
 from ._config import Config
 from ._errors import CommError, UsageError
-from ._names import check_path_part, check_tags, check_text, new_run_id
+from ._names import check_name, check_notes, check_path_part, check_tags, check_text, new_run_id
 from ._run import Run
 from ._writer import Writer, utc_now
 
@@ -300,9 +300,12 @@ def _identity(s: _settings.Settings, repo_root: Path | None) -> dict[str, Any]:
     check_path_part("project", project)
     run_id = s.run_id if s.run_id is not None else new_run_id()
     check_path_part("run id", run_id, max_len=64)
+    # No name (None or "", as in wandb) means one is generated; any other must be a name.
+    unnamed = s.run_name is None or (isinstance(s.run_name, str) and not s.run_name)
     return {
         "entity": entity, "project": project, "id": run_id,
-        "name": check_text("name", s.run_name), "notes": check_text("notes", s.run_notes),
+        "name": None if unnamed else check_name(s.run_name),
+        "notes": check_notes(s.run_notes),
         "tags": check_tags(s.run_tags), "run_group": check_text("group", s.run_group),
         "job_type": check_text("job_type", s.run_job_type),
     }

@@ -79,6 +79,22 @@ def check_path_part(what: str, value: object, max_len: int = 128) -> str:
     return value
 
 
+def check_name(name: object) -> str:
+    """A run's display name: text SQLite can store, not empty or only whitespace. The
+    one rule for init(), the `Run.name` setter and the UI's edit (init() treats None
+    and "" as "generate one", as wandb does)."""
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError(f"a run's name must be non-empty text (not only spaces), "
+                         f"got {name!r}")
+    return check_text("name", name)  # type: ignore[return-value]
+
+
+def check_notes(notes: object) -> str | None:
+    """A run's notes: None (no notes) or text SQLite can store. The one rule for
+    init(), the `Run.notes` setter and the UI's edit."""
+    return check_text("notes", notes)
+
+
 def check_tags(tags: object) -> tuple[str, ...]:
     """Tags as a tuple of 1-64 character strings (a lone string is one tag)."""
     if tags is None:

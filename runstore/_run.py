@@ -11,9 +11,9 @@ from typing import Any
 from . import _lifecycle
 from ._config import Config
 from ._errors import UsageError
-from ._names import check_tags
+from ._names import check_name, check_notes, check_tags
 from ._summary import Summary, check_metric_name, parse_ops
-from ._values import INT64_MAX, flatten, plain_numbers, storable_text, warn
+from ._values import INT64_MAX, flatten, plain_numbers, warn
 from ._writer import Writer, utc_now
 
 
@@ -141,10 +141,11 @@ class Run:
     @name.setter
     def name(self, value: str) -> None:
         self._check_open("set name")
-        if not storable_text(str(value)):
-            warn(f"name {value!r} is not storable text (lone surrogates); name not updated")
+        try:  # the rule is _names.check_name's; a training loop gets a warning, not a crash
+            self._name = check_name(value)
+        except UsageError as exc:
+            warn(f"{exc}; name not updated")
             return
-        self._name = str(value)
         self._persist({"name": self._name}, wait=True)
 
     @property
@@ -154,10 +155,11 @@ class Run:
     @notes.setter
     def notes(self, value: str | None) -> None:
         self._check_open("set notes")
-        if value is not None and not storable_text(str(value)):
-            warn("notes are not storable text (lone surrogates); notes not updated")
+        try:
+            self._notes = check_notes(value)
+        except UsageError as exc:
+            warn(f"{exc}; notes not updated")
             return
-        self._notes = None if value is None else str(value)
         self._persist({"notes": self._notes}, wait=True)
 
     @property

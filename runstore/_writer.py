@@ -118,6 +118,7 @@ class Writer:
         self._max_points = QUEUE_POINTS if max_points is None else max_points
         self._rate = 200_000.0  # values the writer commits per second, measured as it goes
         self._limit = self._max_points  # the queue bound in values
+        self._max_items = max(QUEUE_ITEMS, self._max_points)
         self._batch_points = BATCH_POINTS
         self._queue: collections.deque = collections.deque()
         # Values queued by put_row (only ever called under the run's lock) and values
@@ -170,14 +171,17 @@ class Writer:
 
     def _full(self) -> bool:
         return (self._queued_points - self._taken_points >= self._limit
-                or len(self._queue) >= QUEUE_ITEMS)
+                or len(self._queue) >= self._max_items)
 
     def _put(self, item: tuple) -> None:
-        if self._full():
+        queue = self._queue
+        # _full(), inlined: this runs on every log().
+        if (self._queued_points - self._taken_points >= self._limit
+                or len(queue) >= self._max_items):
             with self._space:
                 while self._full() and self._thread.is_alive():
                     self._space.wait(0.05)
-        self._queue.append(item)
+        queue.append(item)
         if self._idle:
             self._wake.set()
 

@@ -11,6 +11,7 @@ import pytest
 
 import runstore
 from conftest import git_repo, query
+from runstore import _store
 
 
 def run_row(store_dir, run_id):
@@ -97,6 +98,36 @@ def test_setters_persist_at_once(new_run, store_dir):
         run.tags = ["y" * 100]
     assert run.tags == ("a", "b")
     assert query(store_dir, "SELECT tag FROM run_tags ORDER BY tag") == [("a",), ("b",)]
+
+
+def test_names_and_notes_follow_one_rule_in_init_setters_and_the_ui(new_run, store_dir):
+    for bad in ("   ", "\t\n", "\u3000"):
+        with pytest.raises(runstore.UsageError, match="name must be non-empty"):
+            new_run(name=bad)
+    with pytest.raises(runstore.UsageError, match="notes must be a string, got int"):
+        new_run(notes=42)
+    assert not (store_dir / "runstore.db").exists()  # refused before the store is opened
+    run = new_run(name="", notes=None)  # "" asks for a generated name, as in wandb
+    named = run.name
+    assert re.fullmatch(r"[a-z]+-[a-z]+-1", named)
+    with pytest.warns(RuntimeWarning, match="name must be non-empty.*; name not updated"):
+        run.name = "   "
+    with pytest.warns(RuntimeWarning, match="name must be non-empty.*; name not updated"):
+        run.name = 42
+    with pytest.warns(RuntimeWarning, match="notes must be a string, got int; notes not updated"):
+        run.notes = 42
+    assert (run.name, run.notes) == (named, None)
+    row = run_row(store_dir, run.id)
+    assert (row["name"], row["notes"]) == (named, None)
+    # The UI's edit refuses the same values with the same words.
+    ((run_key,),) = query(store_dir, "SELECT run_key FROM runs WHERE id = ?", (run.id,))
+    conn = _store.connect(store_dir / "runstore.db")
+    for field, value, words in (("name", "   ", "name must be non-empty"),
+                                ("notes", 42, "notes must be a string, got int")):
+        with pytest.raises(runstore.UsageError, match=words):
+            _store.set_run_fields(conn, run_key, **{field: value})
+    conn.close()
+    run.finish()
 
 
 def test_settings_object_dict_and_unknown_keys(new_run):

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import runstore
-from runstore import _lifecycle
+from runstore import _lifecycle, _store
 from runstore._values import MAX_JSON_CHARS, SUMMARY_MAX_CHARS, SUMMARY_PREVIEW_CHARS
 
 SETTINGS = {"silent": True, "disable_git": True}
@@ -444,8 +444,11 @@ config_values = st.recursive(
 )
 configs = st.dictionaries(config_keys, config_values, max_size=6).filter(
     lambda d: len({k.strip("-") for k in d}) == len(d))
+# Names that are not only whitespace: the others are refused (runstore._names.check_name),
+# by the setters as by the UI, which test_setters_and_the_ui_edit_accept_the_same_values
+# checks.
 names = st.one_of(st.text(st.characters(codec="utf-8"), min_size=1, max_size=80),
-                  st.sampled_from([s for s in SQL_AND_HTML if s]))
+                  st.sampled_from([s for s in SQL_AND_HTML if s])).filter(str.strip)
 tags = st.lists(st.one_of(st.text(st.characters(codec="utf-8"), min_size=1, max_size=64),
                           st.sampled_from([s for s in SQL_AND_HTML if s])), max_size=6)
 notes = st.one_of(st.none(), st.text(st.characters(codec="utf-8"), max_size=200),
@@ -486,6 +489,47 @@ def test_config_name_tags_notes_read_back(first, second, tmp_path_factory):
     for key in want:
         assert same(want[key], got[key]), (key, want[key], got[key])
     _assert_intact(root)
+
+
+# -- one rule per field: the setters and the UI's edit agree --------------------------------
+
+WHITESPACE = [" ", "   ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2028", "\x1c"]
+LONE_SURROGATES = ["\ud800", "a\udfffb", "\udc80x"]
+tricky_text = st.sampled_from(["", *WHITESPACE, *LONE_SURROGATES, *SQL_AND_HTML,
+                               "x" * 64, "x" * 65])
+field_values = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), tricky_text,
+    st.text(st.characters(codec="utf-8"), max_size=30),
+    st.lists(st.one_of(tricky_text, st.text(max_size=70), st.integers()), max_size=3),
+)
+
+
+@PROPERTY
+@given(name=field_values, notes=field_values, tags=field_values)
+@example(name="   ", notes=42, tags=["\ud800"])
+def test_setters_and_the_ui_edit_accept_the_same_values(name, notes, tags, tmp_path_factory):
+    root = tmp_path_factory.mktemp("rules")
+    run = _init(root, name="before", notes="before", tags=["before"])
+    ui = _store.connect(root / "ui.db")  # the UI's edit, on a store of its own
+    key = _store.insert_run(ui, {"entity": "me", "project": "p", "id": "ui", "name": "before",
+                                 "created_at": "2024-05-01T12:00:00+00:00"})
+    try:
+        for field, value in (("name", name), ("notes", notes), ("tags", tags)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                setattr(run, field, value)  # a setter warns and keeps the old value
+            refused = [str(w.message) for w in caught if "not updated" in str(w.message)]
+            try:
+                edited = _store.set_run_fields(ui, key, **{field: value})
+            except runstore.UsageError as exc:  # the UI's edit raises
+                assert refused, (field, value, "the UI refused it, the setter took it", exc)
+                assert str(exc) in refused[0]
+                continue
+            assert not refused, (field, value, "the setter refused it, the UI took it", refused)
+            assert same(_read(root, run.id)[field], edited[field]), (field, value)
+    finally:
+        run.finish()
+        ui.close()
 
 
 # -- nothing is HTML in the UI ---------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Edits of a run's name, notes and tags after the fact (the UI's edit forms).
 
-The same validation as the Python API's setters (`Run.name`, `Run.notes`,
-`Run.tags`), and the same column writes (`update_run`), in one transaction.
+The same rules as init() and the Python API's setters (`Run.name`, `Run.notes`,
+`Run.tags`): `check_name`, `check_notes` and `check_tags` of runstore._names. Where
+the setters warn and keep the old value, these raise UsageError, which the UI shows.
+The same column writes (`update_run`), in one transaction.
 """
 
 from __future__ import annotations
@@ -10,25 +12,12 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from .._errors import UsageError
-from .._names import check_tags
+from .._names import check_name, check_notes, check_tags
 from ._json import loads
 from ._runs import update_run
 from ._schema import transaction
 
 UNSET: Any = object()
-
-
-def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise UsageError("a run's name must be non-empty text")
-    return name
-
-
-def _check_notes(notes: object) -> str | None:
-    if notes is not None and not isinstance(notes, str):
-        raise UsageError(f"notes must be text, got {type(notes).__name__}")
-    return notes
 
 
 def set_run_fields(
@@ -50,9 +39,9 @@ def set_run_fields(
     """
     fields: dict[str, Any] = {}
     if name is not UNSET:
-        fields["name"] = _check_name(name)
+        fields["name"] = check_name(name)
     if notes is not UNSET:
-        fields["notes"] = _check_notes(notes)
+        fields["notes"] = check_notes(notes)
     new_tags = None if tags is UNSET else list(check_tags(tags))
     add = list(check_tags(list(add_tags)))
     remove = set(check_tags(list(remove_tags)))
