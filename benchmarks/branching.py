@@ -79,7 +79,8 @@ def raw_moves(root: Path, step: int) -> tuple[float, float]:
     conn = sqlite3.connect(root / _store.STORE_FILENAME, isolation_level=None)
     run_key = conn.execute("SELECT run_key FROM runs WHERE id = ?", (SOURCE,)).fetchone()[0]
     target = conn.execute(
-        "INSERT INTO runs (entity, project, id, name, created_at) VALUES (?, ?, 'raw', 'raw', ?)",
+        "INSERT INTO run_records (entity, project, id, name, created_at)"
+        " VALUES (?, ?, 'raw', 'raw', ?)",
         (ENTITY, PROJECT, "2026-01-01T00:00:00+00:00"),
     ).lastrowid
 

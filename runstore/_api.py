@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _store
-from ._branch import check_not_live, is_live, summary_from
+from ._branch import summary_from
 from ._errors import RunNotFound, UsageError
 from ._writer import utc_now
 
@@ -34,9 +34,9 @@ class ApiRun:
         self.entity: str = row["entity"]
         self.project: str = row["project"]
         self.name: str = row["name"]
-        # A running run whose process is gone is shown as crashed (wandb's state).
-        self.state: str = "crashed" if row["state"] == "running" and not is_live(row) \
-            else row["state"]
+        # The state every reader shows (the `runs` view's): a running run whose process
+        # is gone is crashed, as wandb shows it (Api records that on reading: `_settled`).
+        self.state: str = row["state"]
         self.notes: str | None = row["notes"]
         self.tags: list[str] = row["tags"]
         self.group: str | None = row["run_group"]
@@ -46,6 +46,7 @@ class ApiRun:
         self.commit: str | None = row["git_commit"]
         self.created_at: str = row["created_at"]
         self.exit_code: int | None = row["exit_code"]
+        # As the run's process last recorded it; never counts on past its last sign of life.
         self.runtime: float | None = row["runtime"]
 
     @property
@@ -129,7 +130,7 @@ class Api:
         row = _store.get_run(self._conn, project, run_id, entity)
         if row is None:
             raise RunNotFound(f"no run {path!r} in {self._path}")
-        return ApiRun(self._conn, row)
+        return ApiRun(self._conn, self._settled([row])[0])
 
     def runs(self, path: str | None = None) -> list[ApiRun]:
         """The runs of a project ("project" or "entity/project"; all when None), newest first."""
@@ -142,7 +143,14 @@ class Api:
                 entity, project = parts
             else:
                 raise UsageError(f"runs path {path!r} must be 'project' or 'entity/project'")
-        return [ApiRun(self._conn, row) for row in _store.list_runs(self._conn, project, entity)]
+        rows = self._settled(_store.list_runs(self._conn, project, entity))
+        return [ApiRun(self._conn, row) for row in rows]
+
+    def _settled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`rows`, with the runs whose process on this host is gone recorded as crashed
+        in the store (so SQL readers see it at once, not once the heartbeat is 30 s old)."""
+        _store.settle_runs(self._conn, rows)
+        return rows
 
     def unrewind(self, path: str) -> ApiRun:
         """Undo the newest rewind of a run: its archived tail goes back into the live
@@ -150,7 +158,7 @@ class Api:
         run = self.run(path)
         with _store.transaction(self._conn):
             row = _store.get_run_by_key(self._conn, run._run_key)
-            check_not_live(row, "undo a rewind of")
+            _store.check_not_live(row, "undo a rewind of")
             if _store.undo_rewind(self._conn, run._run_key, utc_now()) is None:
                 raise UsageError(f"run {path!r} has no rewind to undo")
             summary = summary_from(_store.metric_aggregates(self._conn, run._run_key),

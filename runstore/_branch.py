@@ -7,12 +7,9 @@ recomputed and the run row updated commit together or not at all.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import sqlite3
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +21,6 @@ from ._summary import Summary, parse_ops
 
 RESUME_FILE = "runstore-resume.json"
 RESUME_MODES = {True: "auto", "auto": "auto", "allow": "allow", "must": "must", "never": "never"}
-# A running run whose heartbeat is older than this is taken to be dead (the writer
-# beats every few seconds).
-STALE_AFTER_S = 30.0
 _MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>[0-9]+)")  # not \d: "١٢" is 12
 
 
@@ -93,45 +87,12 @@ def write_resume_file(root: Path, run_id: str) -> Path:
     return path
 
 
-def _age_seconds(stamp: str | None) -> float:
-    if not stamp:
-        return float("inf")
-    then = datetime.fromisoformat(stamp)
-    if then.tzinfo is None:  # written by hand or by SQL's datetime(): UTC
-        then = then.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - then).total_seconds()
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def is_live(row: dict[str, Any]) -> bool:
-    """True if a run is being written by a process that is still there."""
-    if row["state"] != "running":
-        return False
-    if _age_seconds(row["heartbeat_at"] or row["created_at"]) > STALE_AFTER_S:
-        return False
-    if row["host"] == socket.gethostname():
-        return _pid_alive(row["pid"])
-    return True
-
-
-def check_not_live(row: dict[str, Any], what: str) -> None:
-    if is_live(row):
-        raise UsageError(
-            f"cannot {what} run {row['id']!r} of project {row['project']}: it is live in "
-            f"process {row['pid']} on {row['host']}; two writers never share a run. "
-            "Wait for it to finish, or start a new run"
-        )
+def _reopenable(conn: sqlite3.Connection, row: dict[str, Any], what: str) -> None:
+    """Refuse to take over a run another process still holds (`_store.is_live`: on this
+    host, whatever its heartbeat's age); record a run whose process is gone as crashed
+    before it is reopened."""
+    _store.check_not_live(row, what)
+    _store.settle_runs(conn, [row])
 
 
 def summary_from(aggregates: dict[str, Any], definitions: list[dict[str, Any]]) -> dict:
@@ -219,7 +180,7 @@ def resume(conn: sqlite3.Connection, mode: str, identity: dict, config: dict, fa
         if mode == "never":
             raise UsageError(f"resume='never' but {where} already exists; choose another id "
                              "or pass resume='allow' to continue it")
-        check_not_live(row, "resume")
+        _reopenable(conn, row, "resume")
         run_key = row["run_key"]
         identity = _identity_from(row, identity)
         merged = _merged_config(row["config"], config, allow_change)
@@ -248,7 +209,7 @@ def rewind(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, 
     with _store.transaction(conn):
         row = _require_source(conn, identity, run_id, "resume_from")
         _check_step(conn, row, step, "resume_from")
-        check_not_live(row, "rewind")
+        _reopenable(conn, row, "rewind")
         run_key = row["run_key"]
         identity = _identity_from(row, identity)
         merged = _merged_config(row["config"], config, allow_change)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from . import _store
-from ._branch import is_live
 from ._errors import UsageError
 
 SYNCED_MARKER = ".synced"
@@ -72,7 +71,7 @@ def _sync_one(conn: Any, source: Path, project: str | None, entity: str | None,
     merged = 0
     with _store.attached(conn, source) as rows:
         for row in rows:
-            if is_live(row):
+            if _store.is_live(row):  # on this host: its process exists, even if paused
                 say(f"{row['id']}: still being written by process {row['pid']}; skipped")
                 continue
             fields = {k: row[k] for k in _store.RUN_COLUMNS if k in row}
@@ -81,7 +80,7 @@ def _sync_one(conn: Any, source: Path, project: str | None, entity: str | None,
                 fields["project"] = project
             if entity:
                 fields["entity"] = entity
-            if fields["state"] == "running":  # its process is gone: it crashed
+            if fields["state"] == "running":  # not live: its process is gone, it crashed
                 fields["state"] = "crashed"
             existing = _store.get_run(conn, fields["project"], fields["id"], fields["entity"])
             if existing is not None and existing.get("synced_from") != str(source.parent):

@@ -11,6 +11,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from ._store import process_started
+
 
 def os_user() -> str:
     try:
@@ -29,10 +31,12 @@ def program_path() -> str | None:
 
 
 def process_facts(host: str | None = None, program: str | None = None) -> dict[str, Any]:
-    """Host, pid, user, program, argv and Python version of this process."""
+    """Host, pid (and when that process started, to tell it from a later one given the
+    same pid), user, program, argv and Python version of this process."""
     return {
         "host": host or socket.gethostname(),
         "pid": os.getpid(),
+        "pid_started": process_started(),
         "os_user": os_user(),
         "program": program or program_path(),
         "args": list(sys.argv[1:]),

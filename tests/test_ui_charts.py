@@ -197,14 +197,16 @@ def test_compare_page_has_controls_and_live_runs(store: dict[str, Any]) -> None:
 def test_run_list_marks_running_runs_live(store: dict[str, Any]) -> None:
     (page,) = _get(store["path"], "/runstore/run_list")
     html = page.text
-    # run_list shows the stale one as crashed, the running one live; the runs table
-    # keeps raw states, without the marker.
-    assert html.count("runstore-live-dot") == 1
-    assert '<span class="runstore-live-dot" aria-hidden="true"></span><span class="' \
-           'runstore-state runstore-state-running">running</span>' in html
-    assert 'runstore-state-crashed">crashed</span>' in html
-    (runs,) = _get(store["path"], "/runstore/runs")
-    assert "runstore-live-dot" not in runs.text
+    # run_list and the runs view show the stale one as crashed, the running one live;
+    # the run_records table keeps the states as written, without the marker.
+    (runs, records) = _get(store["path"], "/runstore/runs", "/runstore/run_records")
+    for shown in (html, runs.text):
+        assert shown.count("runstore-live-dot") == 1
+        assert '<span class="runstore-live-dot" aria-hidden="true"></span><span class="' \
+               'runstore-state runstore-state-running">running</span>' in shown
+        assert 'runstore-state-crashed">crashed</span>' in shown
+    assert "runstore-live-dot" not in records.text
+    assert 'runstore-state-crashed">crashed</span>' not in records.text
 
 
 # The run list as the home of a store.
@@ -216,9 +218,10 @@ def test_run_list_page_is_titled_runs_without_view_sql(store: dict[str, Any]) ->
     assert "CREATE VIEW" not in html and "(view)" not in html
     # The database page stays one click away, in the actions menu.
     assert 'href="/runstore?_tables=1"' in html
-    # Other tables keep Datasette's page.
-    (runs,) = _get(store["path"], "/runstore/runs")
-    assert "CREATE TABLE" in runs.text and "<h1>Runs</h1>" not in runs.text
+    # Other tables and views keep Datasette's page.
+    (records, runs) = _get(store["path"], "/runstore/run_records", "/runstore/runs")
+    assert "CREATE TABLE" in records.text and "<h1>Runs</h1>" not in records.text
+    assert "CREATE VIEW" in runs.text and "<h1>Runs</h1>" not in runs.text
 
 
 def test_a_store_created_after_startup_gets_the_run_list_title(

@@ -10,7 +10,9 @@ from markupsafe import Markup
 
 from ._format import STATES, duration_text, flatten, loads, value_text
 
-RUN_TABLES = frozenset({"runs", "run_list"})
+RUN_TABLES = frozenset({"runs", "run_list", "run_records"})
+# Views whose state is the one every reader shows (schema 008): running there is live.
+SHOWN_STATE_VIEWS = frozenset({"runs", "run_list"})
 # Views and tables whose rows carry a run_key worth linking to the run page.
 LINKED_TABLES = frozenset(
     {"run_list", "run_tags", "config_values", "summary_values", "metrics", "history", "steps"}
@@ -88,9 +90,9 @@ def render(
     if column == "name" and _has(row, "run_key"):
         return run_link(database_url, row["run_key"], "" if value is None else value)
     if column == "state" and value is not None:
-        # run_list already shows a running run whose writer stopped beating as
-        # crashed, so running there is live; the runs table keeps the raw state.
-        return live_badge(value, table == "run_list" and value == "running")
+        # The runs and run_list views already show a running run whose writer stopped
+        # beating as crashed, so running there is live; run_records keeps what was written.
+        return live_badge(value, table in SHOWN_STATE_VIEWS and value == "running")
     if column == "tags":
         tags = loads(value)
         return tag_chips(tags, table_url) if isinstance(tags, list) else None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import Any
 
-from runstore._branch import is_live
+from runstore._store import shown_state
 from runstore._store._json import loads as store_loads
 
 STATES = ("running", "finished", "failed", "crashed")
@@ -93,30 +92,21 @@ def duration_text(seconds: float | None) -> str:
 
 
 def live_state(run: dict[str, Any]) -> tuple[str, bool]:
-    """(state to show, live): a running run whose writer is gone (no heartbeat for
-    30 s, or its process ended on this host) shows as crashed, as run_list and the
-    Python API show it."""
+    """(state to show, live): the state every reader shows (the store's rule, which the
+    `runs` view computes: a running run whose writer stopped beating 30 s ago is
+    crashed); live while it is running. The UI is read-only: it records nothing, so a
+    run whose process just died on this host reads as the `runs` view has it."""
     try:
-        live = is_live(run)
-    except (KeyError, TypeError, ValueError):
-        live = False
-    state = run.get("state")
-    if state == "running" and not live:
-        return "crashed", False
-    return state, live
+        state = shown_state(run)
+    except (TypeError, ValueError):  # a heartbeat that is not a time: as recorded
+        state = run.get("state")
+    return state, state == "running"
 
 
 def runtime_of(run: dict[str, Any]) -> float | None:
-    """The run's runtime; for a running run, the time since it was created."""
-    if run.get("state") != "running":
-        return run.get("runtime")
-    try:
-        created = datetime.fromisoformat(str(run["created_at"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return run.get("runtime")
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - created).total_seconds()
+    """The run's runtime as the `runs` view gives it: what its process last recorded
+    (it never counts on past the run's last sign of life)."""
+    return run.get("runtime")
 
 
 def metric_groups(keys: list[str]) -> list[dict[str, Any]]:

@@ -127,6 +127,8 @@ async def run_view(datasette: Any, request: Any) -> Response:
             "keys": page["metric_keys"],
             "lastStep": page["last_step"],
             "live": live,
+            # As recorded at the run's last sign of life: the page never counts it on.
+            "runtime": runtime_of(run),
         },
         # runstore.css comes through the extra_css_urls hook, as on every store page.
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],

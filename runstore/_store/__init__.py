@@ -26,6 +26,19 @@ from ._extras import (
 )
 from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
+from ._liveness import (
+    STALE_AFTER_S,
+    check_not_live,
+    heartbeat_age,
+    is_live,
+    on_this_host,
+    pid_alive,
+    process_gone,
+    process_started,
+    recorded_state,
+    settle_runs,
+    shown_state,
+)
 from ._merge import attached, count_points, merge_run
 from ._read import (
     get_run,
@@ -59,6 +72,18 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    # liveness: what state a run shows, and whether a process still holds it
+    "STALE_AFTER_S",
+    "check_not_live",
+    "heartbeat_age",
+    "is_live",
+    "on_this_host",
+    "pid_alive",
+    "process_gone",
+    "process_started",
+    "recorded_state",
+    "settle_runs",
+    "shown_state",
     "console_lines",
     "insert_console",
     "insert_system",

@@ -41,7 +41,8 @@ def add_event(
 
 
 def mark_resumed(conn: sqlite3.Connection, run_key: int) -> None:
-    conn.execute("UPDATE runs SET resume_count = resume_count + 1 WHERE run_key = ?", (run_key,))
+    conn.execute("UPDATE run_records SET resume_count = resume_count + 1 WHERE run_key = ?",
+                 (run_key,))
 
 
 def _move_tail(conn: sqlite3.Connection, run_key: int, step: int, event_id: int) -> int:

@@ -47,7 +47,7 @@ def set_run_fields(
     remove = set(check_tags(list(remove_tags)))
     with transaction(conn):
         row = conn.execute(
-            "SELECT name, notes, tags FROM runs WHERE run_key = ?", (run_key,)
+            "SELECT name, notes, tags FROM run_records WHERE run_key = ?", (run_key,)
         ).fetchone()
         if row is None:
             return None

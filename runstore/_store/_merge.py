@@ -17,10 +17,11 @@ SOURCE = "source"
 
 @contextmanager
 def attached(conn: sqlite3.Connection, path: Path) -> Iterator[list[dict[str, Any]]]:
-    """Attach another store as `source`; yields its runs' rows."""
+    """Attach another store (migrated to this schema) as `source`; yields its runs' rows
+    as recorded (`run_records`: the state its process wrote, not the state shown)."""
     conn.execute(f"ATTACH DATABASE ? AS {SOURCE}", (str(path),))
     try:
-        cur = conn.execute(f"SELECT * FROM {SOURCE}.runs ORDER BY run_key")
+        cur = conn.execute(f"SELECT * FROM {SOURCE}.run_records ORDER BY run_key")
         yield [_row_dict(cur, row) for row in cur.fetchall()]
     finally:
         conn.execute(f"DETACH DATABASE {SOURCE}")

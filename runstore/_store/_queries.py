@@ -1,7 +1,8 @@
 """Canned queries for the Datasette UI: the common questions about a store.
 
 Every input is a `:name` parameter bound by SQLite; no SQL is built from user text.
-An empty `project` means every project.
+An empty `project` means every project. They read the `runs` view (never the
+`run_records` table), so a run's state is the one every reader shows.
 """
 
 from __future__ import annotations

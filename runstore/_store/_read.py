@@ -10,6 +10,12 @@ from typing import Any
 from ._json import loads
 from ._runs import JSON_COLUMNS
 
+# Runs are read through the `runs` view, so their state and runtime are the ones every
+# reader shows (schema/008_run_state.sql); `recorded_state` is the state as written,
+# which liveness checks need (a paused process's run shows crashed but is still live).
+_RUNS = ("SELECT v.*, r.state AS recorded_state FROM runs v"
+         " JOIN run_records r ON r.run_key = v.run_key")
+
 
 def _row_dict(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
     out = {d[0]: v for d, v in zip(cur.description, row, strict=True)}
@@ -23,18 +29,18 @@ def get_run(
     conn: sqlite3.Connection, project: str, run_id: str, entity: str | None = None
 ) -> dict[str, Any] | None:
     """One run's row as a dict, or None. Without an entity, the newest match wins."""
-    sql = "SELECT * FROM runs WHERE project = ? AND id = ?"
+    sql = f"{_RUNS} WHERE v.project = ? AND v.id = ?"
     params: list[Any] = [project, run_id]
     if entity is not None:
-        sql += " AND entity = ?"
+        sql += " AND v.entity = ?"
         params.append(entity)
-    cur = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", params)
+    cur = conn.execute(sql + " ORDER BY v.created_at DESC LIMIT 1", params)
     row = cur.fetchone()
     return None if row is None else _row_dict(cur, row)
 
 
 def get_run_by_key(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
-    cur = conn.execute("SELECT * FROM runs WHERE run_key = ?", (run_key,))
+    cur = conn.execute(f"{_RUNS} WHERE v.run_key = ?", (run_key,))
     row = cur.fetchone()
     return None if row is None else _row_dict(cur, row)
 
@@ -45,13 +51,13 @@ def list_runs(
     """Runs, newest first, optionally of one project (and entity)."""
     clauses, params = [], []
     if project is not None:
-        clauses.append("project = ?")
+        clauses.append("v.project = ?")
         params.append(project)
     if entity is not None:
-        clauses.append("entity = ?")
+        clauses.append("v.entity = ?")
         params.append(entity)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    cur = conn.execute(f"SELECT * FROM runs{where} ORDER BY created_at DESC, run_key DESC", params)
+    cur = conn.execute(f"{_RUNS}{where} ORDER BY v.created_at DESC, v.run_key DESC", params)
     return [_row_dict(cur, row) for row in cur.fetchall()]
 
 

@@ -1,4 +1,5 @@
-"""Writes to the runs table: create, update, finish."""
+"""Writes to the run_records table (read through the `runs` view): create, update,
+finish."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ RUN_COLUMNS = (
     "config", "summary", "metric_definitions", "created_at", "heartbeat_at", "finished_at",
     "runtime", "exit_code", "host", "pid", "os_user", "program", "args", "python_version",
     "git_commit", "git_remote", "git_branch", "git_dirty", "parent_run_key", "fork_step",
-    "synced_from",
+    "synced_from", "pid_started",
 )
 _SETTABLE = frozenset(RUN_COLUMNS) - {"entity", "project", "id"}
 # Columns holding JSON; callers pass Python objects.
@@ -49,7 +50,7 @@ def insert_run(conn: sqlite3.Connection, fields: dict[str, Any]) -> int:
                 "to continue it, or choose another id"
             )
         cur = conn.execute(
-            f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            f"INSERT INTO run_records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [fields[c] for c in cols],
         )
         return int(cur.lastrowid)
@@ -57,7 +58,7 @@ def insert_run(conn: sqlite3.Connection, fields: dict[str, Any]) -> int:
 
 def find_run_key(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> int | None:
     row = conn.execute(
-        "SELECT run_key FROM runs WHERE entity = ? AND project = ? AND id = ?",
+        "SELECT run_key FROM run_records WHERE entity = ? AND project = ? AND id = ?",
         (entity, project, run_id),
     ).fetchone()
     return None if row is None else int(row[0])
@@ -70,7 +71,7 @@ def update_run(conn: sqlite3.Connection, run_key: int, fields: dict[str, Any]) -
     cols = _checked(fields, _SETTABLE)
     fields = _encoded(fields)
     conn.execute(
-        f"UPDATE runs SET {', '.join(c + ' = ?' for c in cols)} WHERE run_key = ?",
+        f"UPDATE run_records SET {', '.join(c + ' = ?' for c in cols)} WHERE run_key = ?",
         [fields[c] for c in cols] + [run_key],
     )
 
@@ -78,5 +79,5 @@ def update_run(conn: sqlite3.Connection, run_key: int, fields: dict[str, Any]) -
 def count_runs(conn: sqlite3.Connection, entity: str, project: str) -> int:
     """How many runs (entity, project) holds."""
     return int(conn.execute(
-        "SELECT count(*) FROM runs WHERE entity = ? AND project = ?", (entity, project)
+        "SELECT count(*) FROM run_records WHERE entity = ? AND project = ?", (entity, project)
     ).fetchone()[0])

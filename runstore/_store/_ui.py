@@ -12,9 +12,10 @@ from ._run_extras import chart_keys
 
 
 def is_runstore(conn: sqlite3.Connection) -> bool:
-    """True if the database has the tables of a runstore store."""
+    """True if the database has the tables of a runstore store (`runs` is a view since
+    schema version 8, a table before)."""
     row = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+        "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')"
         " AND name IN ('runs', 'metric_keys', 'history')"
     ).fetchone()
     return row[0] == 3
