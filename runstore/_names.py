@@ -8,11 +8,10 @@ import re
 import string
 
 from ._errors import UsageError
-from ._values import storable_text
+from ._values import INT64_MAX, INT64_MIN, storable_text
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 FORBIDDEN = "/\\#?%:"
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INTEGER = re.compile(r"-?[0-9]+")
 
 _ADJECTIVES = (

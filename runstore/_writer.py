@@ -373,8 +373,9 @@ class Writer:
             self._lost_steps += len(batch.rows)
             if str(exc) not in self._failures:
                 self._failures.add(str(exc))
-                warn(f"could not write to the store ({exc}); {len(batch.rows)} steps are "
-                     "lost and later ones may be too; what was written before is kept")
+                lost = len(batch.rows)
+                warn(f"could not write to the store ({exc}); {lost} step{'s' * (lost != 1)} "
+                     "lost, later ones may be too; what was written before is kept")
             return
         for row in batch.rows:
             self._salvage_row(*row)
