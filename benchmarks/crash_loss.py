@@ -4,10 +4,10 @@
 
 The child builds each row in its loop, calls log(), and after each log() returns
 writes the step's wall-clock time into a shared memory map (cheaper than printing,
-and it survives the kill). The parent kills it with SIGKILL after --run-for
-seconds and compares: every step whose log() returned but that the store lacks is
-lost; its age at the kill is how far back the loss reaches. Prints medians over
---repeats kills; tests/test_crash_loss.py runs the same harness.
+and it survives the kill). The parent kills it with SIGKILL --run-for seconds after
+its first log() and compares: every step whose log() returned but that the store
+lacks is lost; its age at the kill is how far back the loss reaches. Prints medians
+over --repeats kills; tests/test_crash_loss.py runs the same harness.
 """
 
 from __future__ import annotations
@@ -48,12 +48,19 @@ _CHILD = textwrap.dedent("""
 
 
 def kill_and_measure(work: Path, keys: int, run_for: float) -> dict[str, Any]:
-    """Run the child, SIGKILL it after `run_for` s; what was logged, kept and lost."""
+    """Run the child, SIGKILL it `run_for` s after its first log(); what was logged, kept
+    and lost."""
     store, stamps = work / "store", work / "stamps.bin"
     stamps.write_bytes(b"\0" * 8 * SLOTS)
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(store), str(stamps), str(keys)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        # Count from the first log() (a loaded machine may take a while to start
+        # Python), so every kill lands in steady logging.
+        with open(stamps, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            deadline = time.time() + 120
+            while view[:8] == b"\0" * 8 and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.01)
         time.sleep(run_for)
         killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
