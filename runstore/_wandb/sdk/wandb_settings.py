@@ -1,0 +1,5 @@
+"""wandb.sdk.wandb_settings: `Settings` is runstore.Settings."""
+
+from runstore import Settings
+
+__all__ = ["Settings"]
