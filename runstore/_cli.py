@@ -64,8 +64,10 @@ def ui(directory: str | None, port: int, host: str, open_browser: bool,
         _store.connect(path).close()
     except _errors.Error as exc:
         raise click.ClickException(str(exc)) from exc
-    _serve(path, host, port, open_browser=open_browser, enable_writes=enable_writes,
-           allow_hosts=allow_hosts)
+    from datasette_plugins.runstore_ui.serve import serve
+
+    serve(path, host, port, open_browser=open_browser, enable_writes=enable_writes,
+          allow_hosts=allow_hosts)
 
 
 @main.command()
@@ -110,6 +112,36 @@ def list_runs(directory: str | None, project: str | None) -> None:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
+@main.command(name="run", context_settings={"ignore_unknown_options": True,
+                                            "allow_interspersed_args": False})
+@click.option("--dir", "directory", help="Store the command's runs here (sets RUNSTORE_DIR).")
+@click.option("--project", help="Put the command's runs in this project (sets RUNSTORE_PROJECT).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_command(directory: str | None, project: str | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND with `import wandb` meaning runstore.
+
+    `runstore run -- python train.py --lr 0.1` runs the command unchanged with
+    RUNSTORE_AS_WANDB=1, so each Python it starts (in an environment where runstore is
+    installed) gets runstore when it imports wandb: transformers' report_to="wandb",
+    Lightning's WandbLogger, SB3's WandbCallback and scripts calling wandb.* log to the
+    store. Exits with the command's exit code.
+    """
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RUNSTORE_AS_WANDB": "1"}
+    if directory:
+        env["RUNSTORE_DIR"] = str(Path(directory).expanduser().resolve())
+    if project:
+        env["RUNSTORE_PROJECT"] = project
+    try:
+        if os.name == "posix":
+            os.execvpe(command[0], list(command), env)  # the command takes this process
+        sys.exit(subprocess.call(list(command), env=env))
+    except FileNotFoundError:
+        raise click.ClickException(f"command not found: {command[0]}") from None
+
+
 @main.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--dir", "directory", help="The store to merge into (default: as `ui`).")
@@ -132,7 +164,7 @@ def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
     if not targets:
         raise click.ClickException(f"no offline runs to sync in {store.parent}")
 
-    def progress(run_id: str, total: int):  # noqa: ANN202 - a callback
+    def progress(run_id: str, total: int):  # a callback, returning one per run
         click.echo(f"{run_id}: copying {total:,} points")
         return lambda done: click.echo(f"  {done:,} / {total:,}")
 
@@ -160,8 +192,8 @@ def import_tensorboard(logdir: str, project: str | None, directory: str | None) 
 
     store = store_path(directory)
     try:
-        from . import _tensorboard_import
-        imported = _tensorboard_import.import_logdir(
+        from ._integrations import tensorboard_import
+        imported = tensorboard_import.import_logdir(
             Path(logdir), store, project, say=click.echo, bar=click.progressbar)
     except ImportError as exc:
         raise click.ClickException(f"import-tensorboard needs TensorBoard ({exc}); install "
@@ -170,46 +202,3 @@ def import_tensorboard(logdir: str, project: str | None, directory: str | None) 
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{imported} run(s) imported into {store}")
 
-
-def _serve(path: Path, host: str, port: int, *, open_browser: bool = False,
-           enable_writes: bool = False, allow_hosts: tuple[str, ...] = ()) -> None:
-    import asyncio
-    import webbrowser
-
-    import uvicorn
-    from datasette.app import Datasette
-    from datasette.plugins import pm
-
-    import datasette_plugins.runstore_ui as plugin
-    from datasette_plugins.runstore_ui import _compat, _security
-
-    # Installed, the plugin arrives through its entry point; register it by hand
-    # if entry points were not loaded.
-    if not pm.is_registered(plugin):
-        pm.register(plugin, name="runstore_ui")
-    loopback = _security.is_loopback(host)
-    if not loopback:
-        state = ("edits are on for whoever signs in with the link below, which travels "
-                 "over plain HTTP" if enable_writes else
-                 "serving read-only (pass --enable-writes to allow edits)")
-        click.echo(f"warning: --host {host} makes these runs readable by anyone who can "
-                   f"reach this machine on port {port}; {state}", err=True)
-    config = {
-        "allowed_hosts": _security.served_hosts(host, port, allow_hosts),
-        "read_only": not (loopback or enable_writes),
-    }
-    ds = Datasette([str(path)], **_compat.datasette_options({"title": "runstore"},
-                                                            {_security.PLUGIN: config}))
-    asyncio.run(ds.invoke_startup())
-    # Datasette's own --root mechanism: /-/auth-token?token=... sets the ds_actor
-    # cookie for root, once; nothing else (not even a local request) is root.
-    token = _compat.root_login_token(ds)
-    base = f"http://{_security.url_host(host)}:{port}"
-    url = base + ds.urls.table(ds.get_database().name, "run_list")
-    login = f"{base}{ds.urls.path('-/auth-token')}?token={token}"
-    click.echo(f"runstore ui: serving {path} at {url} (Ctrl+C to stop)")
-    click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works once): "
-               f"{login}")
-    if open_browser:
-        webbrowser.open(login)
-    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)

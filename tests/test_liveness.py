@@ -30,7 +30,7 @@ from datasette.app import Datasette
 
 import runstore
 from conftest import REPO, db_rows, query
-from datasette_plugins.runstore_ui._format import live_state
+from datasette_plugins.runstore_ui.format import live_state
 from runstore import _store
 from runstore._cli import main as cli
 from runstore._sync import sync

@@ -235,7 +235,7 @@ def _not_ascii(number: int) -> str:
 
 
 def test_numbers_in_run_urls_are_ascii_digits_within_int64(store: dict[str, Any]) -> None:
-    from datasette_plugins.runstore_ui._access import RUN_PATH
+    from datasette_plugins.runstore_ui.routes import RUN_PATH
 
     # Datasette redirects a path with "١" to its ~-encoding, but the route must not
     # take it as run 1 either way.

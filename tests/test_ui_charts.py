@@ -228,9 +228,9 @@ def test_a_store_created_after_startup_gets_the_run_list_title(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On 1.0 the title lives in the metadata tables: set when the store is found,
     not only for stores found at startup."""
-    from datasette_plugins.runstore_ui import _detect
+    from datasette_plugins.runstore_ui import detect
 
-    monkeypatch.setattr(_detect, "_RECHECK_S", 0.0)
+    monkeypatch.setattr(detect, "_RECHECK_S", 0.0)
     path = tmp_path / "runstore.db"
     sqlite3.connect(path).execute("CREATE TABLE x (a)").connection.close()
 

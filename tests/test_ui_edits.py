@@ -244,7 +244,7 @@ def test_markdown_notes_are_safe(store: dict[str, Any]) -> None:
 
 
 def test_markdown_link_filter() -> None:
-    from datasette_plugins.runstore_ui._markdown import render_notes, safe_link
+    from datasette_plugins.runstore_ui.markdown import render_notes, safe_link
 
     for url in ("https://x.org", "HTTP://x", "mailto:a@b.c", "/runstore", "#top", "a/b:c",
                 "//x.org/a:b"):

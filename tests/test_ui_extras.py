@@ -22,7 +22,7 @@ from datasette.app import Datasette
 import runstore
 from conftest import run_script
 from runstore import _store
-from runstore._store._run_extras import system_series
+from runstore._store import system_series
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIL_SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -34,7 +34,7 @@ CHILD = """
 import sqlite3, sys, time
 import numpy as np
 import runstore
-from runstore._gym import Video
+from runstore import Video
 
 store = {store!r}
 run = runstore.init(dir=store, project="vision", id="media1", name="media run",

@@ -43,7 +43,7 @@ def _page(run_key: int) -> str:
 
 
 def test_host_check(store: dict[str, Any]) -> None:
-    from datasette_plugins.runstore_ui._security import served_hosts
+    from datasette_plugins.runstore_ui.security import served_hosts
 
     allowed = served_hosts("127.0.0.1", 8001)
 
@@ -67,7 +67,7 @@ def test_host_check(store: dict[str, Any]) -> None:
 
 
 def test_served_hosts() -> None:
-    from datasette_plugins.runstore_ui._security import is_loopback, served_hosts
+    from datasette_plugins.runstore_ui.security import is_loopback, served_hosts
 
     assert served_hosts("127.0.0.1", 8001) == ["127.0.0.1:8001", "[::1]:8001",
                                               "localhost:8001"]

@@ -5,6 +5,8 @@ Everything else hands it Python objects. Functions take an open
 inside Datasette's connections.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._blocks import BLOCK, metric_blocks, rebuild_blocks
 from ._branching import (
     add_event,
@@ -16,13 +18,6 @@ from ._branching import (
     rewind,
     step_runtime,
     undo_rewind,
-)
-from ._extras import (
-    console_lines,
-    insert_console,
-    insert_system,
-    save_run_files,
-    system_samples,
 )
 from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
@@ -47,87 +42,140 @@ from ._read import (
     run_metric_keys,
     scan_history,
 )
-from ._runs import RUN_COLUMNS, count_runs, find_run_key, insert_run, update_run
-from ._schema import connect, latest_version, migrate, transaction
+from ._run_output import (
+    console_lines,
+    insert_console,
+    insert_system,
+    save_run_files,
+    system_samples,
+)
+from ._runs import (
+    RUN_COLUMNS,
+    RunRow,
+    count_runs,
+    find_run_key,
+    insert_run,
+    metric_definitions,
+    update_run,
+)
+from ._schema import connect, latest_version, migrate, snapshot_to, transaction
 
 STORE_FILENAME = "runstore.db"
 
-# Functions only the UI needs load on first use, so `import runstore` stays light.
+# What only the Datasette plugin needs loads on first use, so `import runstore` stays light.
 _LAZY = {
-    "compare_runs": "._compare",
-    "set_run_fields": "._edits",
+    "blob_range": "._run_page",
     "canned_queries": "._queries",
-    "is_runstore": "._ui",
-    "metric_points": "._ui",
-    "run_page": "._ui",
-    "run_status": "._ui",
+    "compare_runs": "._compare",
+    "console_page": "._run_page",
+    "decode_json": "._json",
+    "is_runstore": "._run_page",
+    "media_at": "._run_page",
+    "metric_points": "._chart",
+    "referenced_blob": "._run_page",
+    "run_output": "._run_page",
+    "run_page": "._run_page",
+    "run_status": "._run_page",
+    "set_run_fields": "._edits",
+    "system_series": "._run_page",
 }
 
+if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
+    from ._chart import metric_points
+    from ._compare import compare_runs
+    from ._edits import set_run_fields
+    from ._json import decode_json
+    from ._queries import canned_queries
+    from ._run_page import (
+        blob_range,
+        console_page,
+        is_runstore,
+        media_at,
+        referenced_blob,
+        run_output,
+        run_page,
+        run_status,
+        system_series,
+    )
 
-def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
+
+def __getattr__(name: str) -> Any:  # PEP 562: the lazy exports above
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
-    # liveness: what state a run shows, and whether a process still holds it
-    "STALE_AFTER_S",
-    "check_not_live",
-    "heartbeat_age",
-    "is_live",
-    "on_this_host",
-    "pid_alive",
-    "process_gone",
-    "process_started",
-    "recorded_state",
-    "settle_runs",
-    "shown_state",
-    "console_lines",
-    "insert_console",
-    "insert_system",
-    "save_run_files",
-    "system_samples",
-    "canned_queries",
-    "compare_runs",
+    # used by runstore (the library and its tests); the plugin also uses get_run_by_key
+    # and shown_state
     "BLOCK",
-    "metric_blocks",
-    "rebuild_blocks",
-    "attached",
-    "count_points",
-    "merge_run",
-    "run_files",
-    "save_file",
-    "set_run_fields",
-    "add_event",
-    "copy_history",
-    "last_step",
-    "lineage",
-    "mark_resumed",
-    "metric_aggregates",
-    "rewind",
-    "step_runtime",
-    "undo_rewind",
     "RUN_COLUMNS",
+    "RunRow",
+    "STALE_AFTER_S",
     "STORE_FILENAME",
+    "add_event",
+    "attached",
+    "check_not_live",
     "connect",
+    "console_lines",
+    "copy_history",
+    "count_points",
     "count_runs",
     "find_run_key",
     "get_run",
     "get_run_by_key",
+    "heartbeat_age",
+    "insert_console",
     "insert_points",
     "insert_run",
+    "insert_system",
     "intern_keys",
-    "is_runstore",
+    "is_live",
+    "last_step",
     "latest_version",
+    "lineage",
     "list_runs",
-    "metric_points",
+    "mark_resumed",
+    "merge_run",
+    "metric_aggregates",
+    "metric_blocks",
+    "metric_definitions",
     "migrate",
+    "on_this_host",
+    "pid_alive",
+    "process_gone",
+    "process_started",
+    "rebuild_blocks",
+    "recorded_state",
+    "rewind",
+    "run_files",
     "run_metric_keys",
+    "save_file",
+    "save_run_files",
+    "scan_history",
+    "settle_runs",
+    "shown_state",
+    "snapshot_to",
+    "step_runtime",
+    "system_samples",
+    "transaction",
+    "undo_rewind",
+    "update_run",
+    # used by the Datasette plugin only (datasette_plugins/runstore_ui); loaded lazily
+    "blob_range",
+    "canned_queries",
+    "compare_runs",
+    "console_page",
+    "decode_json",
+    "is_runstore",
+    "media_at",
+    "metric_points",
+    "referenced_blob",
+    "run_output",
     "run_page",
     "run_status",
-    "scan_history",
-    "transaction",
-    "update_run",
+    "set_run_fields",
+    "system_series",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._read import get_run_by_key
-from ._run_extras import chart_keys
+from ._run_page import chart_keys
 
 
 def compare_runs(conn: sqlite3.Connection, run_keys: Sequence[int]) -> dict[str, Any]:

@@ -64,3 +64,8 @@ def loads(text: str | None, *, restore: bool = False) -> Any:
         return None
     obj = json.loads(text)
     return _restore(obj) if restore else obj
+
+
+def decode_json(text: str | None) -> Any:
+    """A JSON column as it was logged: `loads` with tagged non-finite floats restored."""
+    return loads(text, restore=True)

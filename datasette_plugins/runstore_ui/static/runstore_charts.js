@@ -24,13 +24,12 @@
  * page as text (textContent; uPlot sets legend labels with textContent).
  *
  * RunstoreCharts.fetchJSON(url) is the JSON fetch of the run page's other script
- * (runstore_extras.js) too.
+ * (runstore_run_output.js) too.
  */
 (function () {
   "use strict";
 
   var STORAGE_KEY = "runstore:chart-settings";
-  var MAX_POINTS = 4000;
   var POLL_MS = 3000;
   var MAX_POLL_ERRORS = 5;
   var X_FIELDS = { step: "steps", runtime: "runtimes", time: "timestamps" };
@@ -62,8 +61,10 @@
     });
   }
 
-  function pointsFor(width) {
-    return Math.max(200, Math.min(MAX_POINTS, Math.round(width) * 4));
+  /* The points to ask for a chart `width` px wide: 4 per pixel column (M4), at most the
+   * page data's maxPoints (the server's DEFAULT_POINTS, views/run.py). */
+  function pointsFor(page, width) {
+    return Math.max(200, Math.min(page.maxPoints, Math.round(width) * 4));
   }
 
   /* Chart data of one metric of one run; `times`: with each point's step time and
@@ -249,7 +250,7 @@
       if (chart.zoomed && exact && chart.range &&
           chart.range[0] <= range[0] && range[1] <= chart.range[1]) { return; }
       Promise.all(runs.map(function (run) {
-        return fetchMetric(run, key, pointsFor(u.width), range[0], range[1], wantTimes());
+        return fetchMetric(run, key, pointsFor(page, u.width), range[0], range[1], wantTimes());
       })).then(function (results) {
         if (u !== chart.u || u.scales.x.min !== min || u.scales.x.max !== max) { return; }
         chart.current = results;
@@ -374,7 +375,7 @@
       var w = width(), times = wantTimes();
       chart.loading = true;
       return Promise.all(runs.map(function (run) {
-        return fetchMetric(run, key, pointsFor(w), null, null, times);
+        return fetchMetric(run, key, pointsFor(page, w), null, null, times);
       })).then(function (results) {
         chart.loading = false;
         if (times && !hasTimes(results)) { throw new Error("no times in the chart data"); }
@@ -403,12 +404,13 @@
     chart.refresh = function (run) {
       var i = runs.indexOf(run);
       if (!chart.loaded || chart.loading || i < 0) { return Promise.resolve(); }
-      var have = chart.overview[i], after = lastStep(have), w = width(), times = wantTimes();
-      return fetchMetric(run, key, pointsFor(w), after == null ? null : after + 1, null, times)
+      var have = chart.overview[i], after = lastStep(have), times = wantTimes();
+      var points = pointsFor(page, width());
+      return fetchMetric(run, key, points, after == null ? null : after + 1, null, times)
         .then(function (more) {
           if (!more.steps.length) { return false; }
-          if (more.downsampled || have.steps.length + more.steps.length > 2 * pointsFor(w)) {
-            return fetchMetric(run, key, pointsFor(w), null, null, times).then(function (fresh) {
+          if (more.downsampled || have.steps.length + more.steps.length > 2 * points) {
+            return fetchMetric(run, key, points, null, null, times).then(function (fresh) {
               chart.overview = chart.overview.slice();
               chart.overview[i] = fresh;
               if (!chart.zoomed) { chart.current = chart.overview; }
@@ -576,12 +578,14 @@
   }
 
   /* options: runs [{runKey, name, metricUrl, statusUrl, live, keys, lastStep}],
-   * height, colorFor(run, chartIndex), labelFor(run, key), onNewKey(run, key)
+   * maxPoints (the most points a chart asks for; from the page data), height,
+   * colorFor(run, chartIndex), labelFor(run, key), onNewKey(run, key)
    * (optional: add a figure for a key that appeared while live; call page.observe). */
   function start(options) {
     if (typeof uPlot === "undefined") { return null; }
     var page = {
       runs: options.runs,
+      maxPoints: options.maxPoints,
       height: options.height || 220,
       colorFor: options.colorFor,
       labelFor: options.labelFor,

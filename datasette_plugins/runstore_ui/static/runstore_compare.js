@@ -21,6 +21,7 @@
         statusUrl: run.statusUrl, live: run.live, keys: run.keys.slice(), lastStep: null
       };
     }),
+    maxPoints: page.maxPoints,
     height: 240,
     colorFor: function (run) { return run.color; },
     labelFor: function (run) { return run.name; }

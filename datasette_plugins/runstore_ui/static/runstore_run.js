@@ -65,6 +65,7 @@
       runKey: page.runKey, name: "", metricUrl: page.metricUrl, statusUrl: page.statusUrl,
       live: page.live, keys: page.keys.slice(), lastStep: page.lastStep
     }],
+    maxPoints: page.maxPoints,
     height: 220,
     colorFor: function (run, index) { return COLORS[index % COLORS.length]; },
     labelFor: function (run, key) { return key; },

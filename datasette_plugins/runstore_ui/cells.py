@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from ._format import STATES, duration_text, flatten, loads, value_text
+from .format import STATES, duration_text, flatten, loads, value_text
 
 RUN_TABLES = frozenset({"runs", "run_list", "run_records"})
 # Views whose state is the one every reader shows (schema 008): running there is live.

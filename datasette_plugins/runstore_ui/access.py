@@ -16,10 +16,9 @@ from typing import Any
 
 from datasette.utils.asgi import BadRequest, NotFound
 
-from . import _detect
-from ._compat import database_from_route, ensure_can_view_runs
+from . import detect
+from .compat import database_from_route, ensure_can_view_runs
 
-RUN_PATH = r"^/(?P<database>[^/]+)/-/runstore/run/(?P<run_key>[0-9]+)"
 INT64_MAX = 2**63 - 1
 MAX_POINTS = 20000
 _DIGITS = re.compile(r"[0-9]+")
@@ -46,14 +45,14 @@ async def store_db(datasette: Any, request: Any) -> Any:
     """The store database named by the URL, after permission checks."""
     db = database_from_route(datasette, request.url_vars["database"])
     await ensure_can_view_runs(datasette, request, db.name)
-    if not await _detect.is_store(datasette, db.name):
+    if not await detect.is_store(datasette, db.name):
         raise NotFound(f"{db.name} is not a runstore store")
     return db
 
 
 async def store_and_key(datasette: Any, request: Any) -> tuple[Any, int]:
-    """The store database and run_key named by the URL (`RUN_PATH`), after permission
-    checks."""
+    """The store database and run_key named by the URL (`routes.RUN_PATH`), after
+    permission checks."""
     db = await store_db(datasette, request)
     raw = request.url_vars["run_key"]
     run_key = int64(raw)

@@ -7,8 +7,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from runstore._store import shown_state
-from runstore._store._json import loads as store_loads
+from runstore._store import decode_json, shown_state
 
 STATES = ("running", "finished", "failed", "crashed")
 
@@ -21,7 +20,7 @@ def loads(value: Any, default: Any = None) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return store_loads(value, restore=True)  # non-finite floats come back as floats
+        return decode_json(value)  # non-finite floats come back as floats
     except ValueError:
         return default
 

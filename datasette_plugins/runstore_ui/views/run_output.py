@@ -1,7 +1,8 @@
-"""The run page beyond metric charts: media, system metrics and console output.
+"""The run's output beyond metric charts, on its page and as JSON: media, system
+metrics and console output (written by `runstore._store`'s `_run_output`).
 
-The run page template includes ``runstore_run_extras.html``, whose data the run view
-takes from `page_extras`. Routes, under the run's URL:
+The run page template includes ``runstore_run_output.html``, whose data the run view
+takes from `page_context`. Routes, under the run's URL (`routes.ROUTES`):
 
 - ``console.json?after=<seq>&limit=<n>``: console lines after `seq` (the page shows
   the first `CONSOLE_PAGE` and loads the rest on demand, or as a live run prints);
@@ -10,29 +11,24 @@ takes from `page_extras`. Routes, under the run's URL:
 - ``media.json?key=<key>&step=<step>``: one media item (the newest at or before the
   step), for the page's step sliders.
 
-Plus the blob route (`media.blob_view`). Every route checks, as the run page does,
-that the actor may view the store's runs. The routes' hook implementation here is
-imported by the package's ``__init__`` (pluggy's ``specname`` lets it sit beside the
-package's own implementation of the same hook).
+The files media show come from the blob route (`media.blob_view`).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
-from datasette import hookimpl
 from datasette.utils.asgi import BadRequest, NotFound, Response
 
-from runstore._store import get_run_by_key
-from runstore._store._run_extras import console_page, media_at, run_extras, system_series
+from runstore._store import console_page, get_run_by_key, media_at, run_output, system_series
 
-from . import _cells
-from ._access import RUN_PATH, number_arg, points_arg, store_and_key
-from ._format import live_state
-from ._static import static_url
-from .media import BLOB_PATH, blob_view, shape
+from .. import cells
+from ..access import number_arg, points_arg, store_and_key
+from ..assets import static_url
+from ..format import live_state
+from .media import MediaItem, shape
 
 CONSOLE_PAGE = 500
 CONSOLE_MORE = 2000
@@ -60,9 +56,54 @@ def _clock(at: Any) -> tuple[str, str]:
     return moment.strftime("%H:%M:%S"), moment.isoformat(timespec="milliseconds")
 
 
-def console_rows(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class ConsoleLine(TypedDict):
+    """One console line as console.json and the page give it."""
+
+    seq: int
+    stream: str  # "stdout" or "stderr"
+    at: float  # unix s
+    time: str  # HH:MM:SS, UTC
+    iso: str  # ISO 8601 with milliseconds, UTC
+    text: str  # as a terminal leaves it: no ANSI escapes, the last \r's redraw
+
+
+class ConsoleAnswer(TypedDict):
+    """console.json: the lines after `after`, and whether to go on polling."""
+
+    lines: list[ConsoleLine]
+    total: int  # lines of the run
+    remaining: int  # after these
+    last_seq: int  # of these, or `after` when there are none
+    live: bool
+
+
+class SystemSeries(TypedDict):
+    """One system metric's samples (M4-downsampled when there are more than `points`)."""
+
+    at: list[float]  # unix s
+    values: list[float | None]  # None: a non-finite sample
+    total: int
+    downsampled: bool
+
+
+class SystemAnswer(TypedDict):
+    """system.json: every system metric's samples after `after`."""
+
+    series: dict[str, SystemSeries]
+    last_at: float | None
+    live: bool
+
+
+class MediaAnswer(TypedDict):
+    """media.json: one media item of `key`."""
+
+    key: str
+    item: MediaItem
+
+
+def console_rows(lines: list[dict[str, Any]]) -> list[ConsoleLine]:
     """Console lines as the page shows them: seq, stream, at, time, iso, text."""
-    out = []
+    out: list[ConsoleLine] = []
     for line in lines:
         time_text, iso = _clock(line["at"])
         out.append({"seq": line["seq"], "stream": line["stream"], "at": line["at"],
@@ -83,14 +124,15 @@ async def console_view(datasette: Any, request: Any) -> Response:
     after = number_arg(request, "after")
     limit = number_arg(request, "limit") or CONSOLE_MORE
 
-    def read(conn: Any) -> dict[str, Any]:
+    def read(conn: Any) -> ConsoleAnswer:
         run = _run_or_404(conn, run_key)
-        return {**console_page(conn, run_key, -1 if after is None else after, limit),
+        page = console_page(conn, run_key, -1 if after is None else after, limit)
+        return {"lines": console_rows(page["lines"]), "total": page["total"],
+                "remaining": page["remaining"], "last_seq": page["last_seq"],
                 "live": live_state(run)[1]}
 
-    data = await db.execute_fn(read)
-    data["lines"] = console_rows(data["lines"])
-    return Response.json(data)
+    answer: ConsoleAnswer = await db.execute_fn(read)
+    return Response.json(answer)
 
 
 async def system_view(datasette: Any, request: Any) -> Response:
@@ -99,12 +141,14 @@ async def system_view(datasette: Any, request: Any) -> Response:
     after = number_arg(request, "after", float)
     points = points_arg(request, SYSTEM_POINTS)
 
-    def read(conn: Any) -> dict[str, Any]:
+    def read(conn: Any) -> SystemAnswer:
         run = _run_or_404(conn, run_key)
-        return {**system_series(conn, run_key, after, points),
+        series = system_series(conn, run_key, after, points)
+        return {"series": series["series"], "last_at": series["last_at"],
                 "live": live_state(run)[1]}
 
-    return Response.json(await db.execute_fn(read))
+    answer: SystemAnswer = await db.execute_fn(read)
+    return Response.json(answer)
 
 
 async def media_view(datasette: Any, request: Any) -> Response:
@@ -122,49 +166,37 @@ async def media_view(datasette: Any, request: Any) -> Response:
     description = await db.execute_fn(read)
     if description is None:
         raise NotFound(f"No media for {key!r} at step {step}")
-    return Response.json({"key": key,
-                          "item": shape(description, datasette.urls.database(db.name))})
+    answer: MediaAnswer = {"key": key,
+                           "item": shape(description, datasette.urls.database(db.name))}
+    return Response.json(answer)
 
 
-async def page_extras(datasette: Any, db: Any, run_key: int, live: bool) -> dict[str, Any]:
-    """Template variables of the extras on the page of run `run_key` (`live`: its
-    liveness, which the run view has): `runstore_extras`."""
-    data = await db.execute_fn(lambda conn: run_extras(conn, run_key, CONSOLE_PAGE))
-    data["live"] = live
+async def page_context(datasette: Any, db: Any, run_key: int, live: bool) -> dict[str, Any]:
+    """Template variables of the output sections on the page of run `run_key` (`live`:
+    its liveness, which the run view has): `run_output`."""
+    data = await db.execute_fn(lambda conn: run_output(conn, run_key, CONSOLE_PAGE))
     database_url = datasette.urls.database(db.name)
-    run_url = _cells.run_url(database_url, run_key)
+    run_url = cells.run_url(database_url, run_key)
     media = [{"key": m["key"], "type": m["type"], "count": m["count"], "steps": m["steps"],
               "item": shape(m["latest"], database_url)} for m in data["media"]]
     console = data["console"]
-    return {"runstore_extras": {
+    return {"run_output": {
         "console": console_rows(console["lines"]),
         "console_total": console["total"],
         "console_remaining": console["remaining"],
         "system_keys": data["system_keys"],
         "media": media,
-        "live": data["live"],
-        "css_url": static_url(datasette, "runstore_extras.css"),
-        "js_url": static_url(datasette, "runstore_extras.js"),
+        "live": live,
+        "css_url": static_url(datasette, "runstore_run_output.css"),
+        "js_url": static_url(datasette, "runstore_run_output.js"),
         "page_data": {
             "consoleUrl": f"{run_url}/console.json",
             "systemUrl": f"{run_url}/system.json",
             "mediaUrl": f"{run_url}/media.json",
-            "live": data["live"],
+            "live": live,
             "lastSeq": console["last_seq"],
             "remaining": console["remaining"],
             "systemKeys": data["system_keys"],
             "media": media,
         },
     }}
-
-
-@hookimpl(specname="register_routes")
-def register_extras_routes(datasette: Any) -> list[tuple[str, Any]]:
-    """console.json, system.json and media.json of a run; the blob route."""
-    return [
-        (RUN_PATH + r"/console\.json$", console_view),
-        (RUN_PATH + r"/system\.json$", system_view),
-        (RUN_PATH + r"/media\.json$", media_view),
-        (BLOB_PATH, blob_view),
-    ]
-

@@ -1,4 +1,6 @@
-"""Console lines, system metric samples and file blobs written with a run's history."""
+"""A run's output beyond metric history, written with it: console lines, system metric
+samples and files (saved code, media; blobs deduplicated by hash). The run page reads
+them back through `_run_page`."""
 
 from __future__ import annotations
 

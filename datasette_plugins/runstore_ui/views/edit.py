@@ -5,7 +5,7 @@
 the list), ``add_tag``, ``remove_tag``, and ``csrftoken`` (Datasette's CSRF check
 runs before this view: the token on 0.65, the Sec-Fetch-Site/Origin headers on the
 1.0 alphas). Allowed to actors with the ``runstore-edit`` permission
-(root only, see `_security`); the write runs in Datasette's write thread through
+(root only, see `security`); the write runs in Datasette's write thread through
 the store's `set_run_fields`, the code behind the Python API's setters.
 
 A form post is answered with a redirect to the run page (and a message); a client
@@ -14,22 +14,30 @@ sending ``Accept: application/json`` gets ``{"ok": ..., "run": {...}}`` instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound, Response
 
-from runstore._errors import UsageError
+from runstore import UsageError
 from runstore._store import set_run_fields
 
-from . import _cells
-from ._access import store_and_key
-from ._compat import execute_write_fn
-from ._security import can_edit, read_only
+from .. import cells
+from ..access import store_and_key
+from ..compat import execute_write_fn
+from ..security import can_edit, read_only
 
 FIELDS = ("name", "notes", "tags", "add_tag", "remove_tag")
 _LABELS = {"name": "name", "notes": "notes", "tags": "tags", "add_tags": "tags",
            "remove_tags": "tags"}
+
+
+class EditAnswer(TypedDict, total=False):
+    """The edit route's JSON answer (to ``Accept: application/json``)."""
+
+    ok: bool
+    run: dict[str, Any]  # ok: the run row as it is now
+    error: str  # not ok: what was wrong (400); nothing was changed
 
 
 async def _form(request: Any) -> dict[str, str]:
@@ -92,13 +100,15 @@ async def edit_view(datasette: Any, request: Any) -> Response:
     run, error = await execute_write_fn(db, write)
     if error is not None:
         if _wants_json(request):
-            return Response.json({"ok": False, "error": error}, status=400)
+            refused: EditAnswer = {"ok": False, "error": error}
+            return Response.json(refused, status=400)
         raise BadRequest(f"Nothing was changed: {error}")
     if run is None:
         raise NotFound(f"No run with run_key {run_key} in {db.name}")
     if _wants_json(request):
-        return Response.json({"ok": True, "run": run})
+        saved: EditAnswer = {"ok": True, "run": run}
+        return Response.json(saved)
     what = " and ".join(sorted({_LABELS[k] for k in changes}))
     datasette.add_message(request, f"Saved the {what} of this run.", datasette.INFO)
-    run_page = _cells.run_url(datasette.urls.database(db.name), run_key)
+    run_page = cells.run_url(datasette.urls.database(db.name), run_key)
     return Response.redirect(f"{run_page}#runstore-edit")

@@ -8,8 +8,8 @@ from typing import Any
 
 from runstore._store import canned_queries, is_runstore
 
-from ._compat import configure_store
-from ._metadata import store_metadata
+from .compat import configure_store
+from .metadata import store_metadata
 
 # A database that is not a store yet may become one (a script creates it after
 # the UI started), so negative answers are re-checked after this many seconds.

@@ -1,6 +1,6 @@
 """Datasette metadata for a store: facets, sort order and titles of the run tables
 (served by the get_metadata hook on 0.65; on 1.0, table options are copied into
-configuration and titles and the description into the metadata tables: `_compat`)."""
+configuration and titles and the description into the metadata tables: `compat`)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,19 @@
-"""Reads for the run page beyond metrics: console output, system metrics, media, blobs.
+"""Reads for the run page and its routes (the Datasette plugin's; chart data: `_chart`).
 
-- console: pages of a run's stdout/stderr lines in `seq` order (`console_page`);
-- system metrics: one time series per `system/...` key, time-bucketed M4 when long
-  (`system_series`);
-- media: history rows whose `value_json` is a description with a `_type`
-  (image-file, video-file, histogram, table, ...): which keys hold them, the steps of
-  each (bounded, for a slider) and the description at one step (`media_keys`,
-  `media_items`, `media_at`);
-- blobs: the bytes of a blob that some run of the store references in `run_files`
-  (`referenced_blob`, `blob_range`).
+- the page in one trip: the run row, lineage, fork parent, chart keys, step count
+  (`run_page`), and what a live page polls (`run_status`); whether a database is a
+  store at all (`is_runstore`);
+- the run's output beyond metrics (its writes: `_run_output`), first page in one trip
+  (`run_output`):
+  - console: pages of a run's stdout/stderr lines in `seq` order (`console_page`);
+  - system metrics: one time series per `system/...` key, time-bucketed M4 when long
+    (`system_series`);
+  - media: history rows whose `value_json` is a description with a `_type`
+    (image-file, video-file, histogram, table, ...): which keys hold them, the steps of
+    each (bounded, for a slider) and the description at one step (`media_keys`,
+    `media_items`, `media_at`);
+  - blobs: the bytes of a blob that some run of the store references in `run_files`
+    (`referenced_blob`, `blob_range`).
 
 A key is a media key when its newest row is a media description; such keys are not
 drawn as line charts (`chart_keys`).
@@ -21,7 +26,8 @@ import math
 import sqlite3
 from typing import Any
 
-from ._read import find_key_id
+from ._branching import last_step, lineage
+from ._read import find_key_id, get_run_by_key
 
 # Media descriptions are written by json.dumps with "_type" first.
 _MEDIA_PREFIX = '{"_type": "'
@@ -31,6 +37,46 @@ DEFAULT_CONSOLE_LIMIT = 500
 MAX_CONSOLE_LIMIT = 5000
 DEFAULT_SYSTEM_POINTS = 2000
 _INT64_MAX = 2**63 - 1
+
+
+def is_runstore(conn: sqlite3.Connection) -> bool:
+    """True if the database has the tables of a runstore store (`runs` is a view since
+    schema version 8, a table before)."""
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')"
+        " AND name IN ('runs', 'metric_keys', 'history')"
+    ).fetchone()
+    return row[0] == 3
+
+
+def run_status(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
+    """What a live run page polls (cheap: no count of its steps): the run row, its
+    metric keys (those drawn as charts: not media) and last step; None if there is
+    no such run."""
+    run = get_run_by_key(conn, run_key)
+    if run is None:
+        return None
+    # Media keys (images, histograms, tables, videos) are shown as media, not charts.
+    return {"run": run, "metric_keys": chart_keys(conn, run_key),
+            "last_step": last_step(conn, run_key)}
+
+
+def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
+    """Everything the run page needs in one trip: the run row, its lineage and fork
+    parent, its metric keys and step statistics; None if there is no such run."""
+    status = run_status(conn, run_key)
+    if status is None:
+        return None
+    (steps,) = conn.execute(
+        "SELECT count(*) FROM steps WHERE run_key = ?", (run_key,)
+    ).fetchone()
+    parent = status["run"].get("parent_run_key")
+    return {
+        **status,
+        "step_count": steps,
+        "lineage": lineage(conn, run_key),
+        "parent": get_run_by_key(conn, parent) if parent is not None else None,
+    }
 
 
 def has_tables(conn: sqlite3.Connection) -> set[str]:
@@ -254,7 +300,7 @@ def blob_range(conn: sqlite3.Connection, sha256: str, start: int = 0,
     return b"" if row is None or row[0] is None else bytes(row[0])
 
 
-def run_extras(conn: sqlite3.Connection, run_key: int,
+def run_output(conn: sqlite3.Connection, run_key: int,
                console_limit: int = DEFAULT_CONSOLE_LIMIT) -> dict[str, Any]:
     """What the run page shows beyond metrics, in one trip: the first page of its
     console, its system metric keys and its media items."""
@@ -263,3 +309,4 @@ def run_extras(conn: sqlite3.Connection, run_key: int,
         "system_keys": system_keys(conn, run_key),
         "media": media_items(conn, run_key),
     }
+

@@ -17,9 +17,10 @@ from markupsafe import Markup
 
 from runstore._store import compare_runs
 
-from . import _cells, _detect
-from ._access import int64, store_db
-from ._format import (
+from .. import cells, detect
+from ..access import int64, store_db
+from ..assets import UPLOT_VERSION, static_url
+from ..format import (
     duration_text,
     flatten,
     live_state,
@@ -28,9 +29,8 @@ from ._format import (
     runtime_of,
     value_text,
 )
-from ._static import UPLOT_VERSION, static_url
+from .run import DEFAULT_POINTS
 
-COMPARE_PATH = r"^/(?P<database>[^/]+)/-/runstore/compare$"
 MIN_RUNS, MAX_RUNS = 2, 10
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
           "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -117,14 +117,14 @@ async def compare_view(datasette: Any, request: Any) -> Response:
     runs = []
     for index, run in enumerate(found["runs"]):
         run_key = run["run_key"]
-        url = _cells.run_url(database_url, run_key)
+        url = cells.run_url(database_url, run_key)
         state, live = live_state(run)
         runs.append({
             "run": run,
             "url": url,
             "live": live,
             "color": COLORS[index % len(COLORS)],
-            "state_badge": _cells.live_badge(state, live),
+            "state_badge": cells.live_badge(state, live),
             "runtime": duration_text(runtime_of(run)),
             "keys": found["metric_keys"][run_key],
         })
@@ -143,6 +143,7 @@ async def compare_view(datasette: Any, request: Any) -> Response:
                  "keys": item["keys"]}
                 for item in runs
             ],
+            "maxPoints": DEFAULT_POINTS,
         },
         # runstore.css and runstore_compare.css come through the extra_css_urls hook.
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
@@ -161,8 +162,8 @@ def query_run_link(datasette: Any, database: str, run_key: int) -> Any:
     a link to the run page, on stores only."""
 
     async def inner() -> Markup | None:
-        if not await _detect.is_store(datasette, database):
+        if not await detect.is_store(datasette, database):
             return None
-        return _cells.run_link(datasette.urls.database(database), run_key, run_key)
+        return cells.run_link(datasette.urls.database(database), run_key, run_key)
 
     return inner

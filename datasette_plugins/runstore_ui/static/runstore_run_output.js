@@ -1,5 +1,5 @@
 /* runstore run page: media, system metrics and console output
- * (templates/runstore_run_extras.html; data in <script id="runstore-extras-data">).
+ * (templates/runstore_run_output.html; data in <script id="runstore-extras-data">).
  *
  * - Media: histograms are drawn as uPlot bar charts; a key logged at several steps
  *   has a step slider that fetches the item of the chosen step from media.json and

@@ -8,7 +8,7 @@
 - ``/`` redirects there too when the instance serves exactly one database and it is
   a store, so ``runstore ui`` (whose one-time sign-in link lands on ``/``) opens on
   the run list. With other databases attached, ``/`` stays Datasette's index.
-- The run_list page is titled "Runs" (a store's metadata, `_metadata`), without its
+- The run_list page is titled "Runs" (a store's metadata, `metadata`), without its
   ``CREATE VIEW`` SQL and the "(view)" suffix (template variables); runstore.css
   tidies the rest.
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from . import _detect
-from ._metadata import RUN_LIST
+from .. import detect
+from ..metadata import RUN_LIST
 
 TABLES_ARG = "_tables"  # /<db>?_tables=1: the database page, not redirected
 
@@ -35,14 +35,14 @@ def database_page_url(datasette: Any, database: str) -> str:
 
 async def home_target(datasette: Any, path: str) -> str | None:
     """Where a bare GET of `path` should go instead, or None to serve it."""
-    names = _detect.user_databases(datasette)
+    names = detect.user_databases(datasette)
     if path == datasette.urls.instance():
-        if len(names) == 1 and await _detect.is_store(datasette, names[0]):
+        if len(names) == 1 and await detect.is_store(datasette, names[0]):
             return run_list_url(datasette, names[0])
         return None
     for name in names:
         if path == datasette.urls.database(name):
-            return run_list_url(datasette, name) if await _detect.is_store(datasette, name) \
+            return run_list_url(datasette, name) if await detect.is_store(datasette, name) \
                 else None
     return None
 

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from ._compat import database_permission
+from .compat import database_permission
 
 PLUGIN = "runstore"
 EDIT_PERMISSION = "runstore-edit"

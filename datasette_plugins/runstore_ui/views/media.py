@@ -19,21 +19,51 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from datasette.utils.asgi import NotFound, Response
 
-from runstore._store._run_extras import blob_range, referenced_blob
+from runstore._store import blob_range, referenced_blob
 
-from ._access import int64, store_db
-from ._format import value_text
+from ..access import int64, store_db
+from ..format import value_text
 
-BLOB_PATH = r"^/(?P<database>[^/]+)/-/runstore/blob/(?P<sha256>[0-9a-f]{64})$"
 TABLE_ROWS = 50
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "video/mp4", "video/webm")
+
+
+class MediaItem(TypedDict, total=False):
+    """A media description as the page and media.json show it (`shape`): type, step and
+    caption always, then the fields of its type."""
+
+    type: str  # image-file, video-file, histogram, table, ...; "unknown" without one
+    step: int | None
+    caption: str | None
+    # image-file, video-file
+    url: str | None  # the blob route
+    format: str
+    width: int | None
+    height: int | None
+    episode: int | None
+    size: int | None
+    # histogram: len(edges) == len(counts) + 1 (both empty when the stored ones were not)
+    edges: list[float | None]
+    counts: list[float]
+    total: float
+    range_text: str
+    # table: the first rows, every cell as text
+    columns: list[str]
+    rows: list[list[str]]
+    total_rows: int
+    # any other type: its JSON, cut at 2000 characters
+    text: str
+
+
+class Unsatisfiable(Exception):
+    """A Range header no byte of the blob satisfies (416)."""
 
 
 def blob_url(database_url: str, sha256: Any) -> str | None:
@@ -53,8 +83,12 @@ def _cell(value: Any) -> str:
     return value if isinstance(value, str) else value_text(value)
 
 
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def shape(description: dict[str, Any], database_url: str,
-          table_rows: int = TABLE_ROWS) -> dict[str, Any]:
+          table_rows: int = TABLE_ROWS) -> MediaItem:
     """A media description as the page shows it: {type, step, caption, ...}.
 
     image-file/video-file: url, format, width/height or episode; histogram: edges
@@ -62,7 +96,7 @@ def shape(description: dict[str, Any], database_url: str,
     total_rows; any other type: its JSON, as text."""
     kind = description.get("_type")
     caption = description.get("caption")
-    out: dict[str, Any] = {
+    out: MediaItem = {
         "type": kind if isinstance(kind, str) else "unknown",
         "step": description.get("step"),
         "caption": caption if isinstance(caption, str) else None,
@@ -70,10 +104,10 @@ def shape(description: dict[str, Any], database_url: str,
     if kind in ("image-file", "video-file"):
         out["url"] = blob_url(database_url, description.get("sha256"))
         out["format"] = str(description.get("format") or "")
-        for field in ("width", "height", "episode", "size"):
-            value = description.get(field)
-            out[field] = value if isinstance(value, int) and not isinstance(value, bool) \
-                else None
+        out["width"] = _int_or_none(description.get("width"))
+        out["height"] = _int_or_none(description.get("height"))
+        out["episode"] = _int_or_none(description.get("episode"))
+        out["size"] = _int_or_none(description.get("size"))
     elif kind == "histogram":
         edges = [_number(v) for v in description.get("bins") or []]
         counts = [_number(v) for v in description.get("values") or []]
@@ -115,9 +149,9 @@ def content_type(head: bytes) -> str:
     return "application/octet-stream"
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
-    """(start, end inclusive) of a single-range `Range` header; None to send it all;
-    False when the range cannot be satisfied."""
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a single-range `Range` header; None to send it all.
+    Raises Unsatisfiable when no byte of the blob is in the range."""
     if not header:
         return None
     match = _RANGE.fullmatch(header.strip())
@@ -128,13 +162,13 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     if first == "":  # the last N bytes
         length = int64(last)
         if length == 0 or size == 0:
-            return False
+            raise Unsatisfiable
         return (0 if length is None else max(0, size - length)), size - 1
     start = int64(first)
     stop = int64(last) if last else None
     end = size - 1 if stop is None else min(stop, size - 1)
     if start is None or start >= size or end < start:
-        return False
+        raise Unsatisfiable
     return start, end
 
 
@@ -158,8 +192,9 @@ async def blob_view(datasette: Any, request: Any) -> Response:
     if kind not in INLINE_TYPES:
         name = _SAFE_NAME.sub("_", info["paths"][0].rsplit("/", 1)[-1]).strip("._") or sha256
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    span = _byte_range(request.headers.get("range"), size)
-    if span is False:
+    try:
+        span = _byte_range(request.headers.get("range"), size)
+    except Unsatisfiable:
         headers["Content-Range"] = f"bytes */{size}"
         return Response(b"", status=416, headers=headers, content_type=kind)
     if span is None:

@@ -11,21 +11,25 @@ Routes (under the database's URL, so they follow `base_url` and database routes)
   for a time x axis.
 - ``/<db>/-/runstore/run/<run_key>/status.json``: state, liveness, last step and
   metric keys, which the page of a live run polls.
-- ``/<db>/-/runstore/run/<run_key>/edit``: POST edits of name, tags, notes (`_edit`).
+- ``/<db>/-/runstore/run/<run_key>/edit``: POST edits of name, tags, notes (`edit`).
+
+The run's output beyond metrics (media, system metrics, console) has views of its own
+(`run_output`); the route table is `routes.ROUTES`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import urlencode
 
 from datasette.utils.asgi import BadRequest, NotFound, Response
 
 from runstore._store import get_run_by_key, metric_points, run_page, run_status
 
-from . import _cells
-from ._access import flag_arg, number_arg, points_arg, store_and_key
-from ._format import (
+from .. import cells
+from ..access import flag_arg, number_arg, points_arg, store_and_key
+from ..assets import UPLOT_VERSION, static_url
+from ..format import (
     duration_text,
     flatten,
     live_state,
@@ -34,12 +38,40 @@ from ._format import (
     runtime_of,
     value_text,
 )
-from ._markdown import render_notes
-from ._security import can_edit, read_only
-from ._static import UPLOT_VERSION, static_url
-from .extras import page_extras
+from ..markdown import render_notes
+from ..security import can_edit, read_only
+from . import run_output
 
+# The most points a chart asks metric.json for (the page's width decides below it):
+# handed to static/runstore_charts.js in the page data as `maxPoints`.
 DEFAULT_POINTS = 4000
+
+
+class MetricData(TypedDict, total=False):
+    """metric.json: one metric's points, M4-downsampled on the server past `points`.
+
+    `steps` and `values` (and with times=1 `timestamps` and `runtimes`) are aligned;
+    `total` counts the points in the requested step range."""
+
+    key: str
+    steps: list[int]
+    values: list[float | int | None]
+    total: int
+    downsampled: bool
+    timestamps: list[float | None]  # times=1: unix s of each point's step
+    runtimes: list[float | None]  # times=1: the run's runtime at each point's step
+
+
+class Status(TypedDict):
+    """status.json: what a live run page needs to go on polling, or stop."""
+
+    run_key: int
+    state: str
+    live: bool
+    last_step: int | None
+    runtime: float | None
+    runtime_text: str
+    metric_keys: list[str]
 
 
 def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> list[tuple]:
@@ -89,7 +121,7 @@ async def run_view(datasette: Any, request: Any) -> Response:
         raise NotFound(f"No run with run_key {run_key} in {db.name}")
     run = page["run"]
     database_url = datasette.urls.database(db.name)
-    this_url = _cells.run_url(database_url, run_key)
+    this_url = cells.run_url(database_url, run_key)
     tags = loads(run.get("tags"), [])
     groups = metric_groups(page["metric_keys"])
     state, live = live_state(run)
@@ -98,8 +130,8 @@ async def run_view(datasette: Any, request: Any) -> Response:
         "run": run,
         "run_key": run_key,
         "header": _header(run, page, database_url),
-        "state_badge": _cells.live_badge(state, live),
-        "tags": _cells.tag_chips(tags if isinstance(tags, list) else [],
+        "state_badge": cells.live_badge(state, live),
+        "tags": cells.tag_chips(tags if isinstance(tags, list) else [],
                                  f"{database_url}/run_list"),
         "notes_html": render_notes(run.get("notes")),
         "tag_list": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
@@ -111,13 +143,13 @@ async def run_view(datasette: Any, request: Any) -> Response:
         "groups": groups,
         "lineage": [
             {**event,
-             "run_url": _cells.run_url(database_url, event["run_key"]),
-             "parent_url": _cells.run_url(database_url, event["parent_run_key"])
+             "run_url": cells.run_url(database_url, event["run_key"]),
+             "parent_url": cells.run_url(database_url, event["parent_run_key"])
              if event["parent_run_key"] is not None else None}
             for event in page["lineage"]
         ],
         "parent": page["parent"],
-        "parent_url": _cells.run_url(database_url, page["parent"]["run_key"])
+        "parent_url": cells.run_url(database_url, page["parent"]["run_key"])
         if page["parent"] else None,
         "parent_config": _pairs(page["parent"]["config"]) if page["parent"] else [],
         "page_data": {
@@ -129,6 +161,7 @@ async def run_view(datasette: Any, request: Any) -> Response:
             "live": live,
             # As recorded at the run's last sign of life: the page never counts it on.
             "runtime": runtime_of(run),
+            "maxPoints": DEFAULT_POINTS,
         },
         # runstore.css comes through the extra_css_urls hook, as on every store page.
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
@@ -138,7 +171,7 @@ async def run_view(datasette: Any, request: Any) -> Response:
             static_url(datasette, "runstore_run.js"),
         ],
     }
-    context.update(await page_extras(datasette, db, run_key, live))
+    context.update(await run_output.page_context(datasette, db, run_key, live))
     html = await datasette.render_template(
         "runstore_run.html", context, request=request, view_name="runstore_run"
     )
@@ -156,13 +189,13 @@ async def metric_view(datasette: Any, request: Any) -> Response:
     points = points_arg(request, DEFAULT_POINTS)
     times = flag_arg(request, "times")
 
-    def read(conn: Any) -> dict[str, Any] | None:
+    def read(conn: Any) -> MetricData | None:
         if get_run_by_key(conn, run_key) is None:
             return None
-        return metric_points(
+        return cast(MetricData, metric_points(
             conn, run_key, key, min_step=min_step, max_step=max_step, max_points=points,
             times=times,
-        )
+        ))
 
     data = await db.execute_fn(read)
     if data is None:
@@ -170,7 +203,7 @@ async def metric_view(datasette: Any, request: Any) -> Response:
     return Response.json(data)
 
 
-def status_payload(run_key: int, status: dict[str, Any]) -> dict[str, Any]:
+def status_payload(run_key: int, status: dict[str, Any]) -> Status:
     """status.json's body: what a live page needs to go on polling, or stop."""
     run = status["run"]
     state, live = live_state(run)

@@ -1,0 +1,62 @@
+"""`runstore ui`'s server: Datasette with this plugin on one store, served by uvicorn.
+
+The one module of the plugin that runstore imports (lazily, from its CLI); heavy
+imports (datasette, uvicorn) stay inside `serve`. It signs the local user in with a
+one-time root URL, as Datasette's ``--root`` does, answers only the Host headers it
+serves (`security.served_hosts`), and serves read-only on a non-loopback address
+unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from . import compat, security
+
+
+def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
+          enable_writes: bool = False, allow_hosts: Iterable[str] = ()) -> None:
+    """Serve the store file `path` on host:port until interrupted; print its address
+    and the one-time sign-in link (and open that in a browser with `open_browser`)."""
+    import asyncio
+    import webbrowser
+
+    import uvicorn
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    import datasette_plugins.runstore_ui as plugin
+
+    # Installed, the plugin arrives through its entry point; register it by hand
+    # if entry points were not loaded.
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name="runstore_ui")
+    loopback = security.is_loopback(host)
+    if not loopback:
+        state = ("edits are on for whoever signs in with the link below, which travels "
+                 "over plain HTTP" if enable_writes else
+                 "serving read-only (pass --enable-writes to allow edits)")
+        click.echo(f"warning: --host {host} makes these runs readable by anyone who can "
+                   f"reach this machine on port {port}; {state}", err=True)
+    config = {
+        "allowed_hosts": security.served_hosts(host, port, allow_hosts),
+        "read_only": not (loopback or enable_writes),
+    }
+    ds = Datasette([str(path)], **compat.datasette_options({"title": "runstore"},
+                                                           {security.PLUGIN: config}))
+    asyncio.run(ds.invoke_startup())
+    # Datasette's own --root mechanism: /-/auth-token?token=... sets the ds_actor
+    # cookie for root, once; nothing else (not even a local request) is root.
+    token = compat.root_login_token(ds)
+    base = f"http://{security.url_host(host)}:{port}"
+    url = base + ds.urls.table(ds.get_database().name, "run_list")
+    login = f"{base}{ds.urls.path('-/auth-token')}?token={token}"
+    click.echo(f"runstore ui: serving {path} at {url} (Ctrl+C to stop)")
+    click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works once): "
+               f"{login}")
+    if open_browser:
+        webbrowser.open(login)
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)
