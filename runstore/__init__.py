@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._api import Api, ApiRun
+from ._artifacts import Artifact
 from ._errors import CommError, Error, RunNotFound, UsageError
-from ._gym import Video
 from ._init import init
 from ._lifecycle import PreInit
-from ._media import Histogram, Image, Table
+from ._media import Histogram, Image, Table, Video
 from ._run import Run
 from ._settings import Settings
 
@@ -49,6 +49,15 @@ def define_metric(name: str, **kwargs: Any) -> Any:
     return _current("define_metric").define_metric(name, **kwargs)
 
 
+def as_wandb() -> None:
+    """Make `import wandb` mean runstore in this process and the ones it starts, so
+    libraries that log to wandb (transformers, Lightning, SB3, Keras) log here. For
+    notebooks; elsewhere set RUNSTORE_AS_WANDB=1 or use `runstore run -- python ...`."""
+    from ._as_wandb import install
+
+    install()
+
+
 def save(glob_str: str | None = None, **kwargs: Any) -> bool:
     """save on the current run (see Run.save)."""
     return _current("save").save(glob_str, **kwargs)
@@ -57,6 +66,7 @@ def save(glob_str: str | None = None, **kwargs: Any) -> bool:
 __all__ = [
     "Api",
     "ApiRun",
+    "Artifact",
     "CommError",
     "Error",
     "Histogram",
@@ -67,6 +77,7 @@ __all__ = [
     "Table",
     "UsageError",
     "Video",
+    "as_wandb",
     "config",
     "define_metric",
     "finish",
@@ -76,3 +87,9 @@ __all__ = [
     "save",
     "summary",
 ]
+
+# Users see runstore.Run, not runstore._run.Run, in reprs and tracebacks (as httpx does).
+for _name in __all__:
+    if isinstance(globals()[_name], type):
+        globals()[_name].__module__ = "runstore"
+del _name

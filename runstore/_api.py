@@ -5,28 +5,19 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from . import _store
 from ._branch import summary_from
 from ._errors import RunNotFound, UsageError
-from ._writer import utc_now
-
-
-def store_path(dir: str | os.PathLike | None) -> Path:
-    """`<dir>/runstore.db`, dir defaulting to RUNSTORE_DIR, WANDB_DIR, then ./runstore."""
-    from ._init import DEFAULT_DIR
-    from ._settings import env_value
-
-    root = dir if dir is not None else (env_value("root_dir") or DEFAULT_DIR)
-    return Path(root).expanduser().resolve() / _store.STORE_FILENAME
+from ._settings import store_path
+from ._values import utc_now
 
 
 class ApiRun:
     """A stored run, read back."""
 
-    def __init__(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    def __init__(self, conn: sqlite3.Connection, row: _store.RunRow) -> None:
         self._conn = conn
         self._row = row
         self._run_key = row["run_key"]
@@ -109,9 +100,12 @@ class ApiRun:
 
 
 class Api:
-    """Read access to a store: `Api(dir).run("project/id")`, `.runs("project")`."""
+    """Read access to a store: `Api(dir).run("project/id")`, `.runs("project")`.
 
-    def __init__(self, dir: str | os.PathLike | None = None) -> None:
+    `dir` is the store's directory (default: as init()'s) or its .db file. Close it with
+    `close()`, or use it as a context manager: `with runstore.Api(dir) as api: ...`."""
+
+    def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
         self._path = store_path(dir)
         if not self._path.exists():
             raise RunNotFound(f"no runstore at {self._path}; pass Api(dir=...) the directory "
@@ -146,7 +140,7 @@ class Api:
         rows = self._settled(_store.list_runs(self._conn, project, entity))
         return [ApiRun(self._conn, row) for row in rows]
 
-    def _settled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _settled(self, rows: list[_store.RunRow]) -> list[_store.RunRow]:
         """`rows`, with the runs whose process on this host is gone recorded as crashed
         in the store (so SQL readers see it at once, not once the heartbeat is 30 s old)."""
         _store.settle_runs(self._conn, rows)
@@ -158,20 +152,25 @@ class Api:
         run = self.run(path)
         with _store.transaction(self._conn):
             row = _store.get_run_by_key(self._conn, run._run_key)
+            if row is None:  # deleted since self.run() read it
+                raise RunNotFound(f"no run {path!r} in {self._path}")
             _store.check_not_live(row, "undo a rewind of")
             if _store.undo_rewind(self._conn, run._run_key, utc_now()) is None:
                 raise UsageError(f"run {path!r} has no rewind to undo")
             summary = summary_from(_store.metric_aggregates(self._conn, run._run_key),
-                                   row["metric_definitions"] or [])
+                                   _store.metric_definitions(row))
             _store.update_run(self._conn, run._run_key, {"summary": summary})
         return self.run(path)
 
     def close(self) -> None:
+        """Close the connection to the store (`with Api(dir) as api:` does it on exit)."""
         self._conn.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<runstore.Api {self._path}>"
-
-
-for _cls in (Api, ApiRun):
-    _cls.__module__ = "runstore"

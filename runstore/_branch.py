@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +17,43 @@ from . import _store
 from ._config import Config
 from ._errors import UsageError
 from ._names import INT64_MAX, check_path_part, new_run_name, parse_int64
+from ._store import RunRow
 from ._summary import Summary, parse_ops
+from ._values import warn_user
 
 RESUME_FILE = "runstore-resume.json"
 RESUME_MODES = {True: "auto", "auto": "auto", "allow": "allow", "must": "must", "never": "never"}
 _MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>[0-9]+)")  # not \d: "١٢" is 12
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a run is: where it lives in the store (entity/project/id) and what the user
+    calls it. init() checks every field; a reopened run fills gaps from its row."""
+
+    entity: str
+    project: str
+    id: str
+    name: str | None  # None until create() names the run
+    notes: str | None = None
+    tags: tuple[str, ...] = ()
+    group: str | None = None
+    job_type: str | None = None
+
+
+@dataclass
 class Opened:
     """What init() needs to build the Run for a row it opened."""
 
-    def __init__(
-        self, run_key: int, identity: dict[str, Any], config: dict[str, Any],
-        summary: dict[str, Any] | None = None,
-        aggregates: dict[str, dict[str, Any]] | None = None,
-        metric_definitions: list[dict[str, Any]] | None = None,
-        starting_step: int = 0, runtime_offset: float = 0.0, resumed: bool = False,
-    ) -> None:
-        self.run_key = run_key
-        self.identity = identity
-        self.config = config
-        self.summary = summary
-        self.aggregates = aggregates or {}
-        self.metric_definitions = metric_definitions or []
-        self.starting_step = starting_step
-        self.runtime_offset = runtime_offset
-        self.resumed = resumed
+    run_key: int
+    identity: Identity
+    config: dict[str, Any]
+    summary: dict[str, Any] | None = None
+    aggregates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_definitions: list[dict[str, Any]] = field(default_factory=list)
+    starting_step: int = 0
+    runtime_offset: float = 0.0
+    resumed: bool = False
 
 
 def resume_mode(value: Any) -> str | None:
@@ -87,7 +98,7 @@ def write_resume_file(root: Path, run_id: str) -> Path:
     return path
 
 
-def _reopenable(conn: sqlite3.Connection, row: dict[str, Any], what: str) -> None:
+def _reopenable(conn: sqlite3.Connection, row: RunRow, what: str) -> None:
     """Refuse to take over a run another process still holds (`_store.is_live`: on this
     host, whatever its heartbeat's age); record a run whose process is gone as crashed
     before it is reopened."""
@@ -95,7 +106,8 @@ def _reopenable(conn: sqlite3.Connection, row: dict[str, Any], what: str) -> Non
     _store.settle_runs(conn, [row])
 
 
-def summary_from(aggregates: dict[str, Any], definitions: list[dict[str, Any]]) -> dict:
+def summary_from(aggregates: dict[str, Any],
+                 definitions: list[dict[str, Any]]) -> dict[str, Any]:
     summary = Summary()
     for d in definitions:
         summary.add_rule(d["name"], parse_ops(d.get("summary"), d.get("goal")))
@@ -110,15 +122,16 @@ def _merged_config(stored: dict[str, Any], given: dict[str, Any], allow: bool) -
     return config.as_dict()
 
 
-def _require_source(conn: sqlite3.Connection, identity: dict, run_id: str, argument: str) -> dict:
-    row = _store.get_run(conn, identity["project"], run_id, identity["entity"])
+def _require_source(conn: sqlite3.Connection, identity: Identity, run_id: str,
+                    argument: str) -> RunRow:
+    row = _store.get_run(conn, identity.project, run_id, identity.entity)
     if row is None:
         raise UsageError(f"{argument}: there is no run {run_id!r} in project "
-                         f"{identity['entity']}/{identity['project']}")
+                         f"{identity.entity}/{identity.project}")
     return row
 
 
-def _check_step(conn: sqlite3.Connection, row: dict, step: int, argument: str) -> None:
+def _check_step(conn: sqlite3.Connection, row: RunRow, step: int, argument: str) -> None:
     last = _store.last_step(conn, row["run_key"])
     if last is None or step > last:
         raise UsageError(
@@ -127,51 +140,52 @@ def _check_step(conn: sqlite3.Connection, row: dict, step: int, argument: str) -
         )
 
 
-def _identity_from(row: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def _identity_from(row: RunRow, given: Identity) -> Identity:
     """A reopened run's identity: values given to init() win, else the stored ones."""
-    return {
-        "entity": row["entity"], "project": row["project"], "id": row["id"],
-        "name": given["name"] or row["name"], "notes": given["notes"] or row["notes"],
-        "tags": tuple(given["tags"]) or tuple(row["tags"]),
-        "run_group": given["run_group"] or row["run_group"],
-        "job_type": given["job_type"] or row["job_type"],
-    }
+    return Identity(
+        entity=row["entity"], project=row["project"], id=row["id"],
+        name=given.name or row["name"], notes=given.notes or row["notes"],
+        tags=given.tags or tuple(row["tags"]), group=given.group or row["run_group"],
+        job_type=given.job_type or row["job_type"],
+    )
 
 
-def _reopened_fields(identity: dict, config: dict, facts: dict, now: str) -> dict[str, Any]:
+def _named_fields(identity: Identity) -> dict[str, Any]:
+    """The run columns a user names a run by."""
+    return {"name": identity.name, "notes": identity.notes, "tags": list(identity.tags),
+            "run_group": identity.group, "job_type": identity.job_type}
+
+
+def _reopened_fields(identity: Identity, config: dict[str, Any], facts: dict[str, Any],
+                     now: str) -> dict[str, Any]:
     return {
         "state": "running", "finished_at": None, "exit_code": None, "heartbeat_at": now,
-        "name": identity["name"], "notes": identity["notes"], "tags": list(identity["tags"]),
-        "run_group": identity["run_group"], "job_type": identity["job_type"],
-        "config": config, **facts,
+        **_named_fields(identity), "config": config, **facts,
     }
 
 
-def create(conn: sqlite3.Connection, identity: dict, config: dict, facts: dict, now: str,
-           **lineage: Any) -> Opened:
+def create(conn: sqlite3.Connection, identity: Identity, config: dict[str, Any],
+           facts: dict[str, Any], now: str, **lineage: Any) -> Opened:
     """Insert a new run row."""
     with _store.transaction(conn):
-        name = identity["name"] or new_run_name(
-            _store.count_runs(conn, identity["entity"], identity["project"]) + 1
-        )
-        identity = {**identity, "name": name}
+        if not identity.name:
+            number = _store.count_runs(conn, identity.entity, identity.project) + 1
+            identity = replace(identity, name=new_run_name(number))
         row = {
-            "entity": identity["entity"], "project": identity["project"], "id": identity["id"],
-            "name": name, "state": "running", "notes": identity["notes"],
-            "tags": list(identity["tags"]), "run_group": identity["run_group"],
-            "job_type": identity["job_type"], "config": config, "created_at": now,
-            "heartbeat_at": now, **facts, **lineage,
+            "entity": identity.entity, "project": identity.project, "id": identity.id,
+            "state": "running", **_named_fields(identity), "config": config,
+            "created_at": now, "heartbeat_at": now, **facts, **lineage,
         }
         run_key = _store.insert_run(conn, row)
     return Opened(run_key, identity, config)
 
 
-def resume(conn: sqlite3.Connection, mode: str, identity: dict, config: dict, facts: dict,
-           now: str, allow_change: bool) -> Opened:
+def resume(conn: sqlite3.Connection, mode: str, identity: Identity, config: dict[str, Any],
+           facts: dict[str, Any], now: str, allow_change: bool) -> Opened:
     """resume='allow' / 'must' / 'never' / 'auto' for identity's id."""
     with _store.transaction(conn):
-        row = _store.get_run(conn, identity["project"], identity["id"], identity["entity"])
-        where = f"run {identity['id']!r} in project {identity['entity']}/{identity['project']}"
+        row = _store.get_run(conn, identity.project, identity.id, identity.entity)
+        where = f"run {identity.id!r} in project {identity.entity}/{identity.project}"
         if row is None:
             if mode == "must":
                 raise UsageError(f"resume='must' but there is no {where}; pass resume='allow' "
@@ -191,7 +205,7 @@ def resume(conn: sqlite3.Connection, mode: str, identity: dict, config: dict, fa
         return Opened(
             run_key, identity, merged, summary=row["summary"],
             aggregates=_store.metric_aggregates(conn, run_key),
-            metric_definitions=row["metric_definitions"] or [],
+            metric_definitions=_store.metric_definitions(row),
             starting_step=0 if last is None else last + 1,
             runtime_offset=row["runtime"] or (_store.step_runtime(conn, run_key, last) or 0.0
                                               if last is not None else 0.0),
@@ -199,13 +213,13 @@ def resume(conn: sqlite3.Connection, mode: str, identity: dict, config: dict, fa
         )
 
 
-def rewind(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, facts: dict,
-           now: str, allow_change: bool, id_given: bool) -> Opened:
+def rewind(conn: sqlite3.Connection, moment: str, identity: Identity, config: dict[str, Any],
+           facts: dict[str, Any], now: str, allow_change: bool, id_given: bool) -> Opened:
     """resume_from='{run_id}?_step={step}': archive the history after step and continue."""
     run_id, step = parse_moment("resume_from", moment)
-    if id_given and identity["id"] != run_id:
-        warnings.warn(f"runstore: both id={identity['id']!r} and resume_from={moment!r} were "
-                      f"given; resume_from takes precedence", UserWarning, stacklevel=4)
+    if id_given and identity.id != run_id:
+        warn_user(f"runstore: both id={identity.id!r} and resume_from={moment!r} were "
+                  f"given; resume_from takes precedence")
     with _store.transaction(conn):
         row = _require_source(conn, identity, run_id, "resume_from")
         _check_step(conn, row, step, "resume_from")
@@ -215,7 +229,7 @@ def rewind(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, 
         merged = _merged_config(row["config"], config, allow_change)
         _store.rewind(conn, run_key, step, now)
         aggregates = _store.metric_aggregates(conn, run_key)
-        definitions = row["metric_definitions"] or []
+        definitions = _store.metric_definitions(row)
         summary = summary_from(aggregates, definitions)
         _store.update_run(conn, run_key, {
             **_reopened_fields(identity, merged, facts, now), "summary": summary})
@@ -226,11 +240,11 @@ def rewind(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, 
         )
 
 
-def fork(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, facts: dict,
-         now: str) -> Opened:
+def fork(conn: sqlite3.Connection, moment: str, identity: Identity, config: dict[str, Any],
+         facts: dict[str, Any], now: str) -> Opened:
     """fork_from='{run_id}?_step={step}': a new run starting with the source's history."""
     source_id, step = parse_moment("fork_from", moment)
-    if identity["id"] == source_id:
+    if identity.id == source_id:
         raise UsageError(f"fork_from: the new run's id {source_id!r} is the source's id; "
                          "a fork needs an id of its own (leave id unset to generate one)")
     with _store.transaction(conn):
@@ -241,7 +255,7 @@ def fork(conn: sqlite3.Connection, moment: str, identity: dict, config: dict, fa
         copied = _store.copy_history(conn, source["run_key"], opened.run_key, step)
         _store.add_event(conn, opened.run_key, "fork", source["run_key"], step, now, copied)
         aggregates = _store.metric_aggregates(conn, opened.run_key)
-        definitions = source["metric_definitions"] or []
+        definitions = _store.metric_definitions(source)
         summary = summary_from(aggregates, definitions)
         _store.update_run(conn, opened.run_key,
                           {"summary": summary, "metric_definitions": definitions})

@@ -26,7 +26,7 @@ def check_key(key: Any) -> str:
     """Validate a config key; leading/trailing '-' are stripped as wandb does (--lr -> lr)."""
     if not isinstance(key, str):
         raise UsageError(f"config keys must be strings, got {key!r} ({type(key).__name__})")
-    key = check_text("config key", key).strip("-")
+    key = check_text("config key", key).strip("-")  # key is a str: so is the result
     if not key:
         raise UsageError("config keys must not be empty")
     if "." in key:

@@ -23,7 +23,3 @@ class CommError(Error):
 
 class RunNotFound(Error, LookupError):
     """The read API was asked for a run that is not in the store."""
-
-
-for _cls in (Error, UsageError, CommError, RunNotFound):
-    _cls.__module__ = "runstore"

@@ -1,13 +1,21 @@
-"""runstore.init(): resolve the arguments, open the store, create the run."""
+"""runstore.init(): resolve the arguments, open the store, create the run.
+
+init() reads as its steps: the modes asked for (`_modes`); the run's config and
+identity; the store and the run's row in it, created, resumed, rewound or forked
+(`_open`, which falls back to an offline store); the Run on that row (`_make_run`); and
+what runs beside it until it finishes (`_start_background`: git facts, console capture,
+system metrics and the integrations asked for).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import sys
 import threading
-import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +26,19 @@ from . import (
     _console,
     _lifecycle,
     _offline,
+    _provenance,
     _settings,
     _store,
-    _system,
     _system_stats,
 )
+from ._branch import Identity
 from ._config import Config
 from ._errors import CommError, UsageError
 from ._names import check_name, check_notes, check_path_part, check_tags, check_text, new_run_id
 from ._run import Run
-from ._writer import Writer, utc_now
+from ._values import utc_now, warn_user
+from ._writer import Writer
 
-DEFAULT_DIR = "runstore"
 _MODES = {"online": "online", "run": "online", "disabled": "disabled",
           "offline": "offline", "dryrun": "offline"}
 _REINIT = {True: "finish_previous", False: "return_previous", "default": "default",
@@ -52,10 +61,31 @@ def _say(settings: _settings.Settings, message: str) -> None:
         print(f"runstore: {message}", file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class Modes:
+    """How init() was asked to run, settled."""
+
+    mode: str  # "online", "offline" or "disabled"
+    reinit: str  # "finish_previous", "return_previous" or "create_new"
+    resume: str | None  # "auto", "allow", "must" or "never"; None: a new run
+
+
+@dataclass
+class _Opened:
+    """Where a run is written: the store's connection and directory, and the run's
+    row opened in it."""
+
+    conn: sqlite3.Connection
+    root: Path
+    row: _branch.Opened
+    offline: bool = False
+    resume_file: Path | None = None  # recorded for resume="auto"
+
+
 def init(
     entity: str | None = None,
     project: str | None = None,
-    dir: str | os.PathLike | None = None,
+    dir: str | os.PathLike[str] | None = None,
     id: str | None = None,
     name: str | None = None,
     notes: str | None = None,
@@ -95,38 +125,15 @@ def init(
         },
         settings,
     )
-    mode_name = _MODES.get(s.mode)
-    if mode_name is None:
-        raise UsageError(f"mode={s.mode!r} is not one of 'online', 'offline', 'disabled'")
-    branching = [n for n in ("resume", "resume_from", "fork_from")
-                 if getattr(s, n) not in (None, False)]
-    if len(branching) > 1:
-        raise UsageError(f"{branching[0]} and {branching[1]} are mutually exclusive; "
-                         "pass only one of resume, resume_from and fork_from")
-    resume_mode = _branch.resume_mode(s.resume)
-    if mode_name == "offline" and (s.resume_from or s.fork_from):
-        raise UsageError("resume_from and fork_from need the store that holds the source run; "
-                         "use mode='online' for them")
-    if mode_name == "offline" and resume_mode is not None:
-        warnings.warn("runstore: resume is ignored offline (an offline run is a store of its "
-                      "own); starting a new run", UserWarning, stacklevel=2)
-        resume_mode = None
-    if s.anonymous is not None and s.anonymous not in _ANONYMOUS:
-        raise UsageError(f"anonymous={s.anonymous!r} is not one of {', '.join(_ANONYMOUS)}")
-    reinit_mode = _REINIT.get(s.reinit if s.reinit is not None else "default")
-    if reinit_mode is None:
-        raise UsageError(f"reinit={s.reinit!r} is not one of True, False, "
-                         "'default', 'finish_previous', 'return_previous', 'create_new'")
-    if reinit_mode == "default":
-        reinit_mode = "finish_previous" if in_notebook() else "return_previous"
+    modes = _modes(s)
     if tensorboard:
-        warnings.warn("runstore: tensorboard=True is deprecated; use sync_tensorboard=True",
-                      FutureWarning, stacklevel=2)
+        warn_user("runstore: tensorboard=True is deprecated; use sync_tensorboard=True",
+                  FutureWarning)
     if magic is not None and not _warned_magic:
         _warn_magic()
 
     previous = _lifecycle.global_run()
-    if previous is not None and reinit_mode == "return_previous":
+    if previous is not None and modes.reinit == "return_previous":
         _say(s, f"a run is already active ({previous.name}); returning it "
                 "(pass reinit='finish_previous' to start a new one)")
         return previous
@@ -137,106 +144,98 @@ def init(
     allow_change = s.allow_val_change if s.allow_val_change is not None else in_notebook()
     # Explicit config overrides config-defaults.yaml, as wandb does.
     initial_config = Config().checked({**defaults, **explicit})
-    repo_root = Path(s.git_root) if s.git_root else _system.find_git_root(cwd)
+    repo_root = Path(s.git_root) if s.git_root else _provenance.find_git_root(cwd)
     identity = _identity(s, repo_root)
     # Only now, with the arguments checked, may the previous run end.
-    if reinit_mode == "finish_previous":
-        for run in _lifecycle.active_runs():
-            run.finish()
+    if modes.reinit == "finish_previous":
+        for active in _lifecycle.active_runs():
+            active.finish()
+    main_run = modes.reinit != "create_new"  # the one runstore.run / log / config mean
 
-    if mode_name == "disabled":
-        run = Run(identity={**identity, "name": identity["name"] or f"dummy-{identity['id']}"},
+    if modes.mode == "disabled":
+        run = Run(identity=replace(identity, name=identity.name or f"dummy-{identity.id}"),
                   settings=s, dir=None, allow_val_change=allow_change)
         run.config.load(initial_config)
-        _lifecycle.activate(run, make_global=reinit_mode != "create_new")
+        _lifecycle.activate(run, make_global=main_run)
         return run
 
-    root = Path(s.root_dir or DEFAULT_DIR).expanduser().resolve()
-    facts = _system.process_facts(host=s.host, program=s.program)
+    root = Path(s.root_dir or _settings.DEFAULT_DIR).expanduser().resolve()
+    facts = _provenance.process_facts(host=s.host, program=s.program)
     now = utc_now()
-    resume_file = None
-    if mode_name == "online":
-        try:
-            conn, opened, resume_file = _open_online(
-                root, s, resume_mode, identity, initial_config, facts, now, allow_change)
-        except CommError as exc:
-            if force:
-                raise
-            warnings.warn(f"runstore: {exc}; logging this run offline instead (merge it later "
-                          "with `runstore sync`, or pass force=True to make this an error)",
-                          UserWarning, stacklevel=2)
-            mode_name = "offline"
-    if mode_name == "offline":
-        conn, path = _open_offline(root, identity["id"])
-        root = path.parent
-        opened = _branch.create(conn, identity, initial_config, facts, now)
+    opened = _open(root, s, modes, bool(force), identity, initial_config, facts, now,
+                   allow_change)
     git_root = None if s.disable_git else repo_root
     if s.save_code and not s.disable_code:
-        with _store.transaction(conn):
-            for file_path, kind, content in _code.code_files(facts["program"], git_root, cwd,
-                                                             with_diff=not s.disable_git):
-                _store.save_file(conn, opened.run_key, file_path, kind, content, now)
-    identity, run_key = opened.identity, opened.run_key
-    max_points = None if s.log_queue_size is None else max(16, int(s.log_queue_size))
-    run = Run(
-        identity=identity, settings=s, dir=str(root), allow_val_change=allow_change,
-        offline=mode_name == "offline",
-        writer_factory=lambda heartbeat: Writer(conn, run_key, heartbeat, max_points,
-                                                path=root / _store.STORE_FILENAME,
-                                                run_id=identity["id"]),
-        starting_step=opened.starting_step, runtime_offset=opened.runtime_offset,
-        resumed=opened.resumed, resume_file=resume_file,
-    )
-    run.config.load(opened.config)
-    for definition in opened.metric_definitions:
-        run.define_metric(**definition)
-    if opened.summary is not None:
-        run.summary.restore(opened.aggregates, opened.summary)
-    if git_root is not None:
-        thread = threading.Thread(
-            target=lambda: run.queue_run_fields(_system.git_facts(git_root, s.git_remote)),
-            name="runstore-git", daemon=True,
-        )
-        thread.start()
-        run.add_background(thread)
-    _lifecycle.activate(run, make_global=reinit_mode != "create_new")
-    how = "resumed" if opened.resumed else ("forked" if s.fork_from else "started")
-    where = (f"offline to {root} (merge it into a store with: runstore sync {root})"
-             if run.offline else f"to {root / _store.STORE_FILENAME}")
-    _say(s, f"run {identity['name']} ({identity['project']}/{identity['id']}) {how}, "
-            f"logging {where}")
-    _start_extras(run, s, root, make_global=reinit_mode != "create_new")
-    if s.sync_tensorboard:
-        from . import _tensorboard
-
-        stop_tensorboard = _tensorboard.start(run)  # None, after a warning, without writers
-        if stop_tensorboard is not None:
-            run.add_closer(stop_tensorboard)
-    if monitor_gym:
-        from . import _gym
-
-        stop_gym = _gym.monitor(run)  # None, after a warning, without gymnasium
-        if stop_gym is not None:
-            run.add_closer(stop_gym)
+        _save_code(opened, facts["program"], git_root, cwd, with_diff=not s.disable_git,
+                   now=now)
+    run = _make_run(opened, s, allow_change)
+    _lifecycle.activate(run, make_global=main_run)
+    how = "resumed" if opened.row.resumed else ("forked" if s.fork_from else "started")
+    where = (f"offline to {opened.root} (merge it into a store with: runstore sync "
+             f"{opened.root})" if opened.offline
+             else f"to {opened.root / _store.STORE_FILENAME}")
+    _say(s, f"run {run.name} ({run.project}/{run.id}) {how}, logging {where}")
+    _start_background(run, s, opened.root, git_root, main_run=main_run,
+                      monitor_gym=bool(monitor_gym))
     return run
 
 
-def _start_extras(run: Run, s: _settings.Settings, root: Path, make_global: bool) -> None:
-    """Console capture (for the process's main run) and the system monitor."""
-    writer = run.writer
-    if make_global and s.console not in ("off", None):
-        capture = _console.Capture(writer.put_console)
-        run.add_closer(capture.stop)
-    if not s.disable_stats:
-        monitor = _system_stats.start(writer.put_system, s.stats_sampling_interval, str(root))
-        if monitor is not None:
-            run.add_closer(monitor.stop)
+def _modes(s: _settings.Settings) -> Modes:
+    """The mode, reinit and resume asked for, checked (a UsageError names the wrong one)
+    and settled: "dryrun" is offline, reinit="default" depends on being in a notebook,
+    and resume is dropped offline, with a warning. anonymous= is checked here too."""
+    mode = _MODES.get(s.mode)
+    if mode is None:
+        raise UsageError(f"mode={s.mode!r} is not one of 'online', 'offline', 'disabled'")
+    branching = [n for n in ("resume", "resume_from", "fork_from")
+                 if getattr(s, n) not in (None, False)]
+    if len(branching) > 1:
+        raise UsageError(f"{branching[0]} and {branching[1]} are mutually exclusive; "
+                         "pass only one of resume, resume_from and fork_from")
+    resume = _branch.resume_mode(s.resume)
+    if mode == "offline" and (s.resume_from or s.fork_from):
+        raise UsageError("resume_from and fork_from need the store that holds the source run; "
+                         "use mode='online' for them")
+    if mode == "offline" and resume is not None:
+        warn_user("runstore: resume is ignored offline (an offline run is a store of its "
+                  "own); starting a new run")
+        resume = None
+    if s.anonymous is not None and s.anonymous not in _ANONYMOUS:
+        raise UsageError(f"anonymous={s.anonymous!r} is not one of {', '.join(_ANONYMOUS)}")
+    reinit = _REINIT.get(s.reinit if s.reinit is not None else "default")
+    if reinit is None:
+        raise UsageError(f"reinit={s.reinit!r} is not one of True, False, "
+                         "'default', 'finish_previous', 'return_previous', 'create_new'")
+    if reinit == "default":
+        reinit = "finish_previous" if in_notebook() else "return_previous"
+    return Modes(mode, reinit, resume)
+
+
+def _open(
+    root: Path, s: _settings.Settings, modes: Modes, force: bool, identity: Identity,
+    config: dict[str, Any], facts: dict[str, Any], now: str, allow_change: bool,
+) -> _Opened:
+    """The store and the run's row in it. Online, a store that cannot be written means
+    an offline store of the run's own, with a warning (with force=True, a CommError)."""
+    if modes.mode == "online":
+        try:
+            return _open_online(root, s, modes.resume, identity, config, facts, now,
+                                allow_change)
+        except CommError as exc:
+            if force:
+                raise
+            warn_user(f"runstore: {exc}; logging this run offline instead (merge it later "
+                      "with `runstore sync`, or pass force=True to make this an error)")
+    path = _offline.new_offline_store(root, identity.id)  # see _offline
+    conn = _store.connect(path)
+    return _Opened(conn, path.parent, _branch.create(conn, identity, config, facts, now),
+                   offline=True)
 
 
 def _open_online(
-    root: Path, s: _settings.Settings, resume_mode: str | None, identity: dict[str, Any],
+    root: Path, s: _settings.Settings, resume_mode: str | None, identity: Identity,
     config: dict[str, Any], facts: dict[str, Any], now: str, allow_change: bool,
-) -> tuple[sqlite3.Connection, _branch.Opened, Path | None]:
+) -> _Opened:
     """Open the store and create, resume, rewind or fork the run row in it.
 
     Any failure to write the store is a CommError; argument errors stay UsageErrors.
@@ -247,41 +246,96 @@ def _open_online(
         # The run a crashed or failed process left behind in this directory.
         recorded = _branch.read_resume_file(root)
         if recorded is not None and s.run_id is not None and recorded != s.run_id:
-            warnings.warn(f"runstore: ignoring run id {recorded!r} from {_branch.RESUME_FILE} "
-                          f"because id={s.run_id!r} was given", UserWarning, stacklevel=3)
+            warn_user(f"runstore: ignoring run id {recorded!r} from {_branch.RESUME_FILE} "
+                      f"because id={s.run_id!r} was given")
         elif recorded is not None:
-            identity = {**identity, "id": recorded}
+            identity = replace(identity, id=recorded)
     try:
         if s.resume_from is not None:
-            opened = _branch.rewind(conn, s.resume_from, identity, config, facts, now,
-                                    allow_change, id_given=s.run_id is not None)
+            row = _branch.rewind(conn, s.resume_from, identity, config, facts, now,
+                                 allow_change, id_given=s.run_id is not None)
         elif s.fork_from is not None:
-            opened = _branch.fork(conn, s.fork_from, identity, config, facts, now)
+            row = _branch.fork(conn, s.fork_from, identity, config, facts, now)
         elif resume_mode is not None:
-            opened = _branch.resume(conn, resume_mode, identity, config, facts, now,
-                                    allow_change)
+            row = _branch.resume(conn, resume_mode, identity, config, facts, now, allow_change)
         else:
-            opened = _branch.create(conn, identity, config, facts, now)
+            row = _branch.create(conn, identity, config, facts, now)
     except sqlite3.Error as exc:
         conn.close()
         raise CommError(f"cannot write the store {path}: {exc}") from exc
     except BaseException:
         conn.close()
         raise
-    resume_file = None
+    opened = _Opened(conn, root, row)
     if resume_mode == "auto":
         try:
-            resume_file = _branch.write_resume_file(root, opened.identity["id"])
+            opened.resume_file = _branch.write_resume_file(root, row.identity.id)
         except OSError as exc:
-            warnings.warn(f"runstore: cannot record the run for resume='auto': {exc}",
-                          UserWarning, stacklevel=3)
-    return conn, opened, resume_file
+            warn_user(f"runstore: cannot record the run for resume='auto': {exc}")
+    return opened
 
 
-def _open_offline(root: Path, run_id: str) -> tuple[sqlite3.Connection, Path]:
-    """A self-contained store for one offline run (see _offline)."""
-    path = _offline.new_offline_store(root, run_id)
-    return _store.connect(path), path
+def _save_code(opened: _Opened, program: str | None, git_root: Path | None, cwd: Path,
+               with_diff: bool, now: str) -> None:
+    """save_code=True: the program (or notebook) and the git diff, kept with the run."""
+    with _store.transaction(opened.conn):
+        for file_path, kind, content in _code.code_files(program, git_root, cwd,
+                                                         with_diff=with_diff):
+            _store.save_file(opened.conn, opened.row.run_key, file_path, kind, content, now)
+
+
+def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run:
+    """The Run on the opened row: its writer, and the config, metric definitions and
+    summary the row holds."""
+    conn, row, path = opened.conn, opened.row, opened.root / _store.STORE_FILENAME
+    max_points = None if s.log_queue_size is None else max(16, int(s.log_queue_size))
+
+    def writer(heartbeat: Any) -> Writer:
+        return Writer(conn, row.run_key, heartbeat, max_points, path=path,
+                      run_id=row.identity.id)
+
+    run = Run(
+        identity=row.identity, settings=s, dir=str(opened.root), allow_val_change=allow_change,
+        offline=opened.offline, writer_factory=writer,
+        starting_step=row.starting_step, runtime_offset=row.runtime_offset,
+        resumed=row.resumed, resume_file=opened.resume_file,
+    )
+    run.config.load(row.config)
+    for definition in row.metric_definitions:
+        run.define_metric(**definition)
+    if row.summary is not None:
+        run.summary.restore(row.aggregates, row.summary)
+    return run
+
+
+def _start_background(run: Run, s: _settings.Settings, root: Path, git_root: Path | None,
+                      main_run: bool, monitor_gym: bool) -> None:
+    """What runs beside the run until it finishes: reading git facts, console capture
+    (for the process's main run), the system monitor and the integrations asked for.
+    Each has its stop (or thread) registered with the run, which finish() ends first."""
+    writer = run._writer
+    assert writer is not None  # only a disabled run has none
+    if git_root is not None:
+        remote = s.git_remote
+        thread = threading.Thread(
+            target=lambda: run._queue_run_fields(_provenance.git_facts(git_root, remote)),
+            name="runstore-git", daemon=True,
+        )
+        thread.start()
+        run._add_background(thread)
+    if main_run and s.console not in ("off", None):
+        run._add_closer(_console.Capture(writer.put_console).stop)
+    if not s.disable_stats:
+        monitor = _system_stats.start(writer.put_system, s.stats_sampling_interval, str(root))
+        if monitor is not None:
+            run._add_closer(monitor.stop)
+    # Each integration (a module of _integrations, imported only when asked for) has
+    # start(run) -> stop | None; None, after a warning, when its library is missing.
+    for name, wanted in (("tensorboard", s.sync_tensorboard), ("gym", monitor_gym)):
+        if wanted:
+            stop = importlib.import_module(f"._integrations.{name}", __package__).start(run)
+            if stop is not None:
+                run._add_closer(stop)
 
 
 _warned_magic = False
@@ -290,11 +344,11 @@ _warned_magic = False
 def _warn_magic() -> None:
     global _warned_magic
     _warned_magic = True
-    warnings.warn("runstore: magic= does nothing (wandb removed it)", UserWarning, stacklevel=3)
+    warn_user("runstore: magic= does nothing (wandb removed it)")
 
 
-def _identity(s: _settings.Settings, repo_root: Path | None) -> dict[str, Any]:
-    entity = "anonymous" if s.anonymous == "must" else (s.entity or _system.os_user())
+def _identity(s: _settings.Settings, repo_root: Path | None) -> Identity:
+    entity = "anonymous" if s.anonymous == "must" else (s.entity or _provenance.os_user())
     check_path_part("entity", entity)
     project = s.project or _infer_project(repo_root, s)
     check_path_part("project", project)
@@ -302,20 +356,19 @@ def _identity(s: _settings.Settings, repo_root: Path | None) -> dict[str, Any]:
     check_path_part("run id", run_id, max_len=64)
     # No name (None or "", as in wandb) means one is generated; any other must be a name.
     unnamed = s.run_name is None or (isinstance(s.run_name, str) and not s.run_name)
-    return {
-        "entity": entity, "project": project, "id": run_id,
-        "name": None if unnamed else check_name(s.run_name),
-        "notes": check_notes(s.run_notes),
-        "tags": check_tags(s.run_tags), "run_group": check_text("group", s.run_group),
-        "job_type": check_text("job_type", s.run_job_type),
-    }
+    return Identity(
+        entity=entity, project=project, id=run_id,
+        name=None if unnamed else check_name(s.run_name), notes=check_notes(s.run_notes),
+        tags=check_tags(s.run_tags), group=check_text("group", s.run_group),
+        job_type=check_text("job_type", s.run_job_type),
+    )
 
 
 def _infer_project(repo_root: Path | None, s: _settings.Settings) -> str:
     """The git repository's name, else the program's file stem, else "uncategorized"."""
     if repo_root is not None:
         return repo_root.name
-    program = s.program or (None if in_notebook() else _system.program_path())
+    program = s.program or (None if in_notebook() else _provenance.program_path())
     if program:
         return Path(program).stem
     return "uncategorized"

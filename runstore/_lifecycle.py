@@ -11,16 +11,21 @@ import atexit
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from ._run import Run
 
 _lock = threading.RLock()
-_active: list[Any] = []
+_active: list[Run] = []
 _exit_code: int | None = None
 _hooks_installed = False
 
 
 class PreInit:
     """Stands in for runstore.config / runstore.summary before init()."""
+
+    _name: str
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_name", name)
@@ -36,19 +41,20 @@ class PreInit:
         return f"<runstore.{self._name} before init()>"
 
 
-def global_run() -> Any:
+def global_run() -> Run | None:
     """The run behind runstore.run, or None."""
-    return sys.modules["runstore"].run
+    pkg: Any = sys.modules["runstore"]
+    return pkg.run
 
 
-def _set_globals(run: Any) -> None:
-    pkg = sys.modules["runstore"]
+def _set_globals(run: Run | None) -> None:
+    pkg: Any = sys.modules["runstore"]
     pkg.run = run
     pkg.config = run.config if run is not None else PreInit("config")
     pkg.summary = run.summary if run is not None else PreInit("summary")
 
 
-def activate(run: Any, make_global: bool) -> None:
+def activate(run: Run, make_global: bool) -> None:
     """Register a new run (and point the module globals at it)."""
     install_hooks()
     with _lock:
@@ -57,7 +63,7 @@ def activate(run: Any, make_global: bool) -> None:
             _set_globals(run)
 
 
-def deactivate(run: Any) -> None:
+def deactivate(run: Run) -> None:
     """Forget a finished run (and clear the module globals if they point at it)."""
     with _lock:
         if run in _active:
@@ -66,7 +72,7 @@ def deactivate(run: Any) -> None:
             _set_globals(None)
 
 
-def active_runs() -> list[Any]:
+def active_runs() -> list[Run]:
     with _lock:
         return list(_active)
 
@@ -101,7 +107,7 @@ def install_hooks() -> None:
 
     original_exit = sys.exit
 
-    def exit_hook(code: Any = None) -> None:
+    def exit_hook(code: Any = None) -> NoReturn:
         _record_exit_code(code)
         original_exit(code)
 

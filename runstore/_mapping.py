@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import Any
 
 
@@ -14,13 +14,13 @@ class DictView:
     def as_dict(self) -> dict[str, Any]:
         return dict(self._data)
 
-    def keys(self):  # noqa: ANN201 - a dict view
+    def keys(self) -> KeysView[str]:
         return self._data.keys()
 
-    def items(self):  # noqa: ANN201
+    def items(self) -> ItemsView[str, Any]:
         return self._data.items()
 
-    def values(self):  # noqa: ANN201
+    def values(self) -> ValuesView[Any]:
         return self._data.values()
 
     def get(self, key: str, default: Any = None) -> Any:

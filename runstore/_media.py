@@ -1,7 +1,7 @@
-"""Media for log(): runstore.Image, runstore.Histogram, runstore.Table.
+"""Media for log(): runstore.Image, runstore.Histogram, runstore.Table, runstore.Video.
 
 Each becomes a small JSON description stored as the history value (with a
-`_type`, as wandb's exported history has); image bytes go to the store's blobs,
+`_type`, as wandb's exported history has); image and video bytes go to the store's blobs,
 deduplicated by hash. Encoding happens in log(), on the caller's thread, as in wandb.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -133,5 +134,41 @@ class Table(Media):
                                     "data": self.data}, default=str))
 
 
-for _cls in (Image, Histogram, Table):
-    _cls.__module__ = "runstore"
+VIDEO_FORMATS = ("mp4", "webm", "gif", "ogg", "mov")
+
+
+class Video(Media):
+    """A video: the path of a video file, or its bytes (`format` says which kind).
+
+    Stored as `{"_type": "video-file", "path": "media/videos/<sha16>.<format>",
+    "sha256", "format", "size", "episode", "caption"}`; the bytes are a blob.
+    """
+
+    def __init__(self, data: str | os.PathLike[str] | bytes, format: str | None = None,
+                 caption: str | None = None, episode: int | None = None) -> None:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            self._bytes = bytes(data)
+            suffix = None
+        elif isinstance(data, (str, os.PathLike)):
+            path = Path(data)
+            if not path.is_file():
+                raise UsageError(f"video file {str(path)!r} does not exist")
+            self._bytes = path.read_bytes()
+            suffix = path.suffix.lstrip(".").lower() or None
+        else:
+            raise UsageError(f"Video takes a file path or bytes, not {type(data).__name__} "
+                             "(write frames to a file first, e.g. with moviepy)")
+        fmt = (format or suffix or "mp4").lower()
+        if fmt not in VIDEO_FORMATS:
+            raise UsageError(f"video format {fmt!r} is not one of {', '.join(VIDEO_FORMATS)}")
+        self.format = fmt
+        self.caption = caption
+        self.episode = None if episode is None else int(episode)
+
+    def stored(self, key: str) -> JsonText:
+        digest = hashlib.sha256(self._bytes).hexdigest()
+        path = f"media/videos/{digest[:16]}.{self.format}"
+        description = {"_type": "video-file", "path": path, "sha256": digest,
+                       "format": self.format, "size": len(self._bytes),
+                       "episode": self.episode, "caption": self.caption}
+        return MediaText(json.dumps(description), self._bytes, path)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import string
+from collections.abc import Iterable
+from typing import cast, overload
 
 from ._errors import UsageError
 from ._values import INT64_MAX, INT64_MIN, storable_text
@@ -49,6 +51,10 @@ def new_run_name(number: int) -> str:
     return f"{_choice(_ADJECTIVES)}-{_choice(_NOUNS)}-{number}"
 
 
+@overload
+def check_text(what: str, value: str) -> str: ...
+@overload
+def check_text(what: str, value: object) -> str | None: ...
 def check_text(what: str, value: object) -> str | None:
     """A text argument (name, notes, ...): None, or a string SQLite can store."""
     if value is None:
@@ -63,7 +69,7 @@ def check_text(what: str, value: object) -> str | None:
 
 def check_path_part(what: str, value: object, max_len: int = 128) -> str:
     """Validate a run id or project name: non-empty text without / \\ # ? % :."""
-    if not isinstance(check_text(what, value), str):
+    if not isinstance(value, str) or check_text(what, value) is None:
         raise UsageError(f"{what} must be a string, got {type(value).__name__}")
     if not value.strip() or value != value.strip():
         raise UsageError(f"{what} {value!r} must be non-empty without surrounding whitespace")
@@ -85,7 +91,7 @@ def check_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise UsageError(f"a run's name must be non-empty text (not only spaces), "
                          f"got {name!r}")
-    return check_text("name", name)  # type: ignore[return-value]
+    return check_text("name", name)
 
 
 def check_notes(notes: object) -> str | None:
@@ -101,14 +107,15 @@ def check_tags(tags: object) -> tuple[str, ...]:
     if isinstance(tags, str):
         tags = (tags,)
     try:
-        tags = tuple(tags)  # type: ignore[arg-type]
+        given = tuple(cast(Iterable[object], tags))  # a TypeError if it is not iterable
     except TypeError:
         raise UsageError(f"tags must be a list of strings, got {tags!r}") from None
-    for tag in tags:
+    checked: list[str] = []
+    for tag in given:
         if not isinstance(tag, str) or not 1 <= len(tag) <= 64:
             raise UsageError(f"tag {tag!r} must be a string of 1 to 64 characters")
-        check_text("tag", tag)
-    return tuple(dict.fromkeys(tags))
+        checked.append(check_text("tag", tag))
+    return tuple(dict.fromkeys(checked))
 
 
 def parse_int64(text: str) -> int | None:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _lifecycle
 from ._config import Config
 from ._errors import UsageError
 from ._names import check_name, check_notes, check_tags
+from ._run_compat import RunLibraryMethods
 from ._summary import Summary, check_metric_name, parse_ops
-from ._values import INT64_MAX, flatten, plain_numbers, warn
-from ._writer import Writer, utc_now
+from ._values import INT64_MAX, flatten, plain_numbers, utc_now, warn
+from ._writer import Writer
+
+if TYPE_CHECKING:
+    from ._branch import Identity
+    from ._settings import Settings
 
 
 class Metric:
@@ -29,31 +34,32 @@ class Metric:
         return f"Metric(name={self.name!r}, summary={self.summary!r})"
 
 
-class Run:
+class Run(RunLibraryMethods):
     """One experiment run. Create it with `runstore.init()`."""
 
     def __init__(
         self,
         *,
-        identity: Mapping[str, Any],
-        settings: Any,
+        identity: Identity,
+        settings: Settings,
         dir: str | None,
         allow_val_change: bool,
-        writer_factory: Any = None,
+        writer_factory: Callable[[Callable[[], dict[str, Any]]], Writer] | None = None,
         starting_step: int = 0,
         runtime_offset: float = 0.0,
         resumed: bool = False,
         resume_file: Path | None = None,
         offline: bool = False,
     ) -> None:
-        self._entity = identity["entity"]
-        self._project = identity["project"]
-        self._id = identity["id"]
-        self._name = identity["name"]
-        self._notes = identity.get("notes")
-        self._tags = tuple(identity.get("tags") or ())
-        self._group = identity.get("run_group")
-        self._job_type = identity.get("job_type")
+        self._entity = identity.entity
+        self._project = identity.project
+        self._id = identity.id
+        assert identity.name is not None, "init() names every run it makes"
+        self._name = identity.name
+        self._notes = identity.notes
+        self._tags = identity.tags
+        self._group = identity.group
+        self._job_type = identity.job_type
         self._settings = settings
         self._dir = dir
         self._resumed = resumed
@@ -70,7 +76,7 @@ class Run:
         self._metric_definitions: dict[str, dict[str, Any]] = {}
         self._writer: Writer | None = None
         self._background: list[threading.Thread] = []
-        self._closers: list[Any] = []
+        self._closers: list[Callable[[], None]] = []
         self.config = Config(allow_val_change, on_change=self._config_changed)
         self.summary = Summary(on_change=self._summary_changed)
         if writer_factory is not None:
@@ -208,21 +214,18 @@ class Run:
         # Called on the writer thread with each batch.
         return {"heartbeat_at": utc_now(), "runtime": self.runtime()}
 
-    def add_background(self, thread: threading.Thread) -> None:
+    # -- plumbing for init() and the integrations (private: dir(run) is wandb-shaped) --
+
+    def _add_background(self, thread: threading.Thread) -> None:
         """A helper thread (e.g. reading git facts) that finish() waits for."""
         self._background.append(thread)
 
-    def add_closer(self, close: Any) -> None:
+    def _add_closer(self, close: Callable[[], None]) -> None:
         """Something to stop when the run finishes, before its last write (console
-        capture, the system monitor)."""
+        capture, the system monitor, an integration)."""
         self._closers.append(close)
 
-    @property
-    def writer(self) -> Writer | None:
-        """The run's writer (None for a disabled run)."""
-        return self._writer
-
-    def queue_run_fields(self, fields: dict[str, Any]) -> None:
+    def _queue_run_fields(self, fields: dict[str, Any]) -> None:
         """Persist run columns from a helper thread."""
         self._persist(fields)
 
@@ -239,6 +242,9 @@ class Run:
             return
         plain = type(data) is dict and plain_numbers(data)
         row = dict(data) if plain else flatten(data)
+        if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
+            row, synced = self._sync_steps(row)
+            plain = plain and (not synced or plain_numbers(row))
         with self._lock:
             if step is None and commit is None and not self._pending:
                 # The common case, one whole row per call: no pending row to merge.
@@ -315,17 +321,9 @@ class Run:
         definition = {"name": name, "summary": summary, "goal": goal,
                       "step_metric": step_metric, "hidden": hidden}
         self._metric_definitions[name] = {k: v for k, v in definition.items() if v is not None}
+        self._add_step_sync(name, step_metric, step_sync)
         self._persist({"metric_definitions": list(self._metric_definitions.values())})
         return Metric(name, summary, step_metric)
-
-    def save(self, glob_str: str | None = None, base_path: str | None = None,
-             policy: str = "live") -> bool:
-        """Commit everything logged so far. Saving files is not supported yet."""
-        if glob_str is not None:
-            warn("run.save() of files is not supported yet; nothing was copied")
-        if self._writer is not None and not self._finished:
-            self._writer.flush()
-        return False
 
     # -- the end -----------------------------------------------------------------------
 
@@ -358,7 +356,8 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> Literal[False]:
         if exc_type is None:
             code = 0
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -367,6 +366,3 @@ class Run:
             code = 1
         self.finish(exit_code=code)
         return False
-
-
-Run.__module__ = "runstore"

@@ -7,51 +7,14 @@ WANDB_* variables, defaults.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._errors import UsageError
 from ._names import parse_int64
+from ._store import STORE_FILENAME
 
-# name: (default, environment suffix or None, kind)
-_FIELDS: dict[str, tuple[Any, str | None, str]] = {
-    "root_dir": (None, "DIR", "str"),
-    "mode": ("online", "MODE", "str"),
-    "project": (None, "PROJECT", "str"),
-    "entity": (None, "ENTITY", "str"),
-    "run_id": (None, "RUN_ID", "str"),
-    "run_name": (None, "NAME", "str"),
-    "run_notes": (None, "NOTES", "str"),
-    "run_tags": (None, "TAGS", "list"),
-    "run_group": (None, "RUN_GROUP", "str"),
-    "run_job_type": (None, "JOB_TYPE", "str"),
-    "resume": (None, "RESUME", "str"),
-    "resume_from": (None, "RESUME_FROM", "str"),
-    "fork_from": (None, "FORK_FROM", "str"),
-    "reinit": (None, "REINIT", "str"),
-    "anonymous": (None, "ANONYMOUS", "str"),
-    "allow_val_change": (None, None, "bool"),
-    "save_code": (None, "SAVE_CODE", "bool"),
-    "disable_code": (False, "DISABLE_CODE", "bool"),
-    "disable_git": (False, "DISABLE_GIT", "bool"),
-    "git_root": (None, "GIT_ROOT", "str"),
-    "git_remote": ("origin", "GIT_REMOTE", "str"),
-    "config_paths": (None, "CONFIG_PATHS", "list"),
-    "program": (None, "PROGRAM", "str"),
-    "host": (None, "HOST", "str"),
-    "silent": (False, "SILENT", "bool"),
-    "quiet": (False, "QUIET", "bool"),
-    "console": ("auto", "CONSOLE", "str"),
-    "sync_tensorboard": (None, None, "bool"),
-    "disable_stats": (False, "DISABLE_STATS", "bool"),
-    "stats_sampling_interval": (10.0, "STATS_SAMPLING_INTERVAL", "float"),
-    # runstore's own: make log() wait until its row is committed.
-    "sync_writes": (False, "SYNC_WRITES", "bool"),
-    # runstore's own: how many logged values (not rows) may wait for the writer before
-    # log() waits. Unset, the bound follows the writer's pace (about 0.15 s of writing,
-    # at most 40,000 values), which bounds what a SIGKILL can lose.
-    "log_queue_size": (None, "LOG_QUEUE_SIZE", "int"),
-}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -83,14 +46,37 @@ def _parse_env(name: str, text: str, kind: str) -> Any:
 
 def env_value(field: str) -> Any:
     """A setting from RUNSTORE_<X>, else WANDB_<X>, else None."""
-    _, suffix, kind = _FIELDS[field]
-    if suffix is None:
+    setting = _FIELDS[field]
+    if setting.env is None:
         return None
     for prefix in ("RUNSTORE_", "WANDB_"):
-        name = prefix + suffix
+        name = prefix + setting.env
         if name in os.environ:
-            return _parse_env(name, os.environ[name], kind)
+            return _parse_env(name, os.environ[name], setting.kind)
     return None
+
+
+class _Field:
+    """One field of Settings: its default, the suffix of the RUNSTORE_/WANDB_ variable
+    that sets it (None: no variable) and how that variable's text is read."""
+
+    __slots__ = ("default", "env", "kind", "name")
+
+    def __init__(self, default: Any, env: str | None, kind: str) -> None:
+        self.default, self.env, self.kind, self.name = default, env, kind, ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: Settings | None, owner: type | None = None) -> Any:
+        if settings is None:
+            return self
+        return settings._values.get(self.name, self.default)
+
+
+def _field(default: Any, env: str | None, kind: str) -> Any:
+    """A field of Settings; its annotation there is its type for readers and tools."""
+    return _Field(default, env, kind)
 
 
 class Settings:
@@ -101,6 +87,45 @@ class Settings:
     """
 
     __slots__ = ("_frozen", "_values")
+    _frozen: bool  # resolve() freezes what it returns
+    _values: dict[str, Any]  # the fields set, none of them None
+
+    root_dir: str | None = _field(None, "DIR", "str")
+    mode: str = _field("online", "MODE", "str")
+    project: str | None = _field(None, "PROJECT", "str")
+    entity: str | None = _field(None, "ENTITY", "str")
+    run_id: str | None = _field(None, "RUN_ID", "str")
+    run_name: str | None = _field(None, "NAME", "str")
+    run_notes: str | None = _field(None, "NOTES", "str")
+    run_tags: Sequence[str] | None = _field(None, "TAGS", "list")
+    run_group: str | None = _field(None, "RUN_GROUP", "str")
+    run_job_type: str | None = _field(None, "JOB_TYPE", "str")
+    resume: bool | str | None = _field(None, "RESUME", "str")
+    resume_from: str | None = _field(None, "RESUME_FROM", "str")
+    fork_from: str | None = _field(None, "FORK_FROM", "str")
+    reinit: bool | str | None = _field(None, "REINIT", "str")
+    anonymous: str | None = _field(None, "ANONYMOUS", "str")
+    allow_val_change: bool | None = _field(None, None, "bool")
+    save_code: bool | None = _field(None, "SAVE_CODE", "bool")
+    disable_code: bool = _field(False, "DISABLE_CODE", "bool")
+    disable_git: bool = _field(False, "DISABLE_GIT", "bool")
+    git_root: str | None = _field(None, "GIT_ROOT", "str")
+    git_remote: str = _field("origin", "GIT_REMOTE", "str")
+    config_paths: Sequence[str] | None = _field(None, "CONFIG_PATHS", "list")
+    program: str | None = _field(None, "PROGRAM", "str")
+    host: str | None = _field(None, "HOST", "str")
+    silent: bool = _field(False, "SILENT", "bool")
+    quiet: bool = _field(False, "QUIET", "bool")
+    console: str = _field("auto", "CONSOLE", "str")
+    sync_tensorboard: bool | None = _field(None, None, "bool")
+    disable_stats: bool = _field(False, "DISABLE_STATS", "bool")
+    stats_sampling_interval: float = _field(10.0, "STATS_SAMPLING_INTERVAL", "float")
+    # runstore's own: make log() wait until its row is committed.
+    sync_writes: bool = _field(False, "SYNC_WRITES", "bool")
+    # runstore's own: how many logged values (not rows) may wait for the writer before
+    # log() waits. Unset, the bound follows the writer's pace (about 0.15 s of writing,
+    # at most 40,000 values), which bounds what a SIGKILL can lose.
+    log_queue_size: int | None = _field(None, "LOG_QUEUE_SIZE", "int")
 
     def __init__(self, **kwargs: Any) -> None:
         object.__setattr__(self, "_values", {})
@@ -115,10 +140,10 @@ class Settings:
     def is_set(self, name: str) -> bool:
         return name in self._values
 
-    def __getattr__(self, name: str) -> Any:
-        if name not in _FIELDS:
+    if not TYPE_CHECKING:  # for tools, a name that is not a field above is an error
+
+        def __getattr__(self, name: str) -> Any:
             raise AttributeError(f"runstore.Settings has no field {name!r}")
-        return self._values.get(name, _FIELDS[name][0])
 
     def __setattr__(self, name: str, value: Any) -> None:
         if self._frozen:
@@ -132,6 +157,10 @@ class Settings:
 
     def __repr__(self) -> str:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in sorted(self._values.items()))})"
+
+
+# Every field, in the order it is declared (and resolved).
+_FIELDS = {name: f for name, f in vars(Settings).items() if isinstance(f, _Field)}
 
 
 def resolve(
@@ -161,4 +190,16 @@ def resolve(
     return out
 
 
-Settings.__module__ = "runstore"
+# Where a store lives when neither dir= nor RUNSTORE_DIR (WANDB_DIR) says: ./runstore.
+DEFAULT_DIR = "runstore"
+
+
+def store_path(dir: str | os.PathLike[str] | None = None) -> Path:
+    """The store file of `dir`: `<dir>/runstore.db`, `dir` defaulting as init()'s does
+    (RUNSTORE_DIR, WANDB_DIR, ./runstore). A path to a `.db` file is the store itself."""
+    if dir is not None:
+        path = Path(dir).expanduser()
+        if path.suffix == ".db" and not path.is_dir():
+            return path.resolve()
+    root = dir if dir is not None else (env_value("root_dir") or DEFAULT_DIR)
+    return Path(root).expanduser().resolve() / STORE_FILENAME

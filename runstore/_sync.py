@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ def find_offline_runs(root: str | Path) -> list[Path]:
 
 
 def sync(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     store: Path,
     *,
     project: str | None = None,
@@ -74,7 +74,8 @@ def _sync_one(conn: Any, source: Path, project: str | None, entity: str | None,
             if _store.is_live(row):  # on this host: its process exists, even if paused
                 say(f"{row['id']}: still being written by process {row['pid']}; skipped")
                 continue
-            fields = {k: row[k] for k in _store.RUN_COLUMNS if k in row}
+            stored: dict[str, Any] = dict(row)
+            fields = {k: stored[k] for k in _store.RUN_COLUMNS if k in stored}
             fields.update(parent_run_key=None, synced_from=str(source.parent))
             if project:
                 fields["project"] = project

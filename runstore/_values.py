@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 MAX_JSON_CHARS = 100_000
@@ -43,6 +46,8 @@ class MediaText(JsonText):
     the bytes go to the store's blobs (deduplicated) under `path`."""
 
     __slots__ = ("blob", "path")
+    blob: bytes
+    path: str
 
     def __new__(cls, description: str, blob: bytes, path: str) -> MediaText:
         text = super().__new__(cls, description)
@@ -51,9 +56,26 @@ class MediaText(JsonText):
         return text
 
 
+def utc_now() -> str:
+    """Now as ISO-8601 UTC text, as the store keeps times."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
 def warn(message: str) -> None:
     """A logging problem: said once per call site, never raised."""
     warnings.warn(f"runstore: {message}", RuntimeWarning, stacklevel=4)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """A warning about the user's call into runstore (init(), say), shown at the line of
+    that call however deep in runstore it is given: no stacklevel to count by hand."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _scalar(value: Any) -> Any:

@@ -23,14 +23,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _store
 from ._offline import new_offline_store
 from ._summary import Summary
-from ._values import JsonText, MediaText, storable_text, warn
+from ._values import JsonText, MediaText, storable_text, utc_now, warn
 
 # What a SIGKILL can lose is the queue plus the batch being written. Both are bounded
 # in values (not rows) and sized from the writer's measured pace, so that together
@@ -50,11 +49,6 @@ def _inode(path: Path | None) -> int | None:
         return None if path is None else os.stat(path).st_ino
     except OSError:
         return None
-
-
-def utc_now() -> str:
-    """Now as ISO-8601 UTC text, as the store keeps times."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _point(run_key: int, key_id: int, step: int, value: Any) -> tuple:
@@ -78,21 +72,78 @@ def _console_text(line: str) -> str:
     return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# -- what the queue holds: one record per kind, in the order they were put --------------
+
+
+class Row(NamedTuple):
+    """One committed history row (`plain`: only ints and floats)."""
+
+    step: int
+    timestamp: float
+    runtime: float
+    values: dict[str, Any]
+    plain: bool
+
+
+# Row(...) runs a __new__ written in Python; log() builds its Row with the C constructor.
+_new_row = tuple.__new__
+
+
+class RunFields(NamedTuple):
+    """An update of run columns."""
+
+    fields: dict[str, Any]
+
+
+class SummaryChange(NamedTuple):
+    """A change of the run's summary (see Summary.apply)."""
+
+    operation: str
+    args: tuple[Any, ...]
+
+
+class ConsoleLine(NamedTuple):
+    stream: str
+    at: float
+    line: str
+
+
+class SystemSample(NamedTuple):
+    at: float
+    sample: dict[str, float]
+
+
+class File(NamedTuple):
+    path: str
+    kind: str
+    content: bytes
+
+
+class Barrier(NamedTuple):
+    """Set once everything queued before it is committed (flush)."""
+
+    done: threading.Event
+
+
+class Stop(NamedTuple):
+    """The last item: write what came before, then close."""
+
+
+Item = Row | RunFields | SummaryChange | ConsoleLine | SystemSample | File | Barrier | Stop
+
+
 class _Batch:
     """One batch of queue items, sorted by kind, in the order they were queued."""
 
     __slots__ = ("console", "fields", "files", "rows", "stop", "system")
 
     def __init__(self) -> None:
-        self.rows: list[tuple[int, float, float, dict[str, Any]]] = []
-        self.console: list[tuple[str, float, str]] = []
-        self.system: list[tuple[float, dict[str, float]]] = []
-        self.files: list[tuple[str, str, bytes, str]] = []
+        self.rows: list[Row] = []
+        self.console: list[tuple[str, float, str]] = []  # stream, at, line
+        self.system: list[tuple[float, dict[str, float]]] = []  # at, sample
+        self.files: list[tuple[str, str, bytes, str]] = []  # path, kind, content, saved at
         self.fields: dict[str, Any] = {}
         self.stop = False
-
-    def points(self) -> int:
-        return sum(len(row) for *_, row in self.rows)
 
 
 class Writer:
@@ -120,7 +171,7 @@ class Writer:
         self._limit = self._max_points  # the queue bound in values
         self._max_items = max(QUEUE_ITEMS, self._max_points)
         self._batch_points = BATCH_POINTS
-        self._queue: collections.deque = collections.deque()
+        self._queue: collections.deque[Item] = collections.deque()
         # Values queued by put_row (only ever called under the run's lock) and values
         # taken by the writer thread: each counter has one writer, so no lock is needed.
         self._queued_points = 0
@@ -142,38 +193,38 @@ class Writer:
 
     # -- producer side (the training loop's thread) --------------------------
 
-    def put_row(self, step: int, timestamp: float, runtime: float, row: dict,
+    def put_row(self, step: int, timestamp: float, runtime: float, row: dict[str, Any],
                 plain: bool = False) -> None:
         """Queue one committed history row (`plain`: only ints and floats).
         Callers hold the run's lock."""
         self._queued_points += len(row)
-        self._put(("row", step, timestamp, runtime, row, plain))
+        self._put(_new_row(Row, (step, timestamp, runtime, row, plain)))
 
     def put_run(self, fields: dict[str, Any]) -> None:
         """Queue an update of run columns (applied in order with the rows)."""
-        self._put(("run", fields))
+        self._put(RunFields(fields))
 
-    def put_summary(self, operation: str, args: tuple) -> None:
+    def put_summary(self, operation: str, args: tuple[Any, ...]) -> None:
         """Queue a change of the run's summary (see Summary.apply)."""
-        self._put(("summary", operation, args))
+        self._put(SummaryChange(operation, args))
 
     def put_console(self, stream: str, at: float, line: str) -> None:
         """Queue one line the run printed."""
-        self._put(("console", stream, at, line))
+        self._put(ConsoleLine(stream, at, line))
 
     def put_system(self, at: float, sample: dict[str, float]) -> None:
         """Queue one sample of system metrics."""
-        self._put(("system", at, sample))
+        self._put(SystemSample(at, sample))
 
     def put_file(self, path: str, kind: str, content: bytes) -> None:
         """Queue a file to keep with the run (deduplicated by content)."""
-        self._put(("file", path, kind, content))
+        self._put(File(path, kind, content))
 
     def _full(self) -> bool:
         return (self._queued_points - self._taken_points >= self._limit
                 or len(self._queue) >= self._max_items)
 
-    def _put(self, item: tuple) -> None:
+    def _put(self, item: Item) -> None:
         queue = self._queue
         # _full(), inlined: this runs on every log().
         if (self._queued_points - self._taken_points >= self._limit
@@ -190,13 +241,13 @@ class Writer:
         if not self._thread.is_alive():
             return not self._queue
         done = threading.Event()
-        self._put(("barrier", done))
+        self._put(Barrier(done))
         return done.wait(timeout)
 
     def close(self) -> None:
         """Write everything still queued, then stop the thread and close the connection."""
         self._stopping = True
-        self._put(("stop",))
+        self._put(Stop())
         self._thread.join()
         if self._lost_steps:
             warn(f"{self._lost_steps} steps of run {self._run_id} could not be written to the "
@@ -227,21 +278,22 @@ class Writer:
                 stop = self._write(batch)
             except Exception as exc:  # the writer must outlive any one bad batch
                 warn(f"could not write to the store ({exc!r}); this batch is lost")
-                stop = any(item[0] == "stop" for item in batch)
+                stop = any(type(item) is Stop for item in batch)
             for item in batch:
-                if item[0] == "barrier":
-                    item[1].set()
+                if type(item) is Barrier:
+                    item.done.set()
             if stop:
                 self._conn.close()
                 return
 
-    def _take(self) -> tuple[list[tuple], int]:
+    def _take(self) -> tuple[list[Item], int]:
         """A batch's worth of items from the queue, and the values they hold."""
-        queue, batch, points, most = self._queue, [], 0, self._batch_points
+        queue, points, most = self._queue, 0, self._batch_points
+        batch: list[Item] = []
         while queue and points < most:
             item = queue.popleft()
-            if item[0] == "row":
-                points += len(item[4])
+            if type(item) is Row:
+                points += len(item.values)
             batch.append(item)
         self._taken_points += points
         with self._space:
@@ -265,7 +317,7 @@ class Writer:
         if self._path is None or _inode(self._path) == self._inode:
             return
         target = new_offline_store(self._path.parent, self._run_id)
-        self._conn.execute("VACUUM INTO ?", (str(target),))
+        _store.snapshot_to(self._conn, target)
         self._conn.close()
         self._conn = _store.connect(target)
         self._path, self._inode = target, _inode(target)
@@ -273,7 +325,7 @@ class Writer:
              f"everything written so far is saved in {target} and logging continues there "
              f"(merge it into a store with: runstore sync {target.parent})")
 
-    def _write(self, items: list[tuple]) -> bool:
+    def _write(self, items: list[Item]) -> bool:
         self._rescue_if_moved()
         batch = self._partition(items)
         self._drop_unstorable_keys(batch)
@@ -283,36 +335,35 @@ class Writer:
             self._salvage(batch)
         return batch.stop
 
-    def _partition(self, items: list[tuple]) -> _Batch:
+    def _partition(self, items: list[Item]) -> _Batch:
         """Sort items by kind, replaying rows and summary changes on the summary."""
         batch = _Batch()
         summary = self._summary
         for item in items:
-            kind = item[0]
-            if kind == "row":
-                _, step, ts, runtime, row, plain = item
-                batch.rows.append((step, ts, runtime, row))
-                summary.add_row(row, plain)
-            elif kind == "summary":
-                summary.apply(item[1], item[2])
-            elif kind == "run":
-                batch.fields.update(item[1])
-            elif kind == "console":
-                batch.console.append((item[1], item[2], _console_text(item[3])))
-            elif kind == "system":
-                batch.system.append(item[1:])
-            elif kind == "file":
-                batch.files.append((*item[1:], utc_now()))
-            elif kind == "stop":
-                batch.stop = True
-        batch.files += [(v.path, "media", v.blob, utc_now()) for *_, row in batch.rows
-                        for v in row.values() if type(v) is MediaText]
+            match item:
+                case Row():
+                    batch.rows.append(item)
+                    summary.add_row(item.values, item.plain)
+                case SummaryChange(operation, args):
+                    summary.apply(operation, args)
+                case RunFields(fields):
+                    batch.fields.update(fields)
+                case ConsoleLine(stream, at, line):
+                    batch.console.append((stream, at, _console_text(line)))
+                case SystemSample():
+                    batch.system.append(item)
+                case File(path, kind, content):
+                    batch.files.append((path, kind, content, utc_now()))
+                case Stop():
+                    batch.stop = True
+        batch.files += [(v.path, "media", v.blob, utc_now()) for row in batch.rows
+                        for v in row.values.values() if type(v) is MediaText]
         return batch
 
     def _drop_unstorable_keys(self, batch: _Batch) -> None:
         # log()'s fast path leaves key checks to the first time a key is seen.
         keys = self._keys
-        new = {k for *_, row in batch.rows for k in row if k not in keys}
+        new = {k for row in batch.rows for k in row.values if k not in keys}
         unstorable = {k for k in new if not storable_text(k)}
         if not unstorable:
             return
@@ -320,8 +371,8 @@ class Writer:
             warn(f"metric keys {sorted(map(repr, unstorable))} are not storable text "
                  "(lone surrogates); their values are skipped")
             self._bad_keys |= unstorable
-        batch.rows = [(*head, {k: v for k, v in row.items() if k not in unstorable})
-                      for *head, row in batch.rows]
+        batch.rows = [row._replace(values={k: v for k, v in row.values.items()
+                                           if k not in unstorable}) for row in batch.rows]
 
     def _commit(self, batch: _Batch, with_summary: bool = True) -> None:
         """Write a batch in one transaction, with the heartbeat and, if it changed,
@@ -343,16 +394,16 @@ class Writer:
                 if batch.files:
                     _store.save_run_files(conn, run_key, batch.files)
                 if batch.rows:
-                    new = {k for *_, row in batch.rows for k in row if k not in keys}
+                    new = {k for row in batch.rows for k in row.values if k not in keys}
                     if new:
                         _store.intern_keys(conn, sorted(new), keys)
                     steps, points = [], []
-                    for step, ts, runtime, row in batch.rows:
+                    for step, ts, runtime, values, _ in batch.rows:
                         steps.append((run_key, step, ts, runtime))
                         points += [(run_key, keys[k], step, v, None)
                                    if (type(v) is float and v == v) or type(v) is int
                                    else _point(run_key, keys[k], step, v)
-                                   for k, v in row.items()]
+                                   for k, v in values.items()]
                     _store.insert_points(conn, steps, points)
                 _store.update_run(conn, run_key, fields)
         except BaseException:
@@ -378,7 +429,7 @@ class Writer:
                      "lost, later ones may be too; what was written before is kept")
             return
         for row in batch.rows:
-            self._salvage_row(*row)
+            self._salvage_row(row)
         for kind in ("console", "system", "files"):
             for item in getattr(batch, kind):
                 piece = _Batch()
@@ -391,15 +442,15 @@ class Writer:
         if not self._try(_Batch(), None, with_summary=True):
             self._salvage_summary()
 
-    def _salvage_row(self, step: int, ts: float, runtime: float, row: dict) -> None:
+    def _salvage_row(self, row: Row) -> None:
         piece = _Batch()
-        piece.rows.append((step, ts, runtime, row))
+        piece.rows.append(row)
         if self._try(piece, None):
             return
-        for key, value in row.items():
+        for key, value in row.values.items():
             piece = _Batch()
-            piece.rows.append((step, ts, runtime, {key: value}))
-            self._try(piece, f"the value of {key!r} at step {step}")
+            piece.rows.append(row._replace(values={key: value}))
+            self._try(piece, f"the value of {key!r} at step {row.step}")
 
     def _salvage_summary(self) -> None:
         """Drop the summary keys the store refuses (the summary converts values as

@@ -37,7 +37,9 @@ def add_event(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (run_key, relation, parent_run_key, step, at, rows_moved),
     )
-    return int(cur.lastrowid)
+    event_id = cur.lastrowid
+    assert event_id is not None  # an INSERT sets it
+    return event_id
 
 
 def mark_resumed(conn: sqlite3.Connection, run_key: int) -> None:

@@ -24,11 +24,12 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from .._errors import UsageError
+from ._runs import RunRow
 from ._schema import transaction
 
 # The writer beats every few seconds (with every batch, and at least every 5 s), so a
@@ -41,7 +42,7 @@ _MARK_BUSY_MS = 200
 _boot_id: str | None = None
 
 
-def heartbeat_age(row: dict[str, Any]) -> float:
+def heartbeat_age(row: Mapping[str, Any]) -> float:
     """Seconds since the run's last heartbeat (its creation if it never beat)."""
     stamp = row.get("heartbeat_at") or row.get("created_at")
     if not stamp:
@@ -52,12 +53,12 @@ def heartbeat_age(row: dict[str, Any]) -> float:
     return (datetime.now(timezone.utc) - then).total_seconds()
 
 
-def recorded_state(row: dict[str, Any]) -> str | None:
+def recorded_state(row: Mapping[str, Any]) -> str | None:
     """The state as the run's writer (or a reader that saw it die) recorded it."""
     return row.get("recorded_state", row.get("state"))
 
 
-def shown_state(row: dict[str, Any]) -> str | None:
+def shown_state(row: Mapping[str, Any]) -> str | None:
     """The state every reader shows: a running run whose heartbeat is older than
     STALE_AFTER_S is crashed (the rule the `runs` view computes in SQL)."""
     state = recorded_state(row)
@@ -105,7 +106,7 @@ def _psutil_stat(pid: int) -> tuple[str, str] | None:
         process = psutil.Process(int(pid))
         zombie = process.status() == psutil.STATUS_ZOMBIE
         return ("Z" if zombie else "R"), f"psutil:{process.create_time()!r}"
-    except Exception:  # noqa: BLE001 - gone, denied or unsupported: unknown
+    except Exception:  # gone, denied or unsupported: unknown
         return None
 
 
@@ -156,13 +157,13 @@ def _sees_processes() -> bool:
     return os.name == "posix"
 
 
-def on_this_host(row: dict[str, Any]) -> bool:
+def on_this_host(row: Mapping[str, Any]) -> bool:
     """True if the run's process ran on this machine, whose processes can be seen."""
     return bool(row.get("host")) and row["host"] == socket.gethostname() \
         and _sees_processes()
 
 
-def is_live(row: dict[str, Any]) -> bool:
+def is_live(row: Mapping[str, Any]) -> bool:
     """True if the run's writer may still write to it: no other process may take it over.
 
     On this host: its process still exists and is the same process, whatever the age of
@@ -175,14 +176,14 @@ def is_live(row: dict[str, Any]) -> bool:
     return heartbeat_age(row) <= STALE_AFTER_S
 
 
-def process_gone(row: dict[str, Any]) -> bool:
+def process_gone(row: Mapping[str, Any]) -> bool:
     """True for a run recorded as running whose process on this host is gone: it
     crashed, and any reader on this host may record that."""
     return recorded_state(row) == "running" and on_this_host(row) \
         and not pid_alive(row.get("pid"), row.get("pid_started"))
 
 
-def check_not_live(row: dict[str, Any], what: str) -> None:
+def check_not_live(row: Mapping[str, Any], what: str) -> None:
     """Raise UsageError if the run is live (see `is_live`): `what` ("resume", "rewind",
     ...) would make two processes write one run."""
     if not is_live(row):
@@ -207,7 +208,7 @@ def check_not_live(row: dict[str, Any], what: str) -> None:
 # -- recording what a reader saw ----------------------------------------------------------
 
 
-def settle_runs(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> list[int]:
+def settle_runs(conn: sqlite3.Connection, rows: Iterable[RunRow]) -> list[int]:
     """Record as crashed the runs among `rows` (as the store's reads return them) whose
     process on this host is gone, and show them so in `rows`; returns their run_keys.
 

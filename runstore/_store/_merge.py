@@ -10,13 +10,13 @@ from typing import Any
 
 from ._blocks import rebuild_blocks
 from ._read import _row_dict
-from ._runs import find_run_key, insert_run, update_run
+from ._runs import RunRow, find_run_key, insert_run, update_run
 
 SOURCE = "source"
 
 
 @contextmanager
-def attached(conn: sqlite3.Connection, path: Path) -> Iterator[list[dict[str, Any]]]:
+def attached(conn: sqlite3.Connection, path: Path) -> Iterator[list[RunRow]]:
     """Attach another store (migrated to this schema) as `source`; yields its runs' rows
     as recorded (`run_records`: the state its process wrote, not the state shown)."""
     conn.execute(f"ATTACH DATABASE ? AS {SOURCE}", (str(path),))

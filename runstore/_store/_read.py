@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ._json import loads
-from ._runs import JSON_COLUMNS
+from ._runs import JSON_COLUMNS, RunRow
 
 # Runs are read through the `runs` view, so their state and runtime are the ones every
 # reader shows (schema/008_run_state.sql); `recorded_state` is the state as written,
@@ -17,17 +17,17 @@ _RUNS = ("SELECT v.*, r.state AS recorded_state FROM runs v"
          " JOIN run_records r ON r.run_key = v.run_key")
 
 
-def _row_dict(cur: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    out = {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+def _row_dict(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> RunRow:
+    out: dict[str, Any] = {d[0]: v for d, v in zip(cur.description, row, strict=True)}
     for col in JSON_COLUMNS:
         if col in out:
             out[col] = loads(out[col], restore=col in ("summary", "config"))
-    return out
+    return cast(RunRow, out)  # the view's columns: tests/test_api.py checks they agree
 
 
 def get_run(
     conn: sqlite3.Connection, project: str, run_id: str, entity: str | None = None
-) -> dict[str, Any] | None:
+) -> RunRow | None:
     """One run's row as a dict, or None. Without an entity, the newest match wins."""
     sql = f"{_RUNS} WHERE v.project = ? AND v.id = ?"
     params: list[Any] = [project, run_id]
@@ -39,7 +39,7 @@ def get_run(
     return None if row is None else _row_dict(cur, row)
 
 
-def get_run_by_key(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
+def get_run_by_key(conn: sqlite3.Connection, run_key: int) -> RunRow | None:
     cur = conn.execute(f"{_RUNS} WHERE v.run_key = ?", (run_key,))
     row = cur.fetchone()
     return None if row is None else _row_dict(cur, row)
@@ -47,7 +47,7 @@ def get_run_by_key(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | N
 
 def list_runs(
     conn: sqlite3.Connection, project: str | None = None, entity: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[RunRow]:
     """Runs, newest first, optionally of one project (and entity)."""
     clauses, params = [], []
     if project is not None:
@@ -125,16 +125,16 @@ def scan_history(
 def _group_by_step(
     cur: sqlite3.Cursor, names: dict[int, str], require: int
 ) -> Iterator[dict[str, Any]]:
-    row_out: dict[str, Any] | None = None
+    row_out: dict[str, Any] = {}  # empty until the first step
     current = None
     for step, key_id, value, value_json, *times in cur:
         if step != current:
-            if row_out is not None and len(row_out) - 1 >= require:
+            if row_out and len(row_out) - 1 >= require:
                 yield row_out
             current = step
             row_out = {"_step": step}
             if times:
                 row_out["_runtime"], row_out["_timestamp"] = times
         row_out[names[key_id]] = value if value_json is None else json.loads(value_json)
-    if row_out is not None and len(row_out) - 1 >= require:
+    if row_out and len(row_out) - 1 >= require:
         yield row_out

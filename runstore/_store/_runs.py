@@ -4,7 +4,7 @@ finish."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, TypedDict
 
 from .._errors import UsageError
 from ._json import dumps
@@ -21,6 +21,55 @@ RUN_COLUMNS = (
 _SETTABLE = frozenset(RUN_COLUMNS) - {"entity", "project", "id"}
 # Columns holding JSON; callers pass Python objects.
 JSON_COLUMNS = frozenset({"tags", "config", "summary", "metric_definitions", "args"})
+
+
+class RunRow(TypedDict, total=False):
+    """A run as the store's reads return it (`get_run`, `get_run_by_key`, `list_runs`):
+    the `runs` view's columns (RUN_COLUMNS, run_key, resume_count), JSON decoded, and
+    `recorded_state`, the state as written (the view shows a stale run as crashed).
+    Not total: the same shape types the partial rows other code builds."""
+
+    run_key: int
+    entity: str
+    project: str
+    id: str
+    name: str
+    state: str
+    recorded_state: str
+    notes: str | None
+    tags: list[str]
+    run_group: str | None
+    job_type: str | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    # define_metric() calls; a run that made none holds {} (see `metric_definitions`)
+    metric_definitions: list[dict[str, Any]] | dict[str, Any]
+    created_at: str
+    heartbeat_at: str | None
+    finished_at: str | None
+    runtime: float | None
+    exit_code: int | None
+    host: str | None
+    pid: int | None
+    os_user: str | None
+    program: str | None
+    args: list[str] | None
+    python_version: str | None
+    git_commit: str | None
+    git_remote: str | None
+    git_branch: str | None
+    git_dirty: int | None
+    parent_run_key: int | None
+    fork_step: int | None
+    resume_count: int
+    synced_from: str | None
+    pid_started: str | None
+
+
+def metric_definitions(row: RunRow) -> list[dict[str, Any]]:
+    """A run's define_metric() calls, as a list (its row holds {} until the first)."""
+    stored = row.get("metric_definitions")
+    return stored if isinstance(stored, list) else []
 
 
 def _encoded(fields: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +102,9 @@ def insert_run(conn: sqlite3.Connection, fields: dict[str, Any]) -> int:
             f"INSERT INTO run_records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [fields[c] for c in cols],
         )
-        return int(cur.lastrowid)
+        run_key = cur.lastrowid
+        assert run_key is not None  # an INSERT sets it
+        return run_key
 
 
 def find_run_key(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> int | None:

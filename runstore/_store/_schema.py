@@ -149,3 +149,9 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     except OSError as exc:
         raise CommError(f"cannot create the store {path}: {exc}") from exc
     return conn
+
+
+def snapshot_to(conn: sqlite3.Connection, target: str | Path) -> None:
+    """Copy everything `conn` sees into a new database file `target` (VACUUM INTO: one
+    consistent snapshot, even while the file `conn` opened is gone or replaced)."""
+    conn.execute("VACUUM INTO ?", (str(target),))

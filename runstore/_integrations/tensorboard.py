@@ -6,12 +6,11 @@ at the class level: `add_scalar(tag, value, global_step)` becomes also
 `main/tag`, and `__init__` notes every writer made during the run. The function it
 returns unpatches and stores the event files those writers produced with the run, as
 `tensorboard/<path>` files of kind "tensorboard". While several runs sync, scalars go
-to the newest one.
+to the newest one (the patch rules are _patching's).
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import os
@@ -21,9 +20,14 @@ import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._errors import UsageError
+from .._errors import UsageError
+from .._values import warn_user
+from ._patching import ClassPatches, Method
+
+if TYPE_CHECKING:
+    from .._run import Run
 
 # (distribution to look for, module, class)
 _WRITER_CLASSES = (
@@ -34,19 +38,16 @@ _WRITER_CLASSES = (
 # (coarse file system clocks).
 _MTIME_SLACK_S = 2.0
 
-_lock = threading.Lock()
-_syncs: list[_Sync] = []  # the runs syncing, newest last
-_patched: list[tuple[type, str, Any]] = []  # (class, name, what its __dict__ held)
 _local = threading.local()
 
 
 class _Sync:
     """One run's side of the patch: the writers it saw and where they write."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
         self.started = time.time()
-        self.writers: weakref.WeakSet = weakref.WeakSet()
+        self.writers: weakref.WeakSet[Any] = weakref.WeakSet()
         self.logdirs: set[str] = set()
         self.warned_old_step = False
 
@@ -94,29 +95,27 @@ def writer_classes() -> list[type]:
     return classes
 
 
-def start(run: Any) -> Callable[[], None] | None:
+_patches: ClassPatches[_Sync] = ClassPatches()
+
+
+def start(run: Run) -> Callable[[], None] | None:
     """Sync TensorBoard scalars into `run`; returns the function that stops it."""
     classes = writer_classes()
     if not classes:
-        warnings.warn("runstore: sync_tensorboard needs tensorboardX or torch's "
-                      "torch.utils.tensorboard (pip install 'runstore[tensorboard]'); "
-                      "nothing is synced", UserWarning, stacklevel=3)
+        warn_user("runstore: sync_tensorboard needs tensorboardX or torch's "
+                  "torch.utils.tensorboard (pip install 'runstore[tensorboard]'); "
+                  "nothing is synced")
         return None
     sync = _Sync(run)
-    with _lock:
-        if not _syncs:
-            _patch(classes)
-        _syncs.append(sync)
+    _patches.add(sync, [(cls, name, _wrapper(rows)) for cls in classes
+                        for name, rows in (("__init__", None), ("add_scalar", _scalar_row),
+                                           ("add_scalars", _scalars_row))])
     return lambda: _stop(sync)
 
 
 def _stop(sync: _Sync) -> None:
-    with _lock:
-        if sync in _syncs:
-            _syncs.remove(sync)
-        if not _syncs:
-            _unpatch()
-    writer = sync.run.writer
+    _patches.remove(sync)
+    writer = sync.run._writer
     for summary_writer in list(sync.writers):
         _flush(summary_writer)
     if writer is None:
@@ -134,7 +133,7 @@ def _flush(summary_writer: Any) -> None:
     a thread of its own; stopping that thread (as close() does) writes everything queued
     before it, and a fresh thread then carries on with the same queue and file."""
     for file_writer in list((getattr(summary_writer, "all_writers", None) or {}).values()):
-        events = getattr(file_writer, "event_writer", None)
+        events: Any = getattr(file_writer, "event_writer", None)
         worker = getattr(events, "_worker", None)
         if worker is None or getattr(events, "_closed", True):
             continue
@@ -164,33 +163,36 @@ def _scalars_row(main_tag: str, tag_scalar_dict: Any, global_step: Any = None, *
     return {f"{main_tag}/{tag}": v for tag, v in tag_scalar_dict.items()}, global_step
 
 
-def _wrap(original: Callable, rows: Callable | None) -> Callable:
-    """`original`, then its scalars to the syncing run (not from nested patched calls)."""
-    @functools.wraps(original)
-    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        outer = not getattr(_local, "busy", False)
-        _local.busy = True
-        try:
-            result = original(self, *args, **kwargs)
-        finally:
-            if outer:
-                _local.busy = False
-        if outer and _syncs:
-            _forward(self, rows, args, kwargs)
-        return result
-
-    patched._runstore_patch = True
-    return patched
+Rows = Callable[..., tuple[dict[str, Any], Any]]
 
 
-def _forward(writer: Any, rows: Callable | None, args: tuple, kwargs: dict) -> None:
-    """Note the writer and log what it wrote (`rows` reads it from the call's arguments)
-    to the newest syncing run; a problem is a warning, never an exception."""
-    try:
-        sync = _syncs[-1]
-    except IndexError:
-        return
-    run, row = sync.run, {}
+def _wrapper(rows: Rows | None) -> Callable[[Method, Callable[[], _Sync | None]], Method]:
+    """How to wrap a writer method: `original`, then its scalars (read from the call's
+    arguments by `rows`) to the syncing run, but not from nested patched calls."""
+    def wrap(original: Method, serving: Callable[[], _Sync | None]) -> Method:
+        def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            outer = not getattr(_local, "busy", False)
+            _local.busy = True
+            try:
+                result = original(self, *args, **kwargs)
+            finally:
+                if outer:
+                    _local.busy = False
+            sync = serving() if outer else None
+            if sync is not None:
+                _forward(sync, self, rows, args, kwargs)
+            return result
+
+        return patched
+
+    return wrap
+
+
+def _forward(sync: _Sync, writer: Any, rows: Rows | None, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> None:
+    """Note the writer and log what it wrote to the syncing run; a problem is a warning,
+    never an exception."""
+    run, row = sync.run, dict[str, Any]()
     try:
         sync.see(writer)
         if rows is None:
@@ -219,26 +221,6 @@ def _forward(writer: Any, rows: Callable | None, args: tuple, kwargs: dict) -> N
                       f"{run.id}: {exc!r}", RuntimeWarning, stacklevel=3)
 
 
-def _patch(classes: list[type]) -> None:
-    for cls in classes:
-        for name, rows in (("__init__", None), ("add_scalar", _scalar_row),
-                           ("add_scalars", _scalars_row)):
-            original = getattr(cls, name)
-            if getattr(original, "_runstore_patch", False):
-                continue
-            _patched.append((cls, name, cls.__dict__.get(name)))
-            setattr(cls, name, _wrap(original, rows))
-
-
-def _unpatch() -> None:
-    while _patched:
-        cls, name, held = _patched.pop()
-        if held is None:
-            delattr(cls, name)
-        else:
-            setattr(cls, name, held)
-
-
 def is_patched(cls: type) -> bool:
     """True while `cls.add_scalar` is runstore's."""
-    return getattr(cls.add_scalar, "_runstore_patch", False)
+    return _patches.is_ours(getattr(cls, "add_scalar", None))

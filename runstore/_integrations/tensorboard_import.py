@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import _store, _system
-from ._names import check_path_part, check_text
-from ._values import RESERVED_KEYS
+from .. import _provenance, _store
+from .._names import check_path_part, check_text
+from .._values import RESERVED_KEYS
 
 CHUNK = 10_000
 # tag -> [(step, wall_time, value)] in step order
@@ -81,14 +81,15 @@ def _reload(reader: Any, advance: Callable[[int], None]) -> None:
     """reader.Reload(), telling `advance` the bytes read (each record is its event and
     16 bytes of framing) about every megabyte."""
     source = getattr(reader, "_generator", None)
-    if source is None or not hasattr(source, "Load"):
+    load: Any = getattr(source, "Load", None)
+    if load is None:
         reader.Reload()
         return
 
     class Counting:
-        def Load(self) -> Iterator[Any]:  # noqa: N802 - TensorBoard's name
+        def Load(self) -> Iterator[Any]:  # TensorBoard's name
             pending = 0
-            for event in source.Load():
+            for event in load():
                 pending += event.ByteSize() + 16
                 if pending >= 1 << 20:
                     advance(pending)
@@ -131,7 +132,7 @@ def import_logdir(
     were imported. `bar(length=, label=)` is a progress bar (click.progressbar)."""
     logdir = logdir.resolve()
     project = check_path_part("project", project or logdir.name)
-    entity = _system.os_user()
+    entity = _provenance.os_user()
     dirs = run_dirs(logdir)
     if not dirs:
         say(f"no TensorBoard event files under {logdir}")
@@ -194,9 +195,10 @@ def write_run(conn: sqlite3.Connection, identity: dict[str, Any], scalars: Scala
         keys: dict[str, int] = {}
         _store.intern_keys(conn, sorted(scalars), keys)
         for tag, points in scalars.items():
-            rows = [(run_key, keys[tag], step, value, None) if value == value
-                    else (run_key, keys[tag], step, None, "NaN")
-                    for step, _, value in points]
+            rows: list[tuple[int, int, int, float | None, str | None]] = [
+                (run_key, keys[tag], step, value, None) if value == value
+                else (run_key, keys[tag], step, None, "NaN")
+                for step, _, value in points]
             for start in range(0, len(rows), CHUNK):
                 _store.insert_points(conn, [], rows[start:start + CHUNK])
                 advance(len(rows[start:start + CHUNK]))

@@ -1,4 +1,5 @@
-"""Facts about the process and its git repository, recorded on each run."""
+"""Provenance: facts about the process and its git repository, recorded on each run
+(system metrics, CPU and memory over time, are _system_stats.py's)."""
 
 from __future__ import annotations
 
