@@ -1,8 +1,9 @@
 """Reads for the run page and its routes (the Datasette plugin's; chart data: `_chart`).
 
-- the page in one trip: the run row, lineage, fork parent, chart keys, step count
-  (`run_page`), and what a live page polls (`run_status`); whether a database is a
-  store at all (`is_runstore`);
+- the page in one trip: the run row, lineage, fork parent, chart keys, step count, the
+  files kept with the run and the artifact versions it logged and used (`run_page`), and
+  what a live page polls (`run_status`); whether a database is a store at all
+  (`is_runstore`);
 - the run's output beyond metrics (its writes: `_run_output`), first page in one trip
   (`run_output`):
   - console: pages of a run's stdout/stderr lines in `seq` order (`console_page`);
@@ -12,8 +13,8 @@
     (image-file, video-file, histogram, table, ...): which keys hold them, the steps of
     each (bounded, for a slider) and the description at one step (`media_keys`,
     `media_items`, `media_at`);
-  - blobs: the bytes of a blob that some run of the store references in `run_files`
-    (`referenced_blob`, `blob_range`).
+  - blobs: the bytes of a blob that some run of the store references in `run_files`, or
+    a file of an artifact version kept inside the store (`referenced_blob`, `blob_range`).
 
 A key is a media key when its newest row is a media description; such keys are not
 drawn as line charts (`chart_keys`).
@@ -26,6 +27,7 @@ import math
 import sqlite3
 from typing import Any
 
+from ._artifacts import run_artifacts
 from ._branching import last_step, lineage
 from ._read import find_key_id, get_run_by_key
 
@@ -76,7 +78,21 @@ def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
         "step_count": steps,
         "lineage": lineage(conn, run_key),
         "parent": get_run_by_key(conn, parent) if parent is not None else None,
+        "files": _run_file_list(conn, run_key),
+        "artifacts": run_artifacts(conn, run_key),
     }
+
+
+def _run_file_list(conn: sqlite3.Connection, run_key: int) -> list[dict[str, Any]]:
+    """The files kept with a run (saved code, wandb.save, TensorBoard event files), without
+    the media its history shows: {path, kind, size, sha256}, by path."""
+    if not {"blobs", "run_files"} <= has_tables(conn):
+        return []
+    return [{"path": path, "kind": kind, "size": size, "sha256": sha256}
+            for path, kind, size, sha256 in conn.execute(
+                "SELECT f.path, f.kind, b.size, f.sha256 FROM run_files f JOIN blobs b"
+                " ON b.sha256 = f.sha256 WHERE f.run_key = ? AND f.kind != 'media'"
+                " ORDER BY f.path", (run_key,))]
 
 
 def has_tables(conn: sqlite3.Connection) -> set[str]:
@@ -279,6 +295,12 @@ def referenced_blob(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | N
         return None
     paths = [p for (p,) in conn.execute(
         "SELECT DISTINCT path FROM run_files WHERE sha256 = ? ORDER BY path", (sha256,))]
+    if not paths and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'artifact_files'").fetchone():
+        # the file of an artifact version (kept inside the store)
+        paths = [p for (p,) in conn.execute(
+            "SELECT DISTINCT path FROM artifact_files WHERE sha256 = ? AND location IS NULL"
+            " ORDER BY path", (sha256,))]
     if not paths:
         return None
     row = conn.execute("SELECT size, substr(content, 1, 64) FROM blobs WHERE sha256 = ?",

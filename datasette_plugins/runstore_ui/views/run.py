@@ -41,6 +41,7 @@ from ..format import (
 from ..markdown import render_notes
 from ..security import can_edit, read_only
 from . import run_output
+from .media import blob_url
 
 # The most points a chart asks metric.json for (the page's width decides below it):
 # handed to static/runstore_charts.js in the page data as `maxPoints`.
@@ -66,7 +67,7 @@ class Status(TypedDict):
     """status.json: what a live run page needs to go on polling, or stop."""
 
     run_key: int
-    state: str
+    state: str | None  # running, finished, failed, crashed
     live: bool
     last_step: int | None
     runtime: float | None
@@ -152,6 +153,8 @@ async def run_view(datasette: Any, request: Any) -> Response:
         "parent_url": cells.run_url(database_url, page["parent"]["run_key"])
         if page["parent"] else None,
         "parent_config": _pairs(page["parent"]["config"]) if page["parent"] else [],
+        "files": [{**f, "url": blob_url(database_url, f["sha256"])} for f in page["files"]],
+        "artifacts": page["artifacts"],
         "page_data": {
             "runKey": run_key,
             "metricUrl": f"{this_url}/metric.json",
