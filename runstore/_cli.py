@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
-
-def store_path(directory: str | os.PathLike[str] | None) -> Path:
-    """The store file for DIR: `<DIR>/runstore.db`, DIR defaulting as init()'s does
-    ($RUNSTORE_DIR, $WANDB_DIR, ./runstore). A path to a `.db` file is the store itself."""
-    from ._api import store_path as default_store_path
-
-    if directory is not None:
-        path = Path(directory).expanduser()
-        if path.suffix == ".db" and not path.is_dir():
-            return path.resolve()
-    return default_store_path(directory)
+from ._errors import Error
+from ._settings import store_path
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The one error boundary of the CLI: a runstore.Error from any command is reported
+    as a one-line error (click.ClickException), as sqlite-utils reports its library's."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Error as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="runstore")
 def main() -> None:
     """runstore: experiment runs in one SQLite file, browsed with Datasette."""
@@ -58,12 +61,9 @@ def ui(directory: str | None, port: int, host: str, open_browser: bool,
             f"no runstore store at {path}; create one by running a script that calls "
             f"runstore.init(dir={str(path.parent)!r}), or pass the DIR that holds runstore.db"
         )
-    from . import _errors, _store
+    from . import _store
 
-    try:  # an older store is upgraded in place before it is served
-        _store.connect(path).close()
-    except _errors.Error as exc:
-        raise click.ClickException(str(exc)) from exc
+    _store.connect(path).close()  # an older store is upgraded in place before it is served
     from datasette_plugins.runstore_ui.serve import serve
 
     serve(path, host, port, open_browser=open_browser, enable_writes=enable_writes,
@@ -79,13 +79,10 @@ def unrewind(run_path: str, directory: str | None) -> None:
     The archived tail goes back into the live history; whatever was logged since
     the rewind is archived in turn, so nothing is lost.
     """
-    from . import _errors
     from ._api import Api
 
-    try:
-        run = Api(store_path(directory).parent).unrewind(run_path)
-    except _errors.Error as exc:
-        raise click.ClickException(str(exc)) from exc
+    with Api(directory) as api:
+        run = api.unrewind(run_path)
     click.echo(f"restored the newest rewind of {run.path}")
 
 
@@ -97,13 +94,10 @@ def list_runs(directory: str | None, project: str | None) -> None:
 
     A run whose process is gone without finishing is shown as crashed.
     """
-    from . import _errors
     from ._api import Api
 
-    try:
-        runs = Api(store_path(directory).parent).runs(project)
-    except _errors.Error as exc:
-        raise click.ClickException(str(exc)) from exc
+    with Api(directory) as api:
+        runs = api.runs(project)
     rows = [(r.id, r.name, f"{r.entity}/{r.project}", r.state, r.created_at[:19],
              "" if r.runtime is None else f"{r.runtime:.1f}s") for r in runs]
     header = ("ID", "NAME", "PROJECT", "STATE", "CREATED", "RUNTIME")
@@ -157,7 +151,7 @@ def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
     one transaction; syncing a run again replaces the earlier copy, so nothing is
     duplicated. A run whose process died while running is merged as `crashed`.
     """
-    from . import _errors, _sync
+    from . import _sync
 
     store = store_path(directory)
     targets = list(paths) or _sync.find_offline_runs(store.parent)
@@ -168,12 +162,9 @@ def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
         click.echo(f"{run_id}: copying {total:,} points")
         return lambda done: click.echo(f"  {done:,} / {total:,}")
 
-    try:
-        merged = _sync.sync(targets, store, project=project, entity=entity,
-                            include_synced=include_synced, clean=clean, say=click.echo,
-                            progress=progress)
-    except _errors.Error as exc:
-        raise click.ClickException(str(exc)) from exc
+    merged = _sync.sync(targets, store, project=project, entity=entity,
+                        include_synced=include_synced, clean=clean, say=click.echo,
+                        progress=progress)
     click.echo(f"{merged} run(s) synced into {store}")
 
 
@@ -188,8 +179,6 @@ def import_tensorboard(logdir: str, project: str | None, directory: str | None) 
     by its path under LOGDIR; scalars keep their tags, steps and wall times. Runs imported
     before are skipped. Needs TensorBoard (pip install 'runstore[tensorboard]').
     """
-    from . import _errors
-
     store = store_path(directory)
     try:
         from ._integrations import tensorboard_import
@@ -198,7 +187,5 @@ def import_tensorboard(logdir: str, project: str | None, directory: str | None) 
     except ImportError as exc:
         raise click.ClickException(f"import-tensorboard needs TensorBoard ({exc}); install "
                                    "it with: pip install 'runstore[tensorboard]'") from exc
-    except _errors.Error as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"{imported} run(s) imported into {store}")
 
