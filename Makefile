@@ -20,22 +20,25 @@ demo: $(STAMP)
 	cd examples && ../$(PY) train.py
 	$(VENV)/bin/runstore ui examples/runstore
 
+# ruff, and the tests of the declared seams between the library and the plugin
+# (tests/test_package.py -k seam: which modules each side may import from the other).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runstore datasette_plugins tests benchmarks examples
+	$(VENV)/bin/mypy runstore datasette_plugins
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_package.py -k seam
 
 test: $(STAMP) lint
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-datasette-1
 
-# The UI route tests again on Datasette's 1.0 alpha line (.venv has the stable line),
-# in a virtualenv of their own; the plugin supports both through its _compat.py. The
-# stamp names the pinned alpha, so changing DATASETTE1 reinstalls.
+# The UI tests (those marked `ui`: they build a Datasette or start `runstore ui`) again on
+# Datasette's 1.0 alpha line (.venv has the stable line), in a virtualenv of their own; the
+# plugin supports both through its compat.py. The stamp names the pinned alpha, so
+# changing DATASETTE1 reinstalls.
 DATASETTE1 := 1.0a41
 DS1_VENV := .venv-datasette1
 DS1_PY := $(DS1_VENV)/bin/python
 DS1_STAMP := $(DS1_VENV)/.installed-$(DATASETTE1)
-UI_TESTS := tests/test_ui.py tests/test_ui_edits.py tests/test_ui_serve.py tests/test_ui_compare.py \
-	tests/test_ui_charts.py tests/test_ui_extras.py
 
 $(DS1_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(DS1_VENV)
@@ -45,7 +48,40 @@ $(DS1_STAMP): pyproject.toml
 
 .PHONY: test-datasette-1
 test-datasette-1: $(DS1_STAMP)
-	$(DS1_PY) -m pytest -p no:cacheprovider $(UI_TESTS)
+	$(DS1_PY) -m pytest -p no:cacheprovider -m ui
+
+# The training libraries running unchanged under RUNSTORE_AS_WANDB (tests/integrations):
+# transformers, Lightning, SB3 and Keras in .venv, with torch pinned to the CPU build and
+# installed first (an unpinned torch, or a range admitting a newer one, pulls a multi-GB
+# CUDA build); the CleanRL-style test again with gymnasium 0.29 (CleanRL's pin, which
+# cannot live beside .venv's gymnasium 1.x) in a small virtualenv of its own. `make test`
+# runs them; without RUNSTORE_INTEGRATION_TESTS=1 (plain `pytest`) they are skipped.
+TORCH := torch==2.13.0
+INT_STAMP := $(VENV)/.installed-integrations
+GYM029_VENV := .venv-gym029
+GYM029_PY := $(GYM029_VENV)/bin/python
+GYM029_STAMP := $(GYM029_VENV)/.installed
+
+$(INT_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet '$(TORCH)'
+	$(PY) -m pip install --quiet '$(TORCH)' -e '.[test,integrations-test]'
+	touch $(INT_STAMP)
+
+$(GYM029_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(GYM029_VENV)
+	$(GYM029_PY) -m pip install --quiet --upgrade pip
+	$(GYM029_PY) -m pip install --quiet '$(TORCH)'
+	$(GYM029_PY) -m pip install --quiet '$(TORCH)' -e . pytest tensorboard moviepy \
+	  'gymnasium[classic-control]==0.29.1' 'numpy<2'
+	touch $(GYM029_STAMP)
+
+.PHONY: test-integrations
+test-integrations: $(INT_STAMP) $(GYM029_STAMP)
+	RUNSTORE_INTEGRATION_TESTS=1 $(PY) -m pytest -p no:cacheprovider tests/integrations
+	RUNSTORE_INTEGRATION_TESTS=1 $(GYM029_PY) -m pytest -p no:cacheprovider \
+	  tests/integrations/test_compat_cleanrl.py
+
+test: test-integrations
 
 # The browser test (tests/test_browser.py) drives Debian's chromium: install it when it is
 # missing and we can (root with apt-get; `apt-get update` only when the first try fails).
@@ -88,4 +124,4 @@ bench: $(STAMP) $(PEERS_STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(DS1_VENV) $(PEERS_VENV) examples/runstore
+	rm -rf $(VENV) $(DS1_VENV) $(GYM029_VENV) $(PEERS_VENV) examples/runstore

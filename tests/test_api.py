@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 import runstore
-from conftest import query
+from helpers import query
 
 
 def make_runs(new_run):
@@ -101,3 +103,50 @@ def test_a_first_version_store_upgrades_in_place(tmp_path):
     assert (run.name, run.summary, run.lineage()) == ("old-run", {"x": 1}, [])
     assert query(path.parent, "PRAGMA user_version") == [(_schema.latest_version(),)]
     assert query(path.parent, "SELECT resume_count FROM runs") == [(0,)]
+
+
+def test_run_rows_have_the_columns_their_type_declares(new_run, store_dir):
+    from runstore import _store
+
+    make_runs(new_run)
+    conn = _store.connect(store_dir / "runstore.db")
+    try:
+        row = _store.get_run(conn, "proj", "r1")
+        listed = _store.list_runs(conn, "proj")
+    finally:
+        conn.close()
+    declared = set(_store.RunRow.__annotations__)
+    assert set(row) == declared and all(set(r) == declared for r in listed)
+    assert declared == {*_store.RUN_COLUMNS, "run_key", "resume_count", "recorded_state"}
+
+
+def test_api_is_a_context_manager_and_opens_a_store_by_its_db_file(new_run, store_dir):
+    run = new_run(id="cm")
+    run.log({"a": 1})
+    run.finish()
+    with runstore.Api(store_dir / "runstore.db") as api:  # the file, or its directory
+        assert api.run("proj/cm").history() == runstore.Api(store_dir).run("proj/cm").history()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed on leaving the block
+        api.runs()
+
+
+def test_cli_reports_library_errors_in_one_line_and_closes_its_api(new_run, store_dir,
+                                                                  monkeypatch):
+    from click.testing import CliRunner
+
+    from runstore import _api
+    from runstore._cli import main
+
+    new_run(id="x").finish()
+    closed = []
+    close = _api.Api.close
+    monkeypatch.setattr(_api.Api, "close", lambda self: closed.append(close(self)))
+    listed = CliRunner().invoke(main, ["ls", str(store_dir)])
+    assert listed.exit_code == 0 and "x" in listed.output and len(closed) == 1
+    refused = CliRunner().invoke(main, ["ls", str(store_dir), "--project", "a/b/c"])
+    assert refused.exit_code == 1 and len(closed) == 2
+    assert refused.output == ("Error: runs path 'a/b/c' must be 'project' or "
+                              "'entity/project'\n")
+    missing = CliRunner().invoke(main, ["unrewind", "proj/nope", "--dir", str(store_dir)])
+    assert missing.exit_code == 1 and missing.output.startswith("Error: no run 'proj/nope'")
+    assert len(closed) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from conftest import REPO
+from helpers import REPO
 
 sys.path[:0] = [str(REPO / "benchmarks")]
 

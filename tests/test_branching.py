@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
 import runstore
-from conftest import query
+from helpers import query
 from runstore._cli import main as cli
 
 
@@ -156,6 +157,21 @@ def test_unrewind_with_nothing_logged_since_adds_no_empty_rewind(new_run, store_
     assert [r["undone_at"] is not None for r in restored.rewinds] == [True]
     with pytest.raises(runstore.UsageError, match="no rewind to undo"):
         runstore.Api(store_dir).unrewind("proj/src")
+
+
+def test_unrewind_of_a_run_deleted_meanwhile_is_run_not_found(new_run, store_dir, monkeypatch):
+    make_source(new_run).finish()
+    new_run(resume_from="src?_step=4").finish()
+    api = runstore.Api(store_dir)
+    read_before = api.run("proj/src")
+    with sqlite3.connect(store_dir / "runstore.db") as conn:  # commits
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("DELETE FROM run_records WHERE id = 'src'")
+    # As if another process deleted the run between unrewind's read and its transaction.
+    monkeypatch.setattr(api, "run", lambda path: read_before)
+    with pytest.raises(runstore.RunNotFound, match="no run 'proj/src'"):
+        api.unrewind("proj/src")
+    api.close()
 
 
 def test_rewind_with_a_different_id_warns_and_wins(new_run):

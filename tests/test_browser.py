@@ -34,7 +34,9 @@ from typing import Any
 import pytest
 
 import runstore
-from conftest import free_port, start_ui, stop_group
+from helpers import free_port, start_ui, stop_group
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 CHROMIUM = os.environ.get("RUNSTORE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -284,7 +286,7 @@ def _browser(sync_playwright: Any, executable: str, tmp_path: Path,
                 headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": height},
                 timeout=30_000,
             )
-        except Exception as exc:  # noqa: BLE001 - any launch failure means "no browser"
+        except Exception as exc:  # any launch failure means "no browser"
             pytest.skip(f"could not launch {executable} through playwright: {exc}")
         try:
             context.set_default_timeout(WAIT_MS)

@@ -23,8 +23,10 @@ import pytest
 from test_browser import _browser, _chromium, _playwright, _Server
 
 import runstore
-from conftest import free_port
-from runstore._gym import Video
+from helpers import free_port
+from runstore import Video
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 SCREENSHOT = Path("/tmp/runstore-browser-extras.png")
 

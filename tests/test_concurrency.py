@@ -210,6 +210,7 @@ def _rate(reports: list[dict]) -> float:
     return sum(r["steps"] * KEYS / r["total_s"] for r in reports)
 
 
+@pytest.mark.ui
 def test_ui_reads_while_runs_write(tmp_path):
     rates = {}
     for phase in ("alone", "with_readers"):

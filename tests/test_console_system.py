@@ -6,7 +6,7 @@ import sys
 import time
 
 import runstore
-from conftest import query, run_script
+from helpers import query, run_script
 from runstore import _store
 
 CHILD = """
@@ -30,7 +30,7 @@ def test_console_is_captured_line_by_line_and_still_printed(tmp_path, store_dir)
     assert "warning: careful\n" in result.stderr
     # ... and the run keeps it, with times.
     conn = _store.connect(store_dir / "runstore.db")
-    run_key = _store.find_run_key(conn, runstore._system.os_user(), "p", "talk")
+    run_key = _store.find_run_key(conn, runstore._provenance.os_user(), "p", "talk")
     lines = _store.console_lines(conn, run_key)
     conn.close()
     assert [(stream, line) for stream, _, line in lines] == [

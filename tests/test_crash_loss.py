@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 _spec = importlib.util.spec_from_file_location("crash_loss", REPO / "benchmarks" / "crash_loss.py")
 crash_loss = importlib.util.module_from_spec(_spec)

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import runstore
-from conftest import REPO, db_rows, query
+from helpers import REPO, db_rows, query
 from runstore import _store
 from runstore._cli import main as cli
 
@@ -97,8 +97,8 @@ def test_a_full_database_is_reported_as_full_without_root(store_dir):
     # above: the same SQLITE_FULL, raised inside the writer's transaction.
     run = runstore.init(project="p", id="full", dir=store_dir, settings={"sync_writes": True})
     run.log({"x": -1.0})
-    assert run.writer.flush()
-    conn = run.writer._conn
+    assert run._writer.flush()
+    conn = run._writer._conn
     (pages,) = conn.execute("PRAGMA page_count").fetchone()
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     with warnings.catch_warnings(record=True) as caught:

@@ -8,9 +8,9 @@ import importlib.util
 import pytest
 
 import runstore
-from conftest import query, run_script
-from runstore import _gym
-from runstore._gym import Video
+from helpers import query, run_script
+from runstore import Video
+from runstore._integrations import gym as _gym
 
 MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64  # enough for a blob
 

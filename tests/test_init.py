@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 import runstore
-from conftest import git_repo, query
+from helpers import git_repo, query
 from runstore import _store
 
 
@@ -213,7 +213,7 @@ def test_module_globals_follow_the_run(new_run, store_dir):
     runstore.finish()
     assert runstore.run is None
     with pytest.raises(runstore.Error):
-        runstore.summary["best"]  # noqa: B018
+        runstore.summary["best"]
     assert runstore.Api(store_dir).run(f"proj/{run.id}").summary == {"x": 1.0, "best": 5}
 
 

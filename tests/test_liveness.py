@@ -29,8 +29,8 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 import runstore
-from conftest import REPO, db_rows, query
 from datasette_plugins.runstore_ui.format import live_state
+from helpers import REPO, db_rows, query
 from runstore import _store
 from runstore._cli import main as cli
 from runstore._sync import sync
@@ -347,6 +347,7 @@ def _check(found: dict[str, tuple], source: str, ids=CASES) -> None:
                 f"{source}: {run_id} runtime {runtime}, not {want_runtime}"
 
 
+@pytest.mark.ui
 @pytest.mark.parametrize("first", ["api", "ls"])
 def test_every_reader_shows_the_same_state_and_runtime(store_dir, first):
     path = store_dir / _store.STORE_FILENAME
@@ -394,6 +395,7 @@ def test_python_and_sql_share_the_heartbeat_rule(store_dir):
 
 # -- the UI: a run that is not live stops counting ----------------------------------------
 
+@pytest.mark.ui
 def test_run_page_runtime_stops_at_the_last_sign_of_life(store_dir):
     path = store_dir / _store.STORE_FILENAME
     conn = _store.connect(path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import runstore
-from conftest import query
+from helpers import query
 
 
 def history(run_dir, run, keys=None):

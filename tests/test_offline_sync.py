@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import runstore
-from conftest import git_repo, query, run_script
+from helpers import git_repo, query, run_script
 from runstore import _store
 from runstore._cli import main as cli
 

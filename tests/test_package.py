@@ -8,7 +8,7 @@ import sys
 import zipfile
 
 import runstore
-from conftest import REPO, run_script
+from helpers import REPO, run_script
 
 
 def test_public_names_are_pinned():
@@ -25,7 +25,7 @@ def test_public_names_are_pinned():
 def test_every_exported_class_reports_runstore_as_its_module():
     classes = [getattr(runstore, n) for n in runstore.__all__
                if isinstance(getattr(runstore, n), type)]
-    assert len(classes) == 12
+    assert len(classes) == 13
     assert {cls.__name__: cls.__module__ for cls in classes} == {
         cls.__name__: "runstore" for cls in classes}
     assert repr(runstore.Settings) == "<class 'runstore.Settings'>"
@@ -37,6 +37,9 @@ def test_a_run_shows_only_its_wandb_shaped_names():
         "define_metric", "dir", "disabled", "entity", "finish", "group", "id", "job_type",
         "log", "name", "notes", "offline", "path", "project", "resumed", "runtime", "save",
         "start_time", "step", "tags", "url",
+        # what training libraries call (runstore._run_compat; docs/WANDB_COMPAT.md)
+        "alert", "log_artifact", "log_code", "log_model", "mark_preempting", "unwatch",
+        "use_artifact", "use_model", "watch",
     }
 
 
@@ -68,6 +71,7 @@ def test_wheel_ships_schema_and_works_from_another_directory(tmp_path):
     (wheel,) = dist.glob("runstore-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "runstore/schema/001_initial.sql" in names
+    assert "runstore_as_wandb.pth" in names  # RUNSTORE_AS_WANDB at start-up (_as_wandb.py)
     assert "runstore/py.typed" in names  # PEP 561: type checkers read our annotations
     assert any(n.startswith("datasette_plugins/runstore_ui/") for n in names)
     assert "datasette_plugins/__init__.py" not in names

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import runstore
-from conftest import query, run_script
+from helpers import query, run_script
 
 LOOP = """
 import runstore, sys

@@ -538,6 +538,7 @@ MARKERS = ["<script>alert(1)</script>", "</script><script>alert(2)</script>",
            "<img src=x onerror=alert(3)>"]
 
 
+@pytest.mark.ui
 @settings(max_examples=10, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=unicode_text, marker=st.sampled_from(MARKERS))

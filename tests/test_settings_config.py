@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import runstore
-from conftest import query
+from helpers import query
 
 
 def write(path, text):

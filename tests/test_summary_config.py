@@ -8,7 +8,7 @@ import json
 import pytest
 
 import runstore
-from conftest import query
+from helpers import query
 
 
 def stored(store_dir, column):

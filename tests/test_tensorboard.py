@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import runstore
-from conftest import query
-from runstore import _tensorboard
+from helpers import query
 from runstore._cli import main as cli
+from runstore._integrations import tensorboard as _tensorboard
 
 tensorboardX = pytest.importorskip(
     "tensorboardX", reason="tensorboardX is not installed (pip install 'runstore[tensorboard]')")
@@ -61,23 +61,36 @@ def test_scalars_are_logged_to_the_run_and_event_files_stored(new_run, store_dir
     assert query(store_dir, "SELECT count(*) FROM runs") == [(1,)]
 
 
-def test_same_step_merges_and_older_steps_are_dropped_with_a_warning(new_run, store_dir,
-                                                                     tmp_path):
+def test_same_step_merges_and_older_steps_go_to_the_next_rows(new_run, store_dir, tmp_path):
+    # wandb keeps every TensorBoard value (its sync never passes step=): the rule is in
+    # runstore/_integrations/tensorboard.py's docstring.
     run = new_run(sync_tensorboard=True)
     first = SummaryWriter(str(tmp_path / "a"))
     second = SummaryWriter(str(tmp_path / "b"))
     first.add_scalar("x", 1.0, 10)
     second.add_scalar("y", 2.0, 10)  # same step: one row
     first.add_scalar("x", 3.0, 20)
-    with pytest.warns(RuntimeWarning, match="older than run"):
-        second.add_scalar("y", 4.0, 15)  # older than 20: dropped, as wandb does
-    second.add_scalar("y", 5.0)  # no global_step: the run's current step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second.add_scalar("y", 4.0, 15)  # older than 20: the next row, global_step 15
+        second.add_scalar("z", 4.5, 15)  # the same older step: the same row
+        second.add_scalar("y", 5.0)  # no global_step: y is in the current row, so the next
+        first.add_scalar("x", 6.0, 30)  # forward again: step 30
+        first.add_scalar("x", 7.0, 30)  # the same tag at the same step: kept, next row
+        first.add_text("notes", "| lr | 0.1 |", 30)
     first.close()
     second.close()
     run.finish()
     rows = [{k: v for k, v in r.items() if not k.startswith("_") or k == "_step"}
             for r in history(store_dir, run)]
-    assert rows == [{"_step": 10, "x": 1.0, "y": 2.0}, {"_step": 20, "x": 3.0, "y": 5.0}]
+    assert rows == [
+        {"_step": 10, "x": 1.0, "y": 2.0, "global_step": 10},
+        {"_step": 20, "x": 3.0, "global_step": 20},
+        {"_step": 21, "y": 4.0, "z": 4.5, "global_step": 15},
+        {"_step": 22, "y": 5.0},
+        {"_step": 30, "x": 6.0, "global_step": 30},
+        {"_step": 31, "x": 7.0, "notes": "| lr | 0.1 |", "global_step": 30},
+    ]
 
 
 def test_an_open_writer_s_events_are_flushed_and_stored(new_run, store_dir, tmp_path):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import ast
+import inspect
 import math
 import re
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -16,34 +18,17 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from datasette.app import Datasette
 
-from conftest import free_port, start_ui, stop_group
+from helpers import REPO, free_port, start_ui, stop_group
 from runstore import _store
 from runstore._cli import main
+from ui_helpers import add_points, add_run, run_url, ui_get
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 EVIL = "<script>alert(1)</script>"
 SPIKE_STEP = 54_321
 BIG = 100_000
-
-
-def _add_run(conn: sqlite3.Connection, run_id: str, name: str, **fields: Any) -> int:
-    return _store.insert_run(conn, {
-        "entity": "me", "project": "mnist", "id": run_id, "name": name,
-        "created_at": fields.pop("created_at", "2024-05-01T12:00:00+00:00"), **fields,
-    })
-
-
-def _add_points(conn: sqlite3.Connection, run_key: int, key: str, points: list[tuple]) -> None:
-    cache: dict[str, int] = {}
-    _store.intern_keys(conn, [key], cache)
-    steps = sorted({p[0] for p in points})
-    with _store.transaction(conn):
-        _store.insert_points(
-            conn,
-            [(run_key, s, 1.7e9 + s, float(s)) for s in steps],
-            [(run_key, cache[key], step, value, value_json) for step, value, value_json in points],
-        )
 
 
 @pytest.fixture(scope="module")
@@ -52,39 +37,25 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     and a big run (100k points of one metric with one spike)."""
     path = tmp_path_factory.mktemp("store") / "runstore.db"
     conn = _store.connect(path)
-    small = _add_run(
-        conn, "small1", EVIL, state="finished", tags=["baseline", "<b>bold</b>"],
+    small = add_run(
+        conn, "mnist", "small1", EVIL, state="finished", tags=["baseline", "<b>bold</b>"],
         config={"lr": 0.001, "optimizer": {"name": "adam"}, "batch_size": 64},
         summary={"train/loss": 0.25, "val/acc": 0.91, "epoch": 3},
         notes="first try\n<i>not italic</i>", runtime=3725.0, exit_code=0, host="laptop",
         program="train.py", git_commit="deadbeefcafe", git_branch="main", git_dirty=1,
         git_remote="git@example.com:me/repo.git",
     )
-    _add_points(conn, small, "train/loss", [(0, 1.0, None), (1, 0.5, None), (2, 0.25, None)])
-    _add_points(conn, small, "val/acc", [(0, 0.5, None), (2, math.inf, None), (3, 0.9, None)])
-    _add_points(conn, small, "note", [(0, None, '"text"')])
+    add_points(conn, small, "train/loss", [(0, 1.0, None), (1, 0.5, None), (2, 0.25, None)])
+    add_points(conn, small, "val/acc", [(0, 0.5, None), (2, math.inf, None), (3, 0.9, None)])
+    add_points(conn, small, "note", [(0, None, '"text"')])
     # Running, with a fresh heartbeat: live, not crashed.
-    big = _add_run(conn, "big1", "big run", created_at="2024-05-02T12:00:00+00:00",
-                   heartbeat_at=datetime.now(timezone.utc).isoformat())
+    big = add_run(conn, "mnist", "big1", "big run", created_at="2024-05-02T12:00:00+00:00",
+                  heartbeat_at=datetime.now(timezone.utc).isoformat())
     values = [math.sin(i / 1000) for i in range(BIG)]
     values[SPIKE_STEP] = 1e9
-    _add_points(conn, big, "train/loss", [(i, v, None) for i, v in enumerate(values)])
+    add_points(conn, big, "train/loss", [(i, v, None) for i, v in enumerate(values)])
     conn.close()
     return {"path": path, "small": small, "big": big}
-
-
-def _get(path: Path, *urls: str, metadata: dict | None = None) -> list[Any]:
-    """GET each URL from a fresh Datasette on `path`, in one event loop."""
-
-    async def go() -> list[Any]:
-        ds = Datasette([str(path)], metadata=metadata)
-        return [await ds.client.get(url) for url in urls]
-
-    return asyncio.run(go())
-
-
-def _run_url(run_key: int) -> str:
-    return f"/runstore/-/runstore/run/{run_key}"
 
 
 def test_plugin_is_loaded_through_its_entry_point() -> None:
@@ -101,15 +72,15 @@ def test_plain_datasette_command_loads_the_plugin(store: dict[str, Any]) -> None
         [str(datasette), str(store["path"]), "--get", "/runstore/run_list"],
         capture_output=True, text=True, timeout=60, check=True,
     )
-    assert f'href="{_run_url(store["big"])}">big run</a>' in result.stdout
+    assert f'href="{run_url(store["big"])}">big run</a>' in result.stdout
     assert 'id="facet-project"' in result.stdout
 
 
 def test_run_list_links_names_and_shows_states_tags_summary(store: dict[str, Any]) -> None:
-    (response,) = _get(store["path"], "/runstore/run_list")
+    (response,) = ui_get(store["path"], "/runstore/run_list")
     assert response.status_code == 200
     html = response.text
-    assert f'<a class="runstore-run-link" href="{_run_url(store["big"])}">big run</a>' in html
+    assert f'<a class="runstore-run-link" href="{run_url(store["big"])}">big run</a>' in html
     assert 'class="runstore-state runstore-state-finished">finished</span>' in html
     assert 'class="runstore-state runstore-state-running">running</span>' in html
     assert '<a class="runstore-tag" href="/runstore/run_list?tags__arraycontains=baseline">' in html
@@ -124,13 +95,13 @@ def test_run_list_links_names_and_shows_states_tags_summary(store: dict[str, Any
 
 
 def test_runs_table_is_rendered_too(store: dict[str, Any]) -> None:
-    (response,) = _get(store["path"], "/runstore/runs")
+    (response,) = ui_get(store["path"], "/runstore/runs")
     assert response.status_code == 200
-    assert f'href="{_run_url(store["small"])}">&lt;script&gt;' in response.text
+    assert f'href="{run_url(store["small"])}">&lt;script&gt;' in response.text
 
 
 def test_run_page(store: dict[str, Any]) -> None:
-    (response,) = _get(store["path"], _run_url(store["small"]))
+    (response,) = ui_get(store["path"], run_url(store["small"]))
     assert response.status_code == 200
     html = response.text
     assert 'href="/runstore/run_list?entity=me&amp;project=mnist">me/mnist</a>' in html
@@ -147,11 +118,11 @@ def test_run_page(store: dict[str, Any]) -> None:
         assert f'<figure class="runstore-chart" data-key="{key}">' in html
     assert "<h3>train <span" in html and "<h3>val <span" in html  # grouped by prefix
     assert '<script type="application/json" id="runstore-page-data">' in html
-    assert f'"metricUrl": "{_run_url(store["small"])}/metric.json"' in html
+    assert f'"metricUrl": "{run_url(store["small"])}/metric.json"' in html
 
 
 def test_vendored_assets_are_served(store: dict[str, Any]) -> None:
-    (page,) = _get(store["path"], _run_url(store["small"]))
+    (page,) = ui_get(store["path"], run_url(store["small"]))
     urls = [
         "/-/static-plugins/runstore/uPlot-1.6.32.iife.min.js",
         "/-/static-plugins/runstore/uPlot-1.6.32.min.css",
@@ -160,7 +131,7 @@ def test_vendored_assets_are_served(store: dict[str, Any]) -> None:
     ]
     for url in urls:
         assert url in page.text
-    responses = _get(store["path"], *urls)
+    responses = ui_get(store["path"], *urls)
     assert [r.status_code for r in responses] == [200] * len(urls)
     assert "uPlot" in responses[0].text
     # No CDN: the page loads scripts, styles and images from its own origin only, and
@@ -172,8 +143,8 @@ def test_vendored_assets_are_served(store: dict[str, Any]) -> None:
 
 
 def test_metric_json_small(store: dict[str, Any]) -> None:
-    base = _run_url(store["small"]) + "/metric.json?key="
-    loss, acc, note, missing = _get(
+    base = run_url(store["small"]) + "/metric.json?key="
+    loss, acc, note, missing = ui_get(
         store["path"], base + "train/loss", base + "val/acc", base + "note", base + "nope"
     )
     assert loss.status_code == 200
@@ -187,8 +158,8 @@ def test_metric_json_small(store: dict[str, Any]) -> None:
 
 
 def test_metric_json_downsamples_and_keeps_the_spike(store: dict[str, Any]) -> None:
-    url = _run_url(store["big"]) + "/metric.json?key=train/loss"
-    full, few, zoomed = _get(
+    url = run_url(store["big"]) + "/metric.json?key=train/loss"
+    full, few, zoomed = ui_get(
         store["path"], url, url + "&points=400", url + "&min_step=1000&max_step=1999"
     )
     data = full.json()
@@ -204,8 +175,8 @@ def test_metric_json_downsamples_and_keeps_the_spike(store: dict[str, Any]) -> N
 
 
 def test_evil_name_is_escaped(store: dict[str, Any]) -> None:
-    for url in ("/runstore/run_list", "/runstore/runs", _run_url(store["small"])):
-        (response,) = _get(store["path"], url)
+    for url in ("/runstore/run_list", "/runstore/runs", run_url(store["small"])):
+        (response,) = ui_get(store["path"], url)
         assert response.status_code == 200
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
         assert EVIL not in response.text
@@ -213,18 +184,18 @@ def test_evil_name_is_escaped(store: dict[str, Any]) -> None:
 
 
 def test_not_found_and_bad_requests(store: dict[str, Any]) -> None:
-    responses = _get(
+    responses = ui_get(
         store["path"],
-        _run_url(999),
-        _run_url(999) + "/metric.json?key=train/loss",
-        _run_url(store["small"]) + "/metric.json",
-        _run_url(store["small"]) + "/metric.json?key=x&min_step=abc",
-        _run_url(store["small"]) + "/metric.json?key=x&max_step=inf",
+        run_url(999),
+        run_url(999) + "/metric.json?key=train/loss",
+        run_url(store["small"]) + "/metric.json",
+        run_url(store["small"]) + "/metric.json?key=x&min_step=abc",
+        run_url(store["small"]) + "/metric.json?key=x&max_step=inf",
         "/nosuchdb/-/runstore/run/1",
-        _run_url(10**30),
+        run_url(10**30),
     )
     assert [r.status_code for r in responses] == [404, 404, 400, 400, 400, 404, 404]
-    (huge,) = _get(store["path"], _run_url(store["small"]) + "/metric.json?key=train/loss"
+    (huge,) = ui_get(store["path"], run_url(store["small"]) + "/metric.json?key=train/loss"
                    "&min_step=-1e30&max_step=1e30")
     assert huge.json()["steps"] == [0, 1, 2]
 
@@ -240,9 +211,9 @@ def test_numbers_in_run_urls_are_ascii_digits_within_int64(store: dict[str, Any]
     # Datasette redirects a path with "١" to its ~-encoding, but the route must not
     # take it as run 1 either way.
     assert re.match(RUN_PATH + "$", "/runstore/-/runstore/run/" + _not_ascii(1)) is None
-    huge = _run_url("9" * 5000)  # type: ignore[arg-type]
-    metric = _run_url(store["small"]) + "/metric.json?key=train/loss"
-    responses = _get(
+    huge = run_url("9" * 5000)  # type: ignore[arg-type]
+    metric = run_url(store["small"]) + "/metric.json?key=train/loss"
+    responses = ui_get(
         store["path"], huge, huge + "/status.json", huge + "/metric.json?key=x",
         metric + "&min_step=" + _not_ascii(1), metric + "&max_step=" + _not_ascii(2),
         metric + "&points=" + _not_ascii(10), metric + "&min_step=1_0",
@@ -251,7 +222,7 @@ def test_numbers_in_run_urls_are_ascii_digits_within_int64(store: dict[str, Any]
     )
     assert [r.status_code for r in responses] == [404] * 3 + [400] * 8
     assert "digits 0-9" in responses[3].text and "times must be 1 or 0" in responses[9].text
-    exact, times, plain = _get(store["path"], metric + "&min_step=1&max_step=1.9",
+    exact, times, plain = ui_get(store["path"], metric + "&min_step=1&max_step=1.9",
                                metric + "&times=TRUE", metric + "&times=0")
     assert exact.json()["steps"] == [1]
     assert "timestamps" in times.json() and "timestamps" not in plain.json()
@@ -259,12 +230,58 @@ def test_numbers_in_run_urls_are_ascii_digits_within_int64(store: dict[str, Any]
 
 def test_run_routes_respect_datasette_permissions(store: dict[str, Any]) -> None:
     private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
-    responses = _get(
-        store["path"], _run_url(store["small"]),
-        _run_url(store["small"]) + "/metric.json?key=train/loss", metadata=private,
+    responses = ui_get(
+        store["path"], run_url(store["small"]),
+        run_url(store["small"]) + "/metric.json?key=train/loss", metadata=private,
     )
     assert [r.status_code for r in responses] == [403, 403]
     assert "alert(1)" not in responses[0].text
+
+
+def _first_await(function: Any) -> str:
+    """The name of what `function` awaits first (its statements in order)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    for statement in tree.body[0].body:
+        awaits = sorted((node for node in ast.walk(statement) if isinstance(node, ast.Await)),
+                        key=lambda node: (node.lineno, node.col_offset))
+        if awaits:
+            call = awaits[0].value
+            assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            return call.func.id
+    return ""
+
+
+def test_every_route_checks_first_that_the_actor_may_view_the_store() -> None:
+    from datasette_plugins.runstore_ui.routes import ROUTES
+
+    assert len({view for _, view in ROUTES}) == len(ROUTES) == 9
+    first = {view.__name__: _first_await(view) for _, view in ROUTES}
+    assert {name: how for name, how in first.items()
+            if how not in ("store_db", "store_and_key")} == {}
+
+
+def test_every_route_refuses_an_actor_who_may_not_view_the_store(
+        store: dict[str, Any]) -> None:
+    from datasette_plugins.runstore_ui.routes import ROUTES
+
+    def url(pattern: str) -> str:
+        path = pattern.strip("^$").replace("\\.", ".")
+        path = re.sub(r"\(\?P<database>[^)]*\)", "runstore", path)
+        path = re.sub(r"\(\?P<run_key>[^)]*\)", str(store["small"]), path)
+        return re.sub(r"\(\?P<sha256>[^)]*\)", "0" * 64, path) + "?key=train/loss&runs=1,2"
+
+    urls = [url(pattern) for pattern, _ in ROUTES]
+    private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
+    statuses = {u: r.status_code for u, r in zip(
+        urls, ui_get(store["path"], *urls, metadata=private), strict=True)}
+    # The edit route answers only POST: a GET is refused before anything is read.
+    assert statuses == {u: 405 if "/edit?" in u else 403 for u in urls}
+
+
+def test_static_readme_lists_every_static_file() -> None:
+    static = REPO / "datasette_plugins" / "runstore_ui" / "static"
+    listed = set(re.findall(r"^\| `([^`]+)` \|", (static / "README.md").read_text(), re.M))
+    assert listed == {p.name for p in static.iterdir() if p.name != "README.md"}
 
 
 def test_plugin_leaves_other_databases_alone(tmp_path: Path) -> None:
@@ -276,7 +293,7 @@ def test_plugin_leaves_other_databases_alone(tmp_path: Path) -> None:
     conn.execute("INSERT INTO runs VALUES (1, '<i>x</i>', 'finished', '[\"a\"]')")
     conn.commit()
     conn.close()
-    table, run_page, metric = _get(
+    table, run_page, metric = ui_get(
         path, "/other/runs", "/other/-/runstore/run/1", "/other/-/runstore/run/1/metric.json?key=a"
     )
     assert table.status_code == 200
@@ -325,7 +342,7 @@ def test_cli_ui_serves_on_loopback(store: dict[str, Any]) -> None:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         assert status == 200
         assert "runstore" in body
-        url = f"http://127.0.0.1:{port}{_run_url(store['small'])}"
+        url = f"http://127.0.0.1:{port}{run_url(store['small'])}"
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert resp.status == 200
     finally:
@@ -347,12 +364,12 @@ def test_run_page_shows_lineage_and_the_parent_config(tmp_path: Path) -> None:
     conn = sqlite3.connect(store_dir / "runstore.db")
     keys = dict(conn.execute("SELECT id, run_key FROM runs").fetchall())
     conn.close()
-    kid_page, src_page = _get(store_dir / "runstore.db", _run_url(keys["kid"]),
-                              _run_url(keys["src"]))
+    kid_page, src_page = ui_get(store_dir / "runstore.db", run_url(keys["kid"]),
+                              run_url(keys["src"]))
     assert kid_page.status_code == 200 and src_page.status_code == 200
     kid = kid_page.text
     assert "Lineage" in kid and "Config of the parent" in kid
-    assert f'href="{_run_url(keys["src"])}"' in kid
+    assert f'href="{run_url(keys["src"])}"' in kid
     assert "&lt;b&gt;source&lt;/b&gt;" in kid and "<b>source</b>" not in kid
     parent_section = kid.split("Config of the parent", 1)[1].split("</section>", 1)[0]
     assert "0.1" in parent_section and "0.5" not in parent_section

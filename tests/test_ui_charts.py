@@ -16,28 +16,9 @@ import pytest
 from datasette.app import Datasette
 
 from runstore import _store
+from ui_helpers import T0, add_points, add_run, run_url, ui_get
 
-T0 = 1_700_000_000.0
-
-
-def _add_run(conn: sqlite3.Connection, run_id: str, name: str, **fields: Any) -> int:
-    return _store.insert_run(conn, {
-        "entity": "me", "project": "charts", "id": run_id, "name": name,
-        "created_at": fields.pop("created_at", "2024-05-01T12:00:00+00:00"), **fields,
-    })
-
-
-def _add_points(conn: sqlite3.Connection, run_key: int, key: str,
-                points: list[tuple[int, float]], *, every: float = 2.0) -> None:
-    """Points of one metric; step s was committed at T0 + every * s, runtime every * s."""
-    cache: dict[str, int] = {}
-    _store.intern_keys(conn, [key], cache)
-    with _store.transaction(conn):
-        _store.insert_points(
-            conn,
-            [(run_key, s, T0 + every * s, every * s) for s, _ in points],
-            [(run_key, cache[key], s, v, None) for s, v in points],
-        )
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 
 def _now(offset_s: float = 0.0) -> str:
@@ -50,42 +31,27 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     heartbeat, 50,000 points) and a running run whose writer stopped beating."""
     path = tmp_path_factory.mktemp("charts") / "runstore.db"
     conn = _store.connect(path)
-    done = _add_run(conn, "done1", "done", state="finished", runtime=10.0)
-    _add_points(conn, done, "train/loss", [(0, 1.0), (1, 0.5), (2, -0.25), (3, 0.125)])
+    done = add_run(conn, "charts", "done1", "done", state="finished", runtime=10.0)
+    add_points(conn, done, "train/loss", [(0, 1.0), (1, 0.5), (2, -0.25), (3, 0.125)],
+               every=2.0)
     conn.execute("DELETE FROM steps WHERE run_key = ? AND step = 3", (done,))
     conn.commit()
-    live = _add_run(conn, "live1", "live run", state="running", heartbeat_at=_now(),
-                    created_at=_now(-60))
-    _add_points(conn, live, "train/loss", [(s, 1.0 / (1 + s)) for s in range(50_000)],
-                every=0.5)
-    stale = _add_run(conn, "stale1", "stale run", state="running",
-                     heartbeat_at=_now(-3600), created_at=_now(-7200))
-    _add_points(conn, stale, "train/loss", [(0, 1.0)])
+    live = add_run(conn, "charts", "live1", "live run", state="running",
+                   heartbeat_at=_now(), created_at=_now(-60))
+    add_points(conn, live, "train/loss", [(s, 1.0 / (1 + s)) for s in range(50_000)],
+               every=0.5)
+    stale = add_run(conn, "charts", "stale1", "stale run", state="running",
+                    heartbeat_at=_now(-3600), created_at=_now(-7200))
+    add_points(conn, stale, "train/loss", [(0, 1.0)], every=2.0)
     conn.close()
     return {"path": path, "done": done, "live": live, "stale": stale}
-
-
-def _get(paths: list[Path] | Path, *urls: str, settings: dict | None = None,
-         metadata: dict | None = None, method: str = "get") -> list[Any]:
-    """Request each URL (not following redirects) from a fresh Datasette, one event loop."""
-    files = [str(p) for p in (paths if isinstance(paths, list) else [paths])]
-
-    async def go() -> list[Any]:
-        ds = Datasette(files, settings=settings, metadata=metadata)
-        return [await getattr(ds.client, method)(url) for url in urls]
-
-    return asyncio.run(go())
-
-
-def _run(run_key: int) -> str:
-    return f"/runstore/-/runstore/run/{run_key}"
 
 
 # The chart-data route: times on request.
 
 def test_metric_json_times_on_request(store: dict[str, Any]) -> None:
-    url = _run(store["done"]) + "/metric.json?key=train/loss"
-    plain, timed = _get(store["path"], url, url + "&times=1")
+    url = run_url(store["done"]) + "/metric.json?key=train/loss"
+    plain, timed = ui_get(store["path"], url, url + "&times=1")
     assert plain.status_code == 200 and timed.status_code == 200
     assert "timestamps" not in plain.json() and "runtimes" not in plain.json()
     data = timed.json()
@@ -97,8 +63,8 @@ def test_metric_json_times_on_request(store: dict[str, Any]) -> None:
 
 
 def test_metric_json_times_follow_downsampled_and_new_points(store: dict[str, Any]) -> None:
-    url = _run(store["live"]) + "/metric.json?key=train/loss&times=1"
-    overview, newer, zoomed = _get(store["path"], url + "&points=400",
+    url = run_url(store["live"]) + "/metric.json?key=train/loss&times=1"
+    overview, newer, zoomed = ui_get(store["path"], url + "&points=400",
                                    url + "&min_step=49990", url + "&min_step=100&max_step=119")
     data = overview.json()
     assert data["downsampled"] is True and len(data["steps"]) <= 400
@@ -130,9 +96,9 @@ def test_step_times_in_the_store(store: dict[str, Any]) -> None:
 # The status route and live markers.
 
 def test_status_json(store: dict[str, Any]) -> None:
-    live, done, stale, missing = _get(
-        store["path"], *(_run(store[k]) + "/status.json" for k in ("live", "done", "stale")),
-        _run(999) + "/status.json")
+    live, done, stale, missing = ui_get(
+        store["path"], *(run_url(store[k]) + "/status.json" for k in ("live", "done", "stale")),
+        run_url(999) + "/status.json")
     assert live.status_code == 200
     body = live.json()
     assert body["state"] == "running" and body["live"] is True
@@ -146,19 +112,19 @@ def test_status_json(store: dict[str, Any]) -> None:
 
 def test_status_json_respects_permissions(store: dict[str, Any]) -> None:
     private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
-    (response,) = _get(store["path"], _run(store["live"]) + "/status.json", metadata=private)
+    (response,) = ui_get(store["path"], run_url(store["live"]) + "/status.json", metadata=private)
     assert response.status_code == 403
 
 
 def test_run_page_live_badge_and_page_data(store: dict[str, Any]) -> None:
-    live, done, stale = _get(store["path"], _run(store["live"]), _run(store["done"]),
-                             _run(store["stale"]))
+    live, done, stale = ui_get(store["path"], run_url(store["live"]), run_url(store["done"]),
+                             run_url(store["stale"]))
     html = live.text
     assert '<span class="runstore-live" title="Live: its process is still logging">' \
            '<span class="runstore-live-dot" aria-hidden="true"></span>' \
            '<span class="runstore-state runstore-state-running">running</span>' in html
     assert f'data-runstore-state="{store["live"]}"' in html
-    assert f'"statusUrl": "{_run(store["live"])}/status.json"' in html
+    assert f'"statusUrl": "{run_url(store["live"])}/status.json"' in html
     assert '"live": true' in html
     assert "runstore-live-dot" not in done.text and '"live": false' in done.text
     assert 'runstore-state-crashed">crashed</span>' in stale.text
@@ -166,7 +132,7 @@ def test_run_page_live_badge_and_page_data(store: dict[str, Any]) -> None:
 
 
 def test_run_page_has_chart_controls(store: dict[str, Any]) -> None:
-    (page,) = _get(store["path"], _run(store["done"]))
+    (page,) = ui_get(store["path"], run_url(store["done"]))
     html = page.text
     assert '<div class="runstore-controls" role="group" aria-label="Chart settings">' in html
     assert 'class="runstore-smooth" min="0" max="0.99" step="0.01"' in html
@@ -175,13 +141,13 @@ def test_run_page_has_chart_controls(store: dict[str, Any]) -> None:
         assert f'<option value="{value}">' in html
     charts = html.index("/-/static-plugins/runstore/runstore_charts.js")
     assert charts < html.index("/-/static-plugins/runstore/runstore_run.js")
-    (script,) = _get(store["path"], "/-/static-plugins/runstore/runstore_charts.js")
+    (script,) = ui_get(store["path"], "/-/static-plugins/runstore/runstore_charts.js")
     assert script.status_code == 200 and "distr: 3" in script.text
     assert "http://" not in script.text and "https://" not in script.text
 
 
 def test_compare_page_has_controls_and_live_runs(store: dict[str, Any]) -> None:
-    (page,) = _get(store["path"],
+    (page,) = ui_get(store["path"],
                    f"/runstore/-/runstore/compare?runs={store['live']},{store['done']}")
     assert page.status_code == 200
     html = page.text
@@ -189,17 +155,17 @@ def test_compare_page_has_controls_and_live_runs(store: dict[str, Any]) -> None:
     assert "/-/static-plugins/runstore/runstore_charts.js" in html
     data = json.loads(html.split('id="runstore-compare-data">', 1)[1].split("</script>")[0])
     assert [(r["runKey"], r["statusUrl"], r["live"]) for r in data["runs"]] == [
-        (store["live"], _run(store["live"]) + "/status.json", True),
-        (store["done"], _run(store["done"]) + "/status.json", False)]
+        (store["live"], run_url(store["live"]) + "/status.json", True),
+        (store["done"], run_url(store["done"]) + "/status.json", False)]
     assert html.count("runstore-live-dot") == 1
 
 
 def test_run_list_marks_running_runs_live(store: dict[str, Any]) -> None:
-    (page,) = _get(store["path"], "/runstore/run_list")
+    (page,) = ui_get(store["path"], "/runstore/run_list")
     html = page.text
     # run_list and the runs view show the stale one as crashed, the running one live;
     # the run_records table keeps the states as written, without the marker.
-    (runs, records) = _get(store["path"], "/runstore/runs", "/runstore/run_records")
+    (runs, records) = ui_get(store["path"], "/runstore/runs", "/runstore/run_records")
     for shown in (html, runs.text):
         assert shown.count("runstore-live-dot") == 1
         assert '<span class="runstore-live-dot" aria-hidden="true"></span><span class="' \
@@ -212,14 +178,14 @@ def test_run_list_marks_running_runs_live(store: dict[str, Any]) -> None:
 # The run list as the home of a store.
 
 def test_run_list_page_is_titled_runs_without_view_sql(store: dict[str, Any]) -> None:
-    (page,) = _get(store["path"], "/runstore/run_list")
+    (page,) = ui_get(store["path"], "/runstore/run_list")
     html = page.text
     assert "<h1>Runs</h1>" in html
     assert "CREATE VIEW" not in html and "(view)" not in html
     # The database page stays one click away, in the actions menu.
     assert 'href="/runstore?_tables=1"' in html
     # Other tables and views keep Datasette's page.
-    (records, runs) = _get(store["path"], "/runstore/run_records", "/runstore/runs")
+    (records, runs) = ui_get(store["path"], "/runstore/run_records", "/runstore/runs")
     assert "CREATE TABLE" in records.text and "<h1>Runs</h1>" not in records.text
     assert "CREATE VIEW" in runs.text and "<h1>Runs</h1>" not in runs.text
 
@@ -245,12 +211,12 @@ def test_a_store_created_after_startup_gets_the_run_list_title(
 
 
 def test_database_page_of_a_store_redirects_to_its_run_list(store: dict[str, Any]) -> None:
-    db, home, head = _get(store["path"], "/runstore", "/", "/runstore")
+    db, home, head = ui_get(store["path"], "/runstore", "/", "/runstore")
     assert db.status_code == 302 and db.headers["location"] == "/runstore/run_list"
     assert home.status_code == 302 and home.headers["location"] == "/runstore/run_list"
-    (head,) = _get(store["path"], "/runstore", method="head")
+    (head,) = ui_get(store["path"], "/runstore", method="head")
     assert head.status_code == 302 and head.headers["location"] == "/runstore/run_list"
-    tables, as_json, query, run_list = _get(
+    tables, as_json, query, run_list = ui_get(
         store["path"], "/runstore?_tables=1", "/runstore.json", "/runstore?sql=select+1",
         "/runstore/run_list")
     assert tables.status_code == 200 and "best_run_per_project" in tables.text
@@ -262,7 +228,7 @@ def test_database_page_of_a_store_redirects_to_its_run_list(store: dict[str, Any
 
 
 def test_redirects_follow_base_url(store: dict[str, Any]) -> None:
-    db, home = _get(store["path"], "/runstore", "/", settings={"base_url": "/prefix/"})
+    db, home = ui_get(store["path"], "/runstore", "/", settings={"base_url": "/prefix/"})
     assert db.status_code == 302 and db.headers["location"] == "/prefix/runstore/run_list"
     assert home.headers["location"] == "/prefix/runstore/run_list"
 
@@ -270,11 +236,11 @@ def test_redirects_follow_base_url(store: dict[str, Any]) -> None:
 def test_other_databases_are_not_redirected(store: dict[str, Any], tmp_path: Path) -> None:
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE run_list (x)").connection.close()
-    (alone,) = _get(other, "/other")
+    (alone,) = ui_get(other, "/other")
     assert alone.status_code == 200
-    index, other_db, store_db = _get([store["path"], other], "/", "/other", "/runstore")
+    index, other_db, store_db = ui_get([store["path"], other], "/", "/other", "/runstore")
     # Two databases: / stays Datasette's index; only the store's page redirects.
     assert index.status_code == 200 and other_db.status_code == 200
     assert store_db.status_code == 302
-    (page,) = _get(other, "/other/run_list")
+    (page,) = ui_get(other, "/other/run_list")
     assert "<h1>Runs</h1>" not in page.text and "runstore-" not in page.text

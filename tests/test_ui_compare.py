@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import re
@@ -11,26 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from datasette.app import Datasette
 
 import runstore
 from runstore import _store
 from runstore._store import _chart
+from ui_helpers import ui_get
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 EVIL = "<script>alert(1)</script>"
 MILLION = 1_000_000
 SPIKE = 654_321
 HUNDRED_K = 100_000
-
-
-def _get(path: Path, *urls: str, metadata: dict | None = None) -> list[Any]:
-    """GET each URL from a fresh Datasette on `path`, in one event loop."""
-
-    async def go() -> list[Any]:
-        ds = Datasette([str(path)], metadata=metadata)
-        return [await ds.client.get(url) for url in urls]
-
-    return asyncio.run(go())
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +75,7 @@ def _compare(runs: dict[str, Any], *ids: str) -> str:
 
 
 def test_compare_page_overlays_metrics_and_lists_differing_config(runs: dict[str, Any]) -> None:
-    (response,) = _get(runs["path"], _compare(runs, "run-a", "run-b", "run-c"))
+    (response,) = ui_get(runs["path"], _compare(runs, "run-a", "run-b", "run-c"))
     assert response.status_code == 200
     html = response.text
     # One chart container per metric key present in any of the runs.
@@ -110,7 +101,7 @@ def test_compare_page_overlays_metrics_and_lists_differing_config(runs: dict[str
 
 def test_compare_same_config_and_repeated_param(runs: dict[str, Any]) -> None:
     a, c = runs["keys"]["run-a"], runs["keys"]["run-c"]
-    (response,) = _get(runs["path"], f"/runstore/-/runstore/compare?runs={a}&runs={c}")
+    (response,) = ui_get(runs["path"], f"/runstore/-/runstore/compare?runs={a}&runs={c}")
     assert response.status_code == 200
     assert "The runs have the same config." in response.text
 
@@ -119,7 +110,7 @@ def test_compare_rejects_bad_selections(runs: dict[str, Any]) -> None:
     a = runs["keys"]["run-a"]
     base = "/runstore/-/runstore/compare"
     eleven = ",".join(str(k) for k in range(1, 12))
-    responses = _get(
+    responses = ui_get(
         runs["path"], base, f"{base}?runs={a}", f"{base}?runs={a},{a}", f"{base}?runs={eleven}",
         f"{base}?runs={a},abc", f"{base}?runs={a},-3", f"{base}?runs={a},99999",
         f"{base}?runs={a},{10**30}", f"{base}?runs={a},%3Cscript%3E",
@@ -131,7 +122,7 @@ def test_compare_rejects_bad_selections(runs: dict[str, Any]) -> None:
     assert "No run with run_key 99999" in responses[6].text
     assert "<script>" not in responses[8].text.split("<body", 1)[1].replace(
         "<script>\ndocument.body", "")
-    (missing_db,) = _get(runs["path"], "/nosuchdb/-/runstore/compare?runs=1,2")
+    (missing_db,) = ui_get(runs["path"], "/nosuchdb/-/runstore/compare?runs=1,2")
     assert missing_db.status_code == 404
 
 
@@ -141,23 +132,23 @@ def test_compare_takes_only_ascii_digits_within_int64(runs: dict[str, Any]) -> N
     base = "/runstore/-/runstore/compare"
     # "²".isdigit() is True but int("²") raises; int("١") is 1; 5000 digits exceed
     # int()'s limit: each was a 500, or another run than the one asked for.
-    responses = _get(runs["path"], f"{base}?runs=²,{a}", f"{base}?runs={a},{arabic}",
+    responses = ui_get(runs["path"], f"{base}?runs=²,{a}", f"{base}?runs={a},{arabic}",
                      f"{base}?runs={a},{'9' * 5000}", f"{base}?runs={a},{2**63}",
                      f"{base}?runs={a},%2B{b}", f"{base}?runs={a},{b}.0")
     assert [r.status_code for r in responses] == [400] * 6
     assert all("digits 0-9" in r.text for r in responses)
-    (padded,) = _get(runs["path"], f"{base}?runs=00{a},%20{b}%20")
+    (padded,) = ui_get(runs["path"], f"{base}?runs=00{a},%20{b}%20")
     assert padded.status_code == 200
 
 
 def test_compare_respects_permissions(runs: dict[str, Any]) -> None:
     private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
-    (response,) = _get(runs["path"], _compare(runs, "run-a", "run-b"), metadata=private)
+    (response,) = ui_get(runs["path"], _compare(runs, "run-a", "run-b"), metadata=private)
     assert response.status_code == 403
 
 
 def test_run_tables_have_pick_checkboxes_and_the_compare_script(runs: dict[str, Any]) -> None:
-    run_list, runs_table, other = _get(
+    run_list, runs_table, other = ui_get(
         runs["path"], "/runstore/run_list", "/runstore/runs", "/runstore/metric_keys"
     )
     key = runs["keys"]["run-a"]
@@ -170,12 +161,12 @@ def test_run_tables_have_pick_checkboxes_and_the_compare_script(runs: dict[str, 
         assert "/-/static-plugins/runstore/runstore_pick.js" in page.text
         assert f'href="/runstore/-/runstore/run/{key}">alpha</a>' in page.text
     assert "runstore_pick.js" not in other.text and "runstore-pick" not in other.text
-    (script,) = _get(runs["path"], "/-/static-plugins/runstore/runstore_pick.js")
+    (script,) = ui_get(runs["path"], "/-/static-plugins/runstore/runstore_pick.js")
     assert script.status_code == 200 and "?runs=" in script.text
 
 
 def _rows(path: Path, url: str) -> list[dict[str, Any]]:
-    html, data = _get(path, url, url.replace("?", ".json?", 1) + "&_shape=array")
+    html, data = ui_get(path, url, url.replace("?", ".json?", 1) + "&_shape=array")
     assert html.status_code == 200, html.text
     assert data.status_code == 200, data.text
     return data.json()
@@ -189,7 +180,7 @@ def test_canned_query_best_run_per_project(runs: dict[str, Any]) -> None:
     assert [(r["project"], r["name"], r["value"], r["best_is"]) for r in best] == [
         ("p", "alpha", 0.93, "max")]
     assert best[0]["runs_with_metric"] == 3  # alpha, beta and the fork
-    (page,) = _get(runs["path"], base + "&project=p&goal=")
+    (page,) = ui_get(runs["path"], base + "&project=p&goal=")
     key = runs["keys"]["run-a"]
     assert f'<a class="runstore-run-link" href="/runstore/-/runstore/run/{key}">' in page.text
     every = _rows(runs["path"], base + "&project=&goal=")
@@ -230,7 +221,7 @@ def test_canned_query_lineage(runs: dict[str, Any]) -> None:
 
 
 def test_canned_queries_are_listed_only_for_stores(runs: dict[str, Any], tmp_path: Path) -> None:
-    (page,) = _get(runs["path"], "/runstore?_tables=1")  # /runstore: the run list
+    (page,) = ui_get(runs["path"], "/runstore?_tables=1")  # /runstore: the run list
     for name in ("best_run_per_project", "runs_with_config_value",
                  "failed_and_crashed_runs", "run_lineage_of"):
         assert f'href="/runstore/{name}"' in page.text
@@ -238,7 +229,7 @@ def test_canned_queries_are_listed_only_for_stores(runs: dict[str, Any], tmp_pat
 
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
-    (response,) = _get(other, "/other/failed_and_crashed_runs")
+    (response,) = ui_get(other, "/other/failed_and_crashed_runs")
     assert response.status_code == 404
 
 
@@ -291,7 +282,7 @@ def test_chart_data_for_a_million_points_comes_from_blocks(long_run: dict[str, A
 
 def test_chart_data_route_on_a_million_points(long_run: dict[str, Any]) -> None:
     url = f"/runstore/-/runstore/run/{long_run['run_key']}/metric.json?key=loss"
-    full, few, wide, zoomed = _get(
+    full, few, wide, zoomed = ui_get(
         long_run["path"], url, url + "&points=400",
         url + "&min_step=600000&max_step=899999", url + "&min_step=654000&max_step=655999",
     )

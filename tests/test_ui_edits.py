@@ -13,9 +13,12 @@ import pytest
 from datasette.app import Datasette
 
 import runstore
-from conftest import db_rows
+from helpers import db_rows
 from runstore import _store
 from runstore._errors import UsageError
+from ui_helpers import run_url
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 EVIL = "<script>alert(1)</script>"
 ROOT = {"id": "root"}
@@ -40,10 +43,6 @@ def _fields(path: Path, run_key: int) -> tuple:
     return db_rows(path, "SELECT name, notes, tags FROM runs WHERE run_key = ?", (run_key,))[0]
 
 
-def _page(run_key: int) -> str:
-    return f"/runstore/-/runstore/run/{run_key}"
-
-
 def _with_ds(path: Path, go: Any, plugin_config: dict | None = None) -> Any:
     """Run `go(ds)` against a fresh Datasette on `path` in one event loop."""
     metadata = {"plugins": {"runstore": plugin_config}} if plugin_config else None
@@ -64,7 +63,7 @@ async def _post(ds: Datasette, run_key: int, data: dict[str, str], *, actor: dic
     if token is not None:
         cookies["ds_csrftoken"] = ds.sign("secret-ish", "csrftoken")
         data = {**data, "csrftoken": cookies["ds_csrftoken"] if token == "good" else "nope"}
-    return await ds.client.post(_page(run_key) + "/edit", data=data, cookies=cookies,
+    return await ds.client.post(run_url(run_key) + "/edit", data=data, cookies=cookies,
                                 headers=headers or {})
 
 
@@ -78,12 +77,12 @@ def test_root_edits_name_notes_and_tags(store: dict[str, Any]) -> None:
             await _post(ds, key, {"add_tag": "best"}),
             await _post(ds, key, {"add_tag": "best"}),  # no duplicate
             await _post(ds, key, {"remove_tag": "baseline"}),
-            await ds.client.get(_page(key)),
+            await ds.client.get(run_url(key)),
         ]
 
     *edits, page = _with_ds(store["path"], go)
     assert [r.status_code for r in edits] == [302] * 5
-    assert edits[0].headers["location"] == _page(key) + "#runstore-edit"
+    assert edits[0].headers["location"] == run_url(key) + "#runstore-edit"
     assert "ds_messages" in edits[0].headers.get("set-cookie", "")
     assert _fields(store["path"], key) == ("renamed run", "first line\n\n*second*", '["best"]')
     assert page.status_code == 200
@@ -143,8 +142,8 @@ def test_edits_denied_without_the_permission(store: dict[str, Any]) -> None:
             await _post(ds, key, {"name": "x"}, actor=None),  # anonymous, valid CSRF
             await _post(ds, key, {"name": "x"}, actor=None, token=None),  # no cookies
             await _post(ds, key, {"name": "x"}, actor={"id": "alice"}),
-            await ds.client.get(_page(key)),
-            await ds.client.get(_page(key), cookies={
+            await ds.client.get(run_url(key)),
+            await ds.client.get(run_url(key), cookies={
                 "ds_actor": ds.sign({"a": {"id": "alice"}}, "actor")}),
         ]
 
@@ -153,7 +152,7 @@ def test_edits_denied_without_the_permission(store: dict[str, Any]) -> None:
     assert "runstore-edit permission" in denied[0].text
     assert _fields(store["path"], key) == before
     for page in (anonymous_page, alice_page):
-        assert f'action="{_page(key)}/edit"' not in page.text
+        assert f'action="{run_url(key)}/edit"' not in page.text
     assert "sign in with the one-time link" in anonymous_page.text
 
 
@@ -171,7 +170,7 @@ def test_edits_denied_without_a_valid_csrf_token(store: dict[str, Any]) -> None:
         return [
             await _post(ds, key, {"name": "x"}, token=None, headers=cross_site),
             await _post(ds, key, {"name": "x"}, token="bad", headers=old_browser),
-            await ds.client.post(_page(key) + "/edit", cookies=forged, headers=cross_site,
+            await ds.client.post(run_url(key) + "/edit", cookies=forged, headers=cross_site,
                                  data={"name": "x", "csrftoken": "forged"}),
         ]
 
@@ -190,7 +189,7 @@ def test_edits_denied_without_a_valid_csrf_token(store: dict[str, Any]) -> None:
 def test_edit_route_errors(store: dict[str, Any]) -> None:
     async def go(ds: Datasette) -> list[httpx.Response]:
         return [
-            await ds.client.get(_page(store["plain"]) + "/edit"),
+            await ds.client.get(run_url(store["plain"]) + "/edit"),
             await _post(ds, 999, {"name": "x"}),
             await _post(ds, 10**30, {"name": "x"}),
         ]
@@ -201,13 +200,13 @@ def test_edit_route_errors(store: dict[str, Any]) -> None:
 
 def test_root_sees_the_edit_forms_with_a_csrf_token(store: dict[str, Any]) -> None:
     async def go(ds: Datasette) -> httpx.Response:
-        return await ds.client.get(_page(store["evil"]), cookies={
+        return await ds.client.get(run_url(store["evil"]), cookies={
             "ds_actor": ds.sign({"a": ROOT}, "actor")})
 
     html = _with_ds(store["path"], go).text
     # name, add tag, notes (no tags to remove), each with a token field (Datasette 0.65
     # checks it against its ds_csrftoken cookie; 1.0 checks headers and ignores it)
-    forms = re.findall(rf'<form method="post" action="{_page(store["evil"])}/edit"[^>]*>'
+    forms = re.findall(rf'<form method="post" action="{run_url(store["evil"])}/edit"[^>]*>'
                        r'\s*<input type="hidden" name="csrftoken" value="[^"]+">', html)
     assert len(forms) == 3
     assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in html  # the name input
@@ -219,18 +218,18 @@ def test_read_only_mode_denies_root(store: dict[str, Any]) -> None:
     async def go(ds: Datasette) -> list[httpx.Response]:
         return [
             await _post(ds, key, {"name": "x"}),
-            await ds.client.get(_page(key), cookies={"ds_actor": ds.sign({"a": ROOT}, "actor")}),
+            await ds.client.get(run_url(key), cookies={"ds_actor": ds.sign({"a": ROOT}, "actor")}),
         ]
 
     denied, page = _with_ds(store["path"], go, {"read_only": True})
     assert denied.status_code == 403 and "read-only" in denied.text
     assert _fields(store["path"], key)[0] == "plain-run"
-    assert f'action="{_page(key)}/edit"' not in page.text and "--enable-writes" in page.text
+    assert f'action="{run_url(key)}/edit"' not in page.text and "--enable-writes" in page.text
 
 
 def test_markdown_notes_are_safe(store: dict[str, Any]) -> None:
     async def go(ds: Datasette) -> httpx.Response:
-        return await ds.client.get(_page(store["evil"]))
+        return await ds.client.get(run_url(store["evil"]))
 
     html = _with_ds(store["path"], go).text
     notes = html.split('<div class="runstore-notes">', 1)[1].split("</div>", 1)[0]

@@ -5,24 +5,24 @@ through the Python API and their deduplication."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import re
 import sqlite3
 import struct
 from html import unescape
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from datasette.app import Datasette
 
 import runstore
-from conftest import run_script
+from helpers import run_script
 from runstore import _store
 from runstore._store import system_series
+from ui_helpers import run_url, ui_get
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIL_SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -94,23 +94,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "media": keys["media1"], "chatty": keys["chatty"]}
 
 
-def _get(path: Path, *urls: str, metadata: dict | None = None, actor: dict | None = None,
-         headers: dict | None = None) -> list[Any]:
-    """GET each URL from a fresh Datasette on `path`, in one event loop."""
-
-    async def go() -> list[Any]:
-        ds = Datasette([str(path)], metadata=metadata)
-        cookies = {"ds_actor": ds.sign({"a": actor}, "actor")} if actor else {}
-        return [await ds.client.get(url, cookies=cookies, headers=headers or {})
-                for url in urls]
-
-    return asyncio.run(go())
-
-
-def _run_url(run_key: int) -> str:
-    return f"/runstore/-/runstore/run/{run_key}"
-
-
 def _extras_data(html: str) -> dict[str, Any]:
     match = re.search(r'<script type="application/json" id="runstore-extras-data">(.*?)</script>',
                       html, re.S)
@@ -136,7 +119,7 @@ def _blob_urls(html: str) -> list[str]:
 
 
 def test_console_lines_are_shown_escaped_with_times_and_stderr_marked(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     assert page.status_code == 200
     console = _section(page.text, "runstore-console-section")
     assert "epoch 1 &lt;script&gt;alert(1)&lt;/script&gt;" in console
@@ -156,8 +139,8 @@ def test_console_lines_are_shown_escaped_with_times_and_stderr_marked(store):
 
 
 def test_long_console_output_comes_in_pages(store):
-    url = _run_url(store["chatty"])
-    page, first, last, bad = _get(store["path"], url, url + "/console.json?after=499",
+    url = run_url(store["chatty"])
+    page, first, last, bad = ui_get(store["path"], url, url + "/console.json?after=499",
                                   url + f"/console.json?after={CONSOLE_LINES - 3}&limit=10",
                                   url + "/console.json?after=x")
     console = _section(page.text, "runstore-console-section")
@@ -185,8 +168,8 @@ def test_long_console_output_comes_in_pages(store):
 
 
 def test_system_metrics_have_a_chart_each_under_system(store):
-    url = _run_url(store["media"])
-    page, series = _get(store["path"], url, url + "/system.json")
+    url = run_url(store["media"])
+    page, series = ui_get(store["path"], url, url + "/system.json")
     system = _section(page.text, "runstore-system")
     assert '<h2 id="runstore-system">System</h2>' in system
     keys = re.findall(r'<figure class="runstore-syschart" data-key="([^"]+)">', system)
@@ -201,7 +184,7 @@ def test_system_metrics_have_a_chart_each_under_system(store):
     assert memory["total"] >= 3 and len(memory["at"]) == len(memory["values"]) == memory["total"]
     assert memory["at"] == sorted(memory["at"]) and memory["at"][0] > 1e9
     assert all(0 <= v <= 100 for v in memory["values"])
-    (later,) = _get(store["path"], url + f"/system.json?after={memory['at'][-2]}")
+    (later,) = ui_get(store["path"], url + f"/system.json?after={memory['at'][-2]}")
     assert later.json()["series"]["system/memory_percent"]["at"] == memory["at"][-1:]
 
 
@@ -225,13 +208,13 @@ def test_long_system_series_are_downsampled_keeping_spikes(tmp_path):
 
 
 def test_image_thumbnail_is_served_as_a_real_png(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     figure = _figure(page.text, "samples")
     assert 'data-type="image-file"' in figure
     assert "(3 steps)" in figure and 'max="2"' in figure  # a step slider over the 3 steps
     assert '<p class="runstore-media-caption">&lt;i&gt;red and blue&lt;/i&gt;</p>' in figure
     (url,) = _blob_urls(figure)
-    (blob,) = _get(store["path"], url)
+    (blob,) = ui_get(store["path"], url)
     assert blob.status_code == 200
     assert blob.headers["content-type"] == "image/png"
     assert blob.headers["x-content-type-options"] == "nosniff"
@@ -246,7 +229,7 @@ def test_image_thumbnail_is_served_as_a_real_png(store):
 
 
 def test_histogram_is_drawn_from_its_bins(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     figure = _figure(page.text, "weights")
     assert '<div class="runstore-hist-plot"></div>' in figure
     assert "3 bins · 8 values · 0 to 3" in figure
@@ -257,7 +240,7 @@ def test_histogram_is_drawn_from_its_bins(store):
 
 
 def test_table_cells_are_escaped(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     figure = _figure(page.text, "preds")
     assert "<th>id</th><th>&lt;th&gt;</th>" in figure
     assert "<td>2</td><td>&lt;script&gt;x&lt;/script&gt;</td>" in figure
@@ -265,8 +248,8 @@ def test_table_cells_are_escaped(store):
 
 
 def test_media_steps_are_fetched_for_the_slider(store):
-    url = _run_url(store["media"]) + "/media.json"
-    first, table, newest, missing, nokey = _get(
+    url = run_url(store["media"]) + "/media.json"
+    first, table, newest, missing, nokey = ui_get(
         store["path"], url + "?key=weights&step=0", url + "?key=preds&step=1",
         url + "?key=samples", url + "?key=nosuch&step=1", url)
     assert first.json()["item"]["counts"] == [1, 3, 2] and first.json()["item"]["step"] == 0
@@ -277,13 +260,13 @@ def test_media_steps_are_fetched_for_the_slider(store):
 
 
 def test_video_plays_from_the_blob_route_with_ranges(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     figure = _figure(page.text, "videos")
     assert '<video class="runstore-video" controls preload="metadata"' in figure
     assert "episode 7" in figure
     (url,) = _blob_urls(figure)
-    whole, part, tail, beyond = _get(store["path"], url)[0], *[
-        _get(store["path"], url, headers={"Range": r})[0]
+    whole, part, tail, beyond = ui_get(store["path"], url)[0], *[
+        ui_get(store["path"], url, headers={"Range": r})[0]
         for r in ("bytes=4-11", "bytes=-8", f"bytes={len(FAKE_MP4)}-")]
     assert whole.status_code == 200 and whole.content == FAKE_MP4
     assert whole.headers["content-type"] == "video/mp4"
@@ -296,9 +279,9 @@ def test_video_plays_from_the_blob_route_with_ranges(store):
 
 def test_numbers_in_extras_routes_are_ascii_digits_within_int64(store):
     arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-    run = _run_url(store["chatty"])
-    media = _run_url(store["media"]) + "/media.json?key=weights&step="
-    responses = _get(
+    run = run_url(store["chatty"])
+    media = run_url(store["media"]) + "/media.json?key=weights&step="
+    responses = ui_get(
         store["path"], run + "/console.json?after=" + "499".translate(arabic),
         run + "/console.json?limit=" + "10".translate(arabic),
         run + "/console.json?after=1_0", run + "/system.json?after=" + "1.5".translate(arabic),
@@ -307,17 +290,17 @@ def test_numbers_in_extras_routes_are_ascii_digits_within_int64(store):
     )
     assert [r.status_code for r in responses] == [400] * 8
     assert all("digits 0-9" in r.json()["error"] for r in responses)
-    page, step = _get(store["path"], run + "/console.json?after=499&limit=1e1", media + "1.0")
+    page, step = ui_get(store["path"], run + "/console.json?after=499&limit=1e1", media + "1.0")
     assert [line["seq"] for line in page.json()["lines"]] == list(range(500, 510))
     assert step.json()["item"]["step"] == 1
 
 
 def test_byte_ranges_beyond_int64_are_answered_not_a_500(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     (url,) = _blob_urls(_figure(page.text, "videos"))
     huge = "9" * 5000  # beyond int()'s 4300 digits
     to_end, suffix, beyond, past_int64 = (
-        _get(store["path"], url, headers={"Range": r})[0]
+        ui_get(store["path"], url, headers={"Range": r})[0]
         for r in (f"bytes=4-{huge}", f"bytes=-{huge}", f"bytes={huge}-", f"bytes={2**63}-"))
     assert to_end.status_code == 206 and to_end.content == FAKE_MP4[4:]
     assert suffix.status_code == 206 and suffix.content == FAKE_MP4
@@ -325,9 +308,9 @@ def test_byte_ranges_beyond_int64_are_answered_not_a_500(store):
 
 
 def test_other_files_are_downloads_never_rendered(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     (url,) = _blob_urls(_figure(page.text, "drawing"))
-    (blob,) = _get(store["path"], url)
+    (blob,) = ui_get(store["path"], url)
     assert blob.status_code == 200 and blob.content == EVIL_SVG
     assert blob.headers["content-type"] == "application/octet-stream"
     assert blob.headers["content-disposition"].startswith("attachment;")
@@ -336,14 +319,14 @@ def test_other_files_are_downloads_never_rendered(store):
 
 
 def test_media_keys_are_not_drawn_as_line_charts(store):
-    url = _run_url(store["media"])
-    page, status = _get(store["path"], url, url + "/status.json")
+    url = run_url(store["media"])
+    page, status = ui_get(store["path"], url, url + "/status.json")
     charts = re.findall(r'<figure class="runstore-chart" data-key="([^"]+)">', page.text)
     assert charts == ["loss"]
     assert status.json()["metric_keys"] == ["loss"]
     media = re.findall(r'<figure class="runstore-media" data-key="([^"]+)"', page.text)
     assert media == ["drawing", "preds", "samples", "videos", "weights"]
-    (compare,) = _get(store["path"],
+    (compare,) = ui_get(store["path"],
                       f"/runstore/-/runstore/compare?runs={store['media']},{store['chatty']}")
     assert compare.status_code == 200
     assert re.findall(r'<figure class="runstore-chart" data-key="([^"]+)">', compare.text) \
@@ -351,7 +334,7 @@ def test_media_keys_are_not_drawn_as_line_charts(store):
 
 
 def test_summary_names_media_in_a_few_words(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     summary = _section(page.text, "runstore-summary")
     assert "<th>samples</th><td>image 24×16 png</td>" in summary
     assert "<th>weights</th><td>histogram (3 bins)</td>" in summary
@@ -361,7 +344,7 @@ def test_summary_names_media_in_a_few_words(store):
 
 
 def test_blob_route_refuses_unknown_unreferenced_and_forbidden(store):
-    (page,) = _get(store["path"], _run_url(store["media"]))
+    (page,) = ui_get(store["path"], run_url(store["media"]))
     (url,) = _blob_urls(_figure(page.text, "samples"))
     conn = sqlite3.connect(store["path"])
     try:  # a blob in the store that no run's files reference
@@ -370,18 +353,18 @@ def test_blob_route_refuses_unknown_unreferenced_and_forbidden(store):
                          ("ab" * 32,))
     finally:
         conn.close()
-    unknown, orphan, malformed, nodb = _get(
+    unknown, orphan, malformed, nodb = ui_get(
         store["path"], "/runstore/-/runstore/blob/" + "0" * 64,
         "/runstore/-/runstore/blob/" + "ab" * 32, "/runstore/-/runstore/blob/abc",
         "/nosuchdb/-/runstore/blob/" + "0" * 64)
     assert [r.status_code for r in (unknown, orphan, malformed, nodb)] == [404, 404, 404, 404]
     private = {"databases": {"runstore": {"allow": {"id": "someone"}}}}
-    denied = _get(store["path"], url, _run_url(store["media"]) + "/console.json",
-                  _run_url(store["media"]) + "/system.json",
-                  _run_url(store["media"]) + "/media.json?key=samples", metadata=private)
+    denied = ui_get(store["path"], url, run_url(store["media"]) + "/console.json",
+                  run_url(store["media"]) + "/system.json",
+                  run_url(store["media"]) + "/media.json?key=samples", metadata=private)
     assert [r.status_code for r in denied] == [403, 403, 403, 403]
     assert not any(r.content.startswith(PNG_MAGIC) for r in denied)
-    (allowed,) = _get(store["path"], url, metadata=private, actor={"id": "someone"})
+    (allowed,) = ui_get(store["path"], url, metadata=private, actor={"id": "someone"})
     assert allowed.status_code == 200 and allowed.content.startswith(PNG_MAGIC)
 
 
@@ -389,7 +372,7 @@ def test_run_page_without_extras_says_so(tmp_path):
     with runstore.init(dir=tmp_path / "s", project="p", id="quiet",
                        settings={"console": "off", "disable_stats": True}) as run:
         run.log({"x": 1})
-    (page,) = _get(tmp_path / "s" / "runstore.db", _run_url(1))
+    (page,) = ui_get(tmp_path / "s" / "runstore.db", run_url(1))
     assert page.status_code == 200
     assert "No console output." in page.text
     assert "runstore-media-section" not in page.text

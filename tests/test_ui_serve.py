@@ -20,8 +20,11 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 import runstore
-from conftest import db_rows, free_port, start_ui, stop_group
+from helpers import db_rows, free_port, start_ui, stop_group
 from runstore._cli import main
+from ui_helpers import run_url
+
+pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
 
 @pytest.fixture
@@ -36,10 +39,6 @@ def store(tmp_path: Path) -> dict[str, Any]:
 
 def _tags(path: Path, run_key: int) -> str:
     return db_rows(path, "SELECT tags FROM runs WHERE run_key = ?", (run_key,))[0][0]
-
-
-def _page(run_key: int) -> str:
-    return f"/runstore/-/runstore/run/{run_key}"
 
 
 def test_host_check(store: dict[str, Any]) -> None:
@@ -108,10 +107,10 @@ async def _login_and_edit(app: Any, login: str, run_key: int) -> list[httpx.Resp
     base = f"{parts.scheme}://{parts.netloc}"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as c:
         signed_in = await c.get(login)
-        page = await c.get(_page(run_key))
+        page = await c.get(run_url(run_key))
         match = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
         token = match.group(1) if match else "none"
-        edit = await c.post(_page(run_key) + "/edit", data={"add_tag": "from-ui",
+        edit = await c.post(run_url(run_key) + "/edit", data={"add_tag": "from-ui",
                                                              "csrftoken": token})
         return [signed_in, page, edit]
 
@@ -190,13 +189,13 @@ def test_cli_login_url_works_once_in_a_real_server(store: dict[str, Any]) -> Non
                 time.sleep(0.1)
         status, _, headers = _open(browser, login)
         assert status == 302 and "ds_actor" in {c.name for c in jar}
-        status, page, _ = _open(browser, base + _page(store["plain"]))
+        status, page, _ = _open(browser, base + run_url(store["plain"]))
         assert status == 200
         token = re.search(r'name="csrftoken" value="([^"]+)"', page).group(1)
-        status, _, headers = _open(browser, base + _page(store["plain"]) + "/edit",
+        status, _, headers = _open(browser, base + run_url(store["plain"]) + "/edit",
                                    {"csrftoken": token, "add_tag": "via-login"})
         assert status == 302, _
-        assert headers["location"].endswith(_page(store["plain"]) + "#runstore-edit")
+        assert headers["location"].endswith(run_url(store["plain"]) + "#runstore-edit")
         assert _tags(store["path"], store["plain"]) == '["baseline", "via-login"]'
         # The token works once; another browser cannot reuse it.
         other = urllib.request.build_opener(_NoRedirect)

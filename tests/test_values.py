@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import runstore
-from conftest import REPO, query
+from helpers import REPO, query
 from runstore import _store
 
 FIXTURE_V1 = REPO / "tests" / "fixtures" / "store_v1.db"
@@ -248,6 +248,7 @@ def test_one_huge_string_does_not_ride_along_with_later_commits(store_dir):
     assert math.isfinite(api_run.summary["loss"])
 
 
+@pytest.mark.ui
 def test_the_run_page_shows_ints_with_every_digit(store_dir):
     import asyncio
 
