@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runstore._store import decode_json, shown_state
@@ -90,7 +90,7 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
 
 
-def live_state(run: dict[str, Any]) -> tuple[str, bool]:
+def live_state(run: Mapping[str, Any]) -> tuple[str | None, bool]:
     """(state to show, live): the state every reader shows (the store's rule, which the
     `runs` view computes: a running run whose writer stopped beating 30 s ago is
     crashed); live while it is running. The UI is read-only: it records nothing, so a
@@ -102,7 +102,7 @@ def live_state(run: dict[str, Any]) -> tuple[str, bool]:
     return state, state == "running"
 
 
-def runtime_of(run: dict[str, Any]) -> float | None:
+def runtime_of(run: Mapping[str, Any]) -> float | None:
     """The run's runtime as the `runs` view gives it: what its process last recorded
     (it never counts on past the run's last sign of life)."""
     return run.get("runtime")

@@ -30,7 +30,8 @@ def _parser() -> Any:
 
     md = MarkdownIt("commonmark", {"html": False})
     md.disable("image")
-    md.validateLink = safe_link  # a link that fails stays plain (escaped) text
+    # markdown-it-py's documented hook; a link that fails stays plain (escaped) text
+    md.validateLink = safe_link  # type: ignore[method-assign]
 
     def link_open(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
         tokens[idx].attrSet("rel", "nofollow noopener noreferrer")

@@ -84,7 +84,7 @@ def _machine_names() -> set[str]:
     names = {socket.gethostname(), socket.getfqdn()}
     for name in list(names):
         try:
-            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+            names.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
         except OSError:
             pass
     return {n for n in names if n}

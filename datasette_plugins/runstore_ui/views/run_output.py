@@ -17,6 +17,7 @@ The files media show come from the blob route (`media.blob_view`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, TypedDict
 
@@ -111,7 +112,7 @@ def console_rows(lines: list[dict[str, Any]]) -> list[ConsoleLine]:
     return out
 
 
-def _run_or_404(conn: Any, run_key: int) -> dict[str, Any]:
+def _run_or_404(conn: Any, run_key: int) -> Mapping[str, Any]:
     run = get_run_by_key(conn, run_key)
     if run is None:
         raise NotFound(f"No run with run_key {run_key}")
