@@ -1,12 +1,27 @@
 """sync_tensorboard=True: scalars written to TensorBoard are also logged to the run.
 
 `start(run)` patches tensorboardX's and (if torch is installed) torch's `SummaryWriter`
-at the class level: `add_scalar(tag, value, global_step)` becomes also
-`run.log({tag: value}, step=global_step)`, `add_scalars(main, {tag: value}, step)` logs
-`main/tag`, and `__init__` notes every writer made during the run. The function it
+at the class level: `add_scalar(tag, value, global_step)` logs `{tag: value}` to the
+run, `add_scalars(main, {tag: value}, step)` logs `main/tag`, `add_text(tag, text, step)`
+logs the text, and `__init__` notes every writer made during the run. The function it
 returns unpatches and stores the event files those writers produced with the run, as
 `tensorboard/<path>` files of kind "tensorboard". While several runs sync, scalars go
 to the newest one (the patch rules are _patching's).
+
+Steps, as wandb does them. wandb never drops TensorBoard data: its sync
+(wandb/integration/tensorboard/log.py `_log`, fed by wandb/sdk/internal/tb_watcher.py)
+merges each event into the current history row with commit=False, records the event's
+step in the row as `global_step`, and starts a new row only when the step goes up; so a
+scalar whose TensorBoard step is older than the run's lands in a row of its own, and
+`_step` counts rows. runstore keeps every value the same way, with one change so charts
+read as TensorBoard's: while the TensorBoard step goes forward it is the run's step.
+
+- Every synced row carries `global_step`, the TensorBoard step of its values.
+- A TensorBoard step ahead of the run's step is logged at that step (values of the same
+  step share a row).
+- A TensorBoard step the run has passed (CleanRL's evaluation at steps 0..9 after
+  training), or a tag written again at a step it already has, goes to the run's next row,
+  never dropped. A scalar without a step joins the current row unless its tag is there.
 """
 
 from __future__ import annotations
@@ -49,7 +64,29 @@ class _Sync:
         self.started = time.time()
         self.writers: weakref.WeakSet[Any] = weakref.WeakSet()
         self.logdirs: set[str] = set()
-        self.warned_old_step = False
+        self.lock = threading.Lock()
+        # The row synced scalars last went to: its run step, TensorBoard step and tags.
+        self.row_step: int | None = None
+        self.row_global: int | None = None
+        self.row_tags: set[str] = set()
+
+    def target(self, step: int | None, tags: set[str]) -> int:
+        """The run step scalars of TensorBoard step `step` (None: none given) go to."""
+        current = self.run.step
+        ours = self.row_step == current  # the run's pending row is the one we last wrote
+        if step is not None and step > current:
+            return step
+        if ours and not (tags & self.row_tags) and (step is None or step == self.row_global):
+            return current
+        return current + 1 if ours else current
+
+    def wrote(self, target: int, step: int | None, tags: set[str]) -> None:
+        if target == self.row_step and (step is None or step == self.row_global):
+            self.row_tags |= tags
+        else:
+            self.row_tags = set(tags)
+            self.row_global = step
+        self.row_step = target
 
     def see(self, writer: Any) -> None:
         if writer in self.writers:
@@ -109,7 +146,9 @@ def start(run: Run) -> Callable[[], None] | None:
     sync = _Sync(run)
     _patches.add(sync, [(cls, name, _wrapper(rows)) for cls in classes
                         for name, rows in (("__init__", None), ("add_scalar", _scalar_row),
-                                           ("add_scalars", _scalars_row))])
+                                           ("add_scalars", _scalars_row),
+                                           ("add_text", _text_row))
+                        if hasattr(cls, name)])
     return lambda: _stop(sync)
 
 
@@ -163,6 +202,11 @@ def _scalars_row(main_tag: str, tag_scalar_dict: Any, global_step: Any = None, *
     return {f"{main_tag}/{tag}": v for tag, v in tag_scalar_dict.items()}, global_step
 
 
+def _text_row(tag: str, text_string: Any, global_step: Any = None, *_: Any,
+              **__: Any) -> tuple[dict[str, Any], Any]:
+    return {tag: str(text_string)}, global_step
+
+
 Rows = Callable[..., tuple[dict[str, Any], Any]]
 
 
@@ -198,22 +242,18 @@ def _forward(sync: _Sync, writer: Any, rows: Rows | None, args: tuple[Any, ...],
         if rows is None:
             return
         row, step = rows(*args, **kwargs)
-        if step is None:
-            run.log(row)
-            return
-        try:
-            step = int(step)  # as TensorBoard stores it
-        except (TypeError, ValueError):
-            pass
-        if isinstance(step, int) and 0 <= step < run.step:
-            if not sync.warned_old_step:
-                sync.warned_old_step = True
-                warnings.warn(f"runstore: TensorBoard scalars {list(row)} at step {step} are "
-                              f"older than run {run.id}'s step {run.step}; steps must not go "
-                              "back, so they (and any later ones like them) are not logged to "
-                              "the run", RuntimeWarning, stacklevel=3)
-            return
-        run.log(row, step=step)
+        if step is not None:
+            try:
+                step = int(step)  # as TensorBoard stores it
+            except (TypeError, ValueError):
+                step = None
+        if step is not None and step < 0:
+            step = None
+        tags = set(row)
+        with sync.lock:  # the rule is the module docstring's
+            target = sync.target(step, tags)
+            run.log(row if step is None else {**row, "global_step": step}, step=target)
+            sync.wrote(target, step, tags)
     except UsageError:  # the run is finishing
         pass
     except Exception as exc:  # never break the training loop
