@@ -2,11 +2,13 @@
 
 While a run with monitor_gym=True is active, `RecordVideo.stop_recording` (the
 method that writes each video file, in gymnasium >= 1) is wrapped at class level
-(start_recording too, to note the episode a recording starts in):
-after it has written `<video_folder>/<name>.mp4`, the file is read and logged to the
-run as `{"videos": Video(...)}` with commit=False, so it lands at the run's current
-step ("videos" is the key wandb's gym integration uses; a second video at the same step
-is "videos_2", and so on). The original methods are put back when the last such run
+(start_recording too, to note the episode a recording starts in); on gymnasium 0.26 to
+0.29 (CleanRL pins 0.29), where RecordVideo hands each video to
+`gymnasium.wrappers.monitoring.video_recorder.VideoRecorder`, its `close` is wrapped, as
+wandb's gym integration does. Either way, once a video file is written it is read and
+logged to the run as `{"videos": Video(...)}` with commit=False, so it lands at the run's
+current step ("videos" is the key wandb's gym integration uses; a second video at the
+same step is "videos_2", and so on). The original methods are put back when the last such run
 finishes (the patch rules are _patching's). gymnasium is imported only for monitor_gym.
 """
 
@@ -28,8 +30,10 @@ if TYPE_CHECKING:
     from .._run import Run
 
 VIDEO_KEY = "videos"
-INSTALL_HINT = "monitor_gym=True needs gymnasium>=1 and moviepy: pip install 'runstore[gym]'"
+INSTALL_HINT = ("monitor_gym=True needs gymnasium (1.x, or 0.26 to 0.29) and moviepy: "
+                "pip install 'runstore[gym]'")
 _RECORDERS = ("gymnasium.wrappers.rendering", "gymnasium.wrappers.vector.rendering")
+_LEGACY_RECORDER = "gymnasium.wrappers.monitoring.video_recorder"  # gymnasium 0.26 to 0.29
 
 
 class _Monitor:
@@ -80,6 +84,34 @@ def _recorder_classes() -> list[type]:
     return classes
 
 
+def _legacy_recorder_classes() -> list[type]:
+    """gymnasium 0.26-0.29's VideoRecorder (RecordVideo's encoder there), if present."""
+    try:
+        module = importlib.import_module(_LEGACY_RECORDER)
+    except ImportError:
+        return []
+    cls = getattr(module, "VideoRecorder", None)
+    return [cls] if cls is not None and "close" in vars(cls) else []
+
+
+def _legacy_close(original: Method, serving: Callable[[], _Monitor | None]) -> Method:
+    """VideoRecorder.close (gymnasium 0.26-0.29), then the video it wrote to the newest
+    monitoring run."""
+    def close(self: Any) -> Any:
+        writes = (getattr(self, "enabled", False) and not getattr(self, "_closed", True)
+                  and bool(getattr(self, "recorded_frames", None)))
+        path = getattr(self, "path", None)
+        episode = (getattr(self, "metadata", None) or {}).get("episode_id")
+        result = original(self)
+        monitor = serving()
+        if monitor is not None and writes and path:
+            name = os.path.splitext(os.path.basename(path))[0]
+            monitor.attach(path, name, episode if isinstance(episode, int) else None)
+        return result
+
+    return close
+
+
 def _episode(wrapper: Any, name: str) -> int | None:
     """The episode a recording started in: as start_recording saw it, else from the name."""
     episode = wrapper.__dict__.get("_runstore_episode")
@@ -119,21 +151,24 @@ def _stop_recording(original: Method, serving: Callable[[], _Monitor | None]) ->
 def start(run: Run) -> Callable[[], None] | None:
     """Attach RecordVideo's videos to `run` until the returned stop() is called;
     None (after a warning) when gymnasium or moviepy is missing."""
+    version = None
     try:
-        importlib.import_module("gymnasium")
-        classes = _recorder_classes()
+        version = getattr(importlib.import_module("gymnasium"), "__version__", "?")
+        methods = [(cls, name, wrap) for cls in _recorder_classes() for name, wrap in (
+            ("start_recording", _start_recording), ("stop_recording", _stop_recording))]
+        methods += [(cls, "close", _legacy_close) for cls in _legacy_recorder_classes()]
     except Exception:  # not installed, or broken: the run goes on without videos
-        classes = []
-    if not classes:
-        warn_user(f"runstore: gymnasium is not installed (or older than 1.0), so no videos "
-                  f"will be attached; {INSTALL_HINT}")
+        methods = []
+    if not methods:
+        found = ("gymnasium is not installed" if version is None else
+                 f"gymnasium {version} has no RecordVideo runstore can attach to")
+        warn_user(f"runstore: {found}, so no videos will be attached; {INSTALL_HINT}")
         return None
     if importlib.util.find_spec("moviepy") is None:
         warn_user(f"runstore: moviepy is not installed, so RecordVideo cannot write videos; "
                   f"{INSTALL_HINT}")
     monitor = _Monitor(run)
-    _patches.add(monitor, [(cls, name, wrap) for cls in classes for name, wrap in (
-        ("start_recording", _start_recording), ("stop_recording", _stop_recording))])
+    _patches.add(monitor, methods)
 
     def stop() -> None:
         _patches.remove(monitor)

@@ -76,13 +76,21 @@ class _Sync:
         ours = self.row_step == current  # the run's pending row is the one we last wrote
         if step is not None and step > current:
             return step
-        if ours and not (tags & self.row_tags) and (step is None or step == self.row_global):
+        if ours and not (tags & self.row_tags) and self._fits(step, current):
             return current
         return current + 1 if ours else current
 
+    def _fits(self, step: int | None, at: int) -> bool:
+        """Can values of TensorBoard step `step` join our row at run step `at`?"""
+        if step is None or step == self.row_global:
+            return True
+        return self.row_global is None and step == at  # a row of values given no step
+
     def wrote(self, target: int, step: int | None, tags: set[str]) -> None:
-        if target == self.row_step and (step is None or step == self.row_global):
+        if target == self.row_step and self._fits(step, target):
             self.row_tags |= tags
+            if step is not None:
+                self.row_global = step
         else:
             self.row_tags = set(tags)
             self.row_global = step
