@@ -41,7 +41,8 @@ def state_badge(state: Any) -> Markup:
 def live_badge(state: Any, live: bool) -> Markup:
     """The state badge; for a live run (running, its writer still beating) wrapped
     with a pulsing dot (runstore.css). The run page's script updates it by its
-    `data-runstore-state` wrapper."""
+    `data-runstore-state` wrapper, building the same markup (stateBadge in
+    static/runstore_charts.js: keep the two alike)."""
     badge = state_badge(state)
     if not live:
         return badge

@@ -427,6 +427,8 @@
     return chart;
   }
 
+  /* The badge cells.py's live_badge renders on the server (states as format.STATES): one
+   * markup in two languages, kept alike by hand. */
   function stateBadge(state, live) {
     var badge = document.createElement("span");
     var known = ["running", "finished", "failed", "crashed"].indexOf(state) >= 0;
