@@ -6,7 +6,8 @@ the list), ``add_tag``, ``remove_tag``, and ``csrftoken`` (Datasette's CSRF chec
 runs before this view: the token on 0.65, the Sec-Fetch-Site/Origin headers on the
 1.0 alphas). Allowed to actors with the ``runstore-edit`` permission
 (root only, see `security`); the write runs in Datasette's write thread through
-the store's `set_run_fields`, the code behind the Python API's setters.
+the store's `set_run_fields`, which checks values with the rules of the Python API's
+setters (runstore._names).
 
 A form post is answered with a redirect to the run page (and a message); a client
 sending ``Accept: application/json`` gets ``{"ok": ..., "run": {...}}`` instead.
