@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -26,7 +25,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from datasette.app import Datasette
 
 import runstore
 from datasette_plugins.runstore_ui.format import live_state
@@ -34,6 +32,7 @@ from helpers import REPO, db_rows, query
 from runstore import _store
 from runstore._cli import main as cli
 from runstore._sync import sync
+from ui_helpers import run_url, ui_get
 
 SETTINGS = {"silent": True, "disable_git": True, "disable_stats": True}
 HERE = socket.gethostname()
@@ -285,13 +284,9 @@ def _from_ls(root: Path) -> dict[str, tuple]:
 
 
 def _from_ui(path: Path, keys: dict[str, int]) -> dict[str, tuple]:
-    async def go() -> list[Any]:
-        ds = Datasette([str(path)])
-        return [await ds.client.get(f"/runstore/-/runstore/run/{key}/status.json")
-                for key in keys.values()]
-
+    responses = ui_get(path, *(run_url(key) + "/status.json" for key in keys.values()))
     found = {}
-    for run_id, response in zip(keys, asyncio.run(go()), strict=True):
+    for run_id, response in zip(keys, responses, strict=True):
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["live"] == (body["state"] == "running")
@@ -411,14 +406,9 @@ def test_run_page_runtime_stops_at_the_last_sign_of_life(store_dir):
         "host": "another-machine", "pid": 1})
     conn.close()
 
-    async def go() -> list[Any]:
-        ds = Datasette([str(path)])
-        base = "/runstore/-/runstore/run/"
-        return [await ds.client.get(url) for url in (
-            f"{base}{killed}", f"{base}{killed}/status.json", f"{base}{live}",
-            f"{base}{live}/status.json")]
-
-    killed_page, killed_status, live_page, live_status = asyncio.run(go())
+    killed_page, killed_status, live_page, live_status = ui_get(
+        path, run_url(killed), run_url(killed) + "/status.json", run_url(live),
+        run_url(live) + "/status.json")
     data = _page_data(killed_page.text)
     assert data["live"] is False and data["runtime"] == pytest.approx(LIVED, abs=0.01)
     assert _header_runtime(killed_page.text) == "2.0s"

@@ -11,7 +11,6 @@ nothing is ever interpreted as SQL, or as HTML by the UI.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import sqlite3
@@ -543,7 +542,7 @@ MARKERS = ["<script>alert(1)</script>", "</script><script>alert(2)</script>",
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=unicode_text, marker=st.sampled_from(MARKERS))
 def test_ui_shows_hostile_text_escaped(text, marker, tmp_path_factory):
-    from datasette.app import Datasette
+    from ui_helpers import run_url, ui_get
 
     root = tmp_path_factory.mktemp("ui")
     evil = text + marker
@@ -559,14 +558,8 @@ def test_ui_shows_hostile_text_escaped(text, marker, tmp_path_factory):
     (run_key,) = conn.execute("SELECT run_key FROM runs").fetchone()
     conn.close()
 
-    async def pages() -> list:
-        ds = Datasette([str(root / "runstore.db")])
-        base = f"/runstore/-/runstore/run/{run_key}"
-        return [await ds.client.get(url) for url in (
-            "/runstore/run_list", "/runstore/runs", base,
-            base + "/metric.json?key=" + "text",
-        )]
-
-    for response in asyncio.run(pages()):
+    responses = ui_get(root / "runstore.db", "/runstore/run_list", "/runstore/runs",
+                       run_url(run_key), run_url(run_key) + "/metric.json?key=text")
+    for response in responses:
         assert response.status_code == 200, response.url
         assert marker not in response.text, response.url

@@ -250,20 +250,12 @@ def test_one_huge_string_does_not_ride_along_with_later_commits(store_dir):
 
 @pytest.mark.ui
 def test_the_run_page_shows_ints_with_every_digit(store_dir):
-    import asyncio
-
-    from datasette.app import Datasette
+    from ui_helpers import run_url, ui_get
 
     run = _run(store_dir)
     run.log({"tokens": 2**53 + 1, "done": True})
     run.finish()
     (run_key,), = query(store_dir, "SELECT run_key FROM runs")
-
-    async def page() -> str:
-        ds = Datasette([str(store_dir / "runstore.db")])
-        response = await ds.client.get(f"/runstore/-/runstore/run/{run_key}")
-        assert response.status_code == 200
-        return response.text
-
-    html = asyncio.run(page())
-    assert "9007199254740993" in html and "true" in html
+    (page,) = ui_get(store_dir / "runstore.db", run_url(run_key))
+    assert page.status_code == 200
+    assert "9007199254740993" in page.text and "true" in page.text
