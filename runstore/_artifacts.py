@@ -18,8 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +161,8 @@ class Artifact:
     @contextlib.contextmanager
     def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> Iterator[Any]:
         """Open a new file to write into the artifact as `name`."""
+        import tempfile
+
         self._check_open()
         folder = tempfile.mkdtemp(prefix="runstore-artifact-")
         self._tmp.append(folder)
@@ -291,6 +291,8 @@ class Artifact:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
         if row.get("location"):
+            import shutil
+
             shutil.copyfile(self._store_dir / row["location"], tmp)
         else:
             from . import _store
@@ -328,6 +330,8 @@ def _run_key(conn: Any, run: Any) -> int:
 
 def _place(store_dir: Path, source: Path, sha: str) -> str:
     """Copy a large file beside the store, once per content; returns its location."""
+    import shutil
+
     location = f"artifacts/{sha[:2]}/{sha}"
     target = store_dir / location
     if not target.is_file():
@@ -399,6 +403,8 @@ def log_artifact(run: Any, artifact: Any, name: str | None = None, type: str | N
         conn.close()
     artifact._stored, artifact._store_dir = stored, store_dir
     artifact.aliases = list(stored["aliases"])
+    import shutil
+
     for folder in artifact._tmp:
         shutil.rmtree(folder, ignore_errors=True)
     artifact._tmp.clear()

@@ -10,7 +10,6 @@ so `_run.py` stays about the run's life and its history.
 from __future__ import annotations
 
 import fnmatch
-import glob as globlib
 import os
 from pathlib import Path
 from typing import Any
@@ -89,6 +88,8 @@ class RunLibraryMethods:
             base = Path(pattern).parent.parent  # keep the file's folder, as wandb does
         else:
             base = None
+        import glob as globlib
+
         matches = sorted(p for p in globlib.glob(pattern, recursive=True) if Path(p).is_file())
         if not matches:
             warn(f"save({os.fspath(glob_str)!r}) matched no file; nothing saved")

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import _store
 from ._errors import UsageError
+from ._store import _artifacts as stored_artifacts
 
 SYNCED_MARKER = ".synced"
 LARGE_RUN = 200_000  # points; above this, progress is reported as keys are copied
@@ -55,7 +56,8 @@ def sync(
                 say(f"{source.parent}: already synced (pass --include-synced to sync again)")
                 continue
             _store.connect(source).close()  # bring an older offline store to this schema
-            merged += _sync_one(conn, source, project, entity, say, progress)
+            merged += _sync_one(conn, source, store.parent, project, entity, say,
+                                progress)
             marker.touch()
             if clean:
                 shutil.rmtree(source.parent)
@@ -65,7 +67,19 @@ def sync(
     return merged
 
 
-def _sync_one(conn: Any, source: Path, project: str | None, entity: str | None,
+def _copy_artifact_files(conn: Any, source_key: int, source_dir: Path, store_dir: Path) -> None:
+    """The large artifact files an offline run keeps beside its store, copied beside the
+    store it is merged into (before the merge's transaction names them)."""
+    for location in stored_artifacts.external_locations(conn, source_key):
+        target = store_dir / location
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source_dir / location, target.with_name(target.name + ".part"))
+            target.with_name(target.name + ".part").replace(target)
+
+
+def _sync_one(conn: Any, source: Path, store_dir: Path, project: str | None,
+              entity: str | None,
               say: Callable[[str], None],
               progress: Callable[[str, int], Callable[[int], None]] | None) -> int:
     merged = 0
@@ -92,8 +106,13 @@ def _sync_one(conn: Any, source: Path, project: str | None, entity: str | None,
                 )
             total = _store.count_points(conn, row["run_key"])
             tick = progress(row["id"], total) if progress and total >= LARGE_RUN else None
+            _copy_artifact_files(conn, row["run_key"], source.parent, store_dir)
             with _store.transaction(conn):
                 points = _store.merge_run(conn, row["run_key"], fields, tick)
+                target = _store.find_run_key(conn, fields["entity"], fields["project"],
+                                             fields["id"])
+                stored_artifacts.merge_artifacts(conn, row["run_key"], target,
+                                                 fields["entity"], fields["project"])
             say(f"{fields['entity']}/{fields['project']}/{fields['id']}: synced "
                 f"{points} points ({fields['state']}) from {source.parent}")
             merged += 1

@@ -202,3 +202,51 @@ def test_the_run_page_lists_saved_files_and_artifacts(tmp_path):
     assert 'class="runstore-files"' not in used.text  # the consumer kept no files
     (blob,) = asyncio.run(get(link))
     assert blob.status_code == 200 and blob.content == b"PK model bytes"
+
+
+def test_log_code_keeps_the_python_files_as_a_code_artifact(tmp_path):
+    src = tmp_path / "work" / "proj"
+    (src / "pkg").mkdir(parents=True)
+    (src / "train.py").write_text("print('train')\n")
+    (src / "pkg" / "model.py").write_text("W = 1\n")
+    (src / "notes.txt").write_text("not code\n")
+    (src / ".venv").mkdir()
+    (src / ".venv" / "site.py").write_text("skipped\n")
+    run = _init(tmp_path)
+    art = run.log_code(str(src), name="proj")
+    run.finish()
+    assert (art.name, art.type) == ("source-proj:v0", "code")
+    assert sorted(e.path for e in art.files()) == ["pkg/model.py", "train.py"]
+    out = Path(art.download(root=tmp_path / "code"))
+    assert (out / "pkg" / "model.py").read_text() == "W = 1\n"
+
+
+def test_artifacts_of_an_offline_run_are_synced_with_it(tmp_path, monkeypatch):
+    from runstore import _sync
+
+    monkeypatch.setattr(_artifacts, "INLINE_MAX", 10)
+    (tmp_path / "small.txt").write_text("tiny")
+    (tmp_path / "big.bin").write_bytes(b"y" * 64)
+    online = _init(tmp_path, id="online")
+    first = runstore.Artifact("data", type="dataset")
+    first.add_file(tmp_path / "small.txt")
+    online.log_artifact(first)  # v0 in the main store
+    online.finish()
+    offline = _init(tmp_path, id="away", mode="offline")
+    art = runstore.Artifact("data", type="dataset")
+    art.add_file(tmp_path / "small.txt")
+    art.add_file(tmp_path / "big.bin")
+    offline.log_artifact(art, aliases=["fresh"])
+    assert art.version == "v0"  # numbered in the offline run's own store
+    offline.finish()
+    store = tmp_path / "store" / "runstore.db"
+    for _ in range(2):  # syncing again changes nothing
+        assert _sync.sync([offline.dir], store, include_synced=True, say=lambda m: None) == 1
+    assert _rows(tmp_path, "SELECT version, aliases, logged_by_run FROM artifact_list"
+                           " ORDER BY version") == [
+        ("v0", "[]", "online"), ("v1", '["fresh","latest"]', "away")]
+    consumer = _init(tmp_path)
+    out = Path(consumer.use_artifact("data:fresh").download(root=tmp_path / "out"))
+    consumer.finish()
+    assert (out / "big.bin").read_bytes() == b"y" * 64  # copied beside the main store
+    assert (out / "small.txt").read_text() == "tiny"

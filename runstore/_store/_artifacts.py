@@ -146,3 +146,55 @@ def run_artifacts(conn: sqlite3.Connection, run_key: int) -> dict[str, list[dict
         "used": rows("SELECT version_key FROM artifact_usage WHERE run_key = ?"
                      " ORDER BY used_at, version_key"),
     }
+
+
+def _source_has_artifacts(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM source.sqlite_master WHERE name = 'artifact_versions'"
+                        ).fetchone() is not None
+
+
+def external_locations(conn: sqlite3.Connection, source_key: int) -> list[str]:
+    """Where the files kept beside the attached store (`source`) of the versions its run
+    `source_key` logged are, relative to that store's directory (to copy before merging)."""
+    if not _source_has_artifacts(conn):
+        return []
+    return [loc for (loc,) in conn.execute(
+        "SELECT DISTINCT f.location FROM source.artifact_files f JOIN source.artifact_versions"
+        " v ON v.version_key = f.version_key WHERE v.logged_by = ? AND f.location IS NOT NULL",
+        (source_key,))]
+
+
+def merge_artifacts(conn: sqlite3.Connection, source_key: int, target_key: int, entity: str,
+                    project: str) -> int:
+    """Copy the artifact versions the attached run `source_key` logged, and its uses of
+    them, to run `target_key` of this store (in `entity`/`project`); versions are numbered
+    anew here, and content already here reuses its version, so merging twice changes
+    nothing. Returns the versions merged. Call inside a transaction."""
+    if not _source_has_artifacts(conn):
+        return 0
+    mapped: dict[int, int] = {}
+    versions = conn.execute(
+        "SELECT v.version_key, a.name, a.type, v.digest, v.description, v.metadata,"
+        " v.created_at FROM source.artifact_versions v JOIN source.artifacts a"
+        " ON a.artifact_key = v.artifact_key WHERE v.logged_by = ? ORDER BY v.version_key",
+        (source_key,)).fetchall()
+    for key, name, type, digest, description, metadata, at in versions:
+        files = [dict(zip(("path", "sha256", "size", "location", "ref"), row, strict=True))
+                 for row in conn.execute("SELECT path, sha256, size, location, ref FROM"
+                                         " source.artifact_files WHERE version_key = ?", (key,))]
+        inline = {sha: bytes(content) for sha, content in conn.execute(
+            "SELECT b.sha256, b.content FROM source.blobs b JOIN source.artifact_files f"
+            " ON f.sha256 = b.sha256 WHERE f.version_key = ? AND f.location IS NULL", (key,))}
+        aliases = [alias for (alias,) in conn.execute(
+            "SELECT alias FROM source.artifact_aliases WHERE version_key = ?"
+            " AND alias != 'latest' ORDER BY alias", (key,))]
+        row = add_version(conn, entity=entity, project=project, name=name, type=type,
+                          description=description, metadata=json.loads(metadata),
+                          digest=digest, files=files, inline=inline, aliases=aliases,
+                          run_key=target_key, at=at)
+        mapped[key] = row["version_key"]
+    for key, used_at in conn.execute("SELECT version_key, used_at FROM source.artifact_usage"
+                                     " WHERE run_key = ?", (source_key,)).fetchall():
+        if key in mapped:
+            use_version(conn, target_key, mapped[key], used_at)
+    return len(versions)
