@@ -145,13 +145,15 @@ class Artifact:
                     path = Path(dirpath, filename)
                     rel = path.relative_to(base).as_posix()
                     entry_name = f"{name.rstrip('/')}/{rel}" if name else rel
-                    sha, size = _sha256_file(path)
-                    self._entries[entry_name] = {"ref": path.resolve().as_uri(), "sha256": sha,
-                                                 "size": size}
-                    entries.append(ArtifactEntry(self, entry_name, sha, size, path.as_uri()))
+                    file_sha, file_size = _sha256_file(path)
+                    self._entries[entry_name] = {"ref": path.resolve().as_uri(),
+                                                 "sha256": file_sha, "size": file_size}
+                    entries.append(ArtifactEntry(self, entry_name, file_sha, file_size,
+                                                 path.as_uri()))
             return entries
         entry_name = name or Path(local or uri.rstrip("/")).name or uri
-        sha = size = None
+        sha: str | None = None
+        size: int | None = None
         if local is not None and checksum and Path(local).is_file():
             sha, size = _sha256_file(Path(local))
             uri = Path(local).resolve().as_uri()
@@ -279,7 +281,7 @@ class Artifact:
         return self._download_one(next(iter(rows)), root)
 
     def _download_one(self, path: str, root: str | os.PathLike | None) -> str:
-        if self._stored is None:
+        if self._stored is None or self._store_dir is None:  # set together when logged
             raise UsageError(f"artifact {self._name} is not logged yet; nothing to download")
         row = self._file_rows()[path]
         target_root = Path(root) if root is not None else self._default_root()
@@ -366,7 +368,7 @@ def log_artifact(run: Any, artifact: Any, name: str | None = None, type: str | N
     if run.disabled:
         return artifact
     from ._store import _artifacts as stored_artifacts
-    from ._writer import utc_now
+    from ._values import utc_now
 
     store_dir = Path(run.dir)
     files, inline = [], {}
@@ -455,7 +457,7 @@ def use_artifact(run: Any, artifact_or_name: Any, type: str | None = None,
     if run.disabled:
         return None
     from ._store import _artifacts as stored_artifacts
-    from ._writer import utc_now
+    from ._values import utc_now
 
     if isinstance(artifact_or_name, Artifact):
         if artifact_or_name._stored is None:
@@ -464,11 +466,13 @@ def use_artifact(run: Any, artifact_or_name: Any, type: str | None = None,
         artifact = artifact_or_name
     else:
         artifact = load(Path(run.dir), str(artifact_or_name), run.entity, run.project, type)
+    stored = artifact._stored
+    assert stored is not None  # logged (checked above) or loaded from the store
     conn = _open_store(run)
     try:
-        stored_artifacts.use_version(conn, _run_key(conn, run), artifact._stored["version_key"],
+        stored_artifacts.use_version(conn, _run_key(conn, run), stored["version_key"],
                            utc_now())
     finally:
         conn.close()
-    artifact._stored = {**artifact._stored, "used_by": [*artifact._stored["used_by"], run.id]}
+    artifact._stored = {**stored, "used_by": [*stored["used_by"], run.id]}
     return artifact

@@ -12,10 +12,16 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import UsageError
 from ._values import plain_numbers, warn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._settings import Settings
+    from ._writer import Writer
 
 _POLICIES = ("live", "now", "end")
 # Directories log_code never descends into.
@@ -31,6 +37,20 @@ class RunLibraryMethods:
     _saved: dict[str, tuple[Path, str, str | None]]  # stored path -> (file, policy, sha)
     _labels: dict[str, Any]
     _watchers: list[Any]
+
+    if TYPE_CHECKING:  # what Run defines and these methods use
+        _writer: Writer | None
+        _finished: bool
+        _closers: list[Callable[[], None]]
+        _settings: Settings
+
+        @property
+        def id(self) -> str: ...
+        @property
+        def project(self) -> str: ...
+        @property
+        def dir(self) -> str | None: ...
+        def _check_open(self, what: str) -> None: ...
 
     # -- define_metric(step_sync=True) ----------------------------------------------
 
@@ -124,7 +144,9 @@ class RunLibraryMethods:
         except OSError as exc:
             warn(f"could not save {path}: {exc}")
             return None
-        self._writer.put_file(name, "save", content)
+        writer = self._writer
+        assert writer is not None  # save() stores nothing for a disabled run
+        writer.put_file(name, "save", content)
         return hashlib.sha256(content).hexdigest()
 
     def _save_at_end(self) -> None:

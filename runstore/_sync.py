@@ -111,6 +111,7 @@ def _sync_one(conn: Any, source: Path, store_dir: Path, project: str | None,
                 points = _store.merge_run(conn, row["run_key"], fields, tick)
                 target = _store.find_run_key(conn, fields["entity"], fields["project"],
                                              fields["id"])
+                assert target is not None  # merge_run has just written it
                 stored_artifacts.merge_artifacts(conn, row["run_key"], target,
                                                  fields["entity"], fields["project"])
             say(f"{fields['entity']}/{fields['project']}/{fields['id']}: synced "

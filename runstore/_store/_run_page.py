@@ -169,7 +169,7 @@ def media_items(conn: sqlite3.Connection, run_key: int,
     items = []
     for key, key_id, value_json in _newest_rows(conn, run_key):
         kind = _media_type(value_json)
-        if kind is None:
+        if kind is None or value_json is None:
             continue
         # Every step of the key (its rows are media: its newest is), without reading
         # their descriptions; the slider asks media_at() for the one it shows.

@@ -40,8 +40,8 @@ class WandbMetricsLogger(keras.callbacks.Callback):
         run = _run()
         if log_freq == "batch":
             log_freq = 1
-        self.logging_batch_wise = isinstance(log_freq, int)
-        self.log_freq = log_freq if self.logging_batch_wise else None
+        self.log_freq = log_freq if isinstance(log_freq, int) else None
+        self.logging_batch_wise = self.log_freq is not None
         self.global_batch = 0
         self.global_step = initial_global_step
         if self.logging_batch_wise:
@@ -74,7 +74,7 @@ class WandbMetricsLogger(keras.callbacks.Callback):
 
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.global_step += 1
-        if self.logging_batch_wise and batch % self.log_freq == 0:
+        if self.log_freq is not None and batch % self.log_freq == 0:
             row = {f"batch/{k}": _number(v) for k, v in (logs or {}).items()}
             row["batch/batch_step"] = self.global_batch
             rate = self._learning_rate()

@@ -21,6 +21,12 @@ from runstore._wandb._terminal import termwarn
 _LOGS = ("gradients", "parameters", "all", None)
 
 
+def _run() -> runstore.Run:
+    if runstore.run is None:
+        raise Error("You must call wandb.init() before WandbCallback()")
+    return runstore.run
+
+
 class WandbCallback(BaseCallback):
     """The arguments are wandb.integration.sb3.WandbCallback's."""
 
@@ -28,8 +34,7 @@ class WandbCallback(BaseCallback):
                  model_save_freq: int = 0, gradient_save_freq: int = 0,
                  log: str | None = "all") -> None:
         super().__init__(verbose)
-        if runstore.run is None:
-            raise Error("You must call wandb.init() before WandbCallback()")
+        _run()
         if log not in _LOGS:
             termwarn("`log` must be one of None, 'gradients', 'parameters' or 'all'; "
                      "using 'all'")
@@ -40,13 +45,13 @@ class WandbCallback(BaseCallback):
         self.model_save_path = model_save_path
         self.model_save_freq = model_save_freq
         self.gradient_save_freq = gradient_save_freq
-        self.path = None
+        self.path: str | None = None
         if model_save_path is not None:
             os.makedirs(model_save_path, exist_ok=True)
             self.path = os.path.join(model_save_path, "model.zip")
 
     def _init_callback(self) -> None:
-        run = runstore.run
+        run = _run()
         settings: dict[str, Any] = {"algo": type(self.model).__name__}
         for key, value in vars(self.model).items():
             if key in run.config:
@@ -66,5 +71,6 @@ class WandbCallback(BaseCallback):
             self.save_model()
 
     def save_model(self) -> None:
+        assert self.path is not None  # the callers check that there is a model_save_path
         self.model.save(self.path)
-        runstore.run.save(self.path, base_path=self.model_save_path, policy="now")
+        _run().save(self.path, base_path=self.model_save_path, policy="now")
