@@ -94,13 +94,17 @@ class Finder(importlib.abc.MetaPathFinder):
                 f"No module named {fullname!r}: runstore's wandb imitation "
                 f"(RUNSTORE_AS_WANDB) has no {fullname} (what it has is listed in "
                 "docs/WANDB_COMPAT.md)", name=fullname)
-        is_package = found.submodule_search_locations is not None
-        spec = importlib.machinery.ModuleSpec(fullname, _Loader(ours), is_package=is_package)
-        if is_package:
-            spec.submodule_search_locations = list(found.submodule_search_locations)
+        locations = found.submodule_search_locations
+        spec = importlib.machinery.ModuleSpec(fullname, _Loader(ours),
+                                              is_package=locations is not None)
+        if locations is not None:
+            spec.submodule_search_locations = list(locations)
         return spec
 
     def find_distributions(self, context: Any = None) -> Iterator[importlib.metadata.Distribution]:
+        path = getattr(context, "path", sys.path)
+        if path is not sys.path and path != sys.path:
+            return  # a search of given folders (as pip makes): nothing of ours is there
         name = getattr(context, "name", None)
         if name is None or name.lower().replace("_", "-") == "wandb":
             yield _Metadata()
