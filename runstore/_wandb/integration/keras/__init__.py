@@ -3,13 +3,15 @@
 * WandbMetricsLogger(log_freq="epoch" | "batch" | N): Keras' logs as `epoch/<name>` at the
   end of each epoch (with `epoch/epoch` and `epoch/learning_rate`), or `batch/<name>`
   every N batches (with `batch/batch_step`), as wandb's callback logs them.
-* WandbModelCheckpoint(filepath, ...): Keras' ModelCheckpoint, and each file it writes
-  logged as a version of the artifact `run_<run id>_model` (type "model").
+* WandbModelCheckpoint(filepath, ...): Keras' ModelCheckpoint, and each file written to
+  its folder while it runs logged, at each epoch's end, as a version of the artifact
+  `run_<run id>_model` (type "model").
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import keras
@@ -98,6 +100,7 @@ class WandbModelCheckpoint(keras.callbacks.ModelCheckpoint):
                          initial_value_threshold=initial_value_threshold, **kwargs)
         _run()
         self._logged: dict[str, float] = {}
+        self._since = time.time() - 1.0  # files older than the callback are not its own
 
     def _log_new_files(self, aliases: list[str]) -> None:
         folder = os.path.dirname(os.path.abspath(self.filepath)) or "."
@@ -107,7 +110,7 @@ class WandbModelCheckpoint(keras.callbacks.ModelCheckpoint):
             if not os.path.isfile(path):
                 continue
             stamp = os.path.getmtime(path)
-            if self._logged.get(path) == stamp:
+            if stamp < self._since or self._logged.get(path) == stamp:
                 continue
             self._logged[path] = stamp
             artifact = Artifact(f"run_{run.id}_model", type="model")
