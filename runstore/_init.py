@@ -138,12 +138,8 @@ def init(
                 "(pass reinit='finish_previous' to start a new one)")
         return previous
     cwd = Path.cwd()
-    defaults, explicit = _config_sources.build(
-        config, config_include_keys, config_exclude_keys, s.config_paths, cwd
-    )
+    initial_config = _initial_config(config, config_include_keys, config_exclude_keys, s, cwd)
     allow_change = s.allow_val_change if s.allow_val_change is not None else in_notebook()
-    # Explicit config overrides config-defaults.yaml, as wandb does.
-    initial_config = Config().checked({**defaults, **explicit})
     repo_root = Path(s.git_root) if s.git_root else _provenance.find_git_root(cwd)
     identity = _identity(s, repo_root)
     # Only now, with the arguments checked, may the previous run end.
@@ -153,11 +149,7 @@ def init(
     main_run = modes.reinit != "create_new"  # the one runstore.run / log / config mean
 
     if modes.mode == "disabled":
-        run = Run(identity=replace(identity, name=identity.name or f"dummy-{identity.id}"),
-                  settings=s, dir=None, allow_val_change=allow_change)
-        run.config.load(initial_config)
-        _lifecycle.activate(run, make_global=main_run)
-        return run
+        return _disabled_run(identity, s, initial_config, allow_change, main_run)
 
     root = Path(s.root_dir or _settings.DEFAULT_DIR).expanduser().resolve()
     facts = _provenance.process_facts(host=s.host, program=s.program)
@@ -170,13 +162,29 @@ def init(
                    now=now)
     run = _make_run(opened, s, allow_change)
     _lifecycle.activate(run, make_global=main_run)
-    how = "resumed" if opened.row.resumed else ("forked" if s.fork_from else "started")
-    where = (f"offline to {opened.root} (merge it into a store with: runstore sync "
-             f"{opened.root})" if opened.offline
-             else f"to {opened.root / _store.STORE_FILENAME}")
-    _say(s, f"run {run.name} ({run.project}/{run.id}) {how}, logging {where}")
+    _say_started(run, s, opened)
     _start_background(run, s, opened.root, git_root, main_run=main_run,
                       monitor_gym=bool(monitor_gym))
+    return run
+
+
+def _initial_config(config: Any, include_keys: list[str] | None,
+                    exclude_keys: list[str] | None, s: _settings.Settings,
+                    cwd: Path) -> dict[str, Any]:
+    """config= (a dict, argparse Namespace, YAML path, ...) over config-defaults.yaml and
+    config_paths, as wandb does, filtered by the include/exclude keys and checked."""
+    defaults, explicit = _config_sources.build(config, include_keys, exclude_keys,
+                                               s.config_paths, cwd)
+    return Config().checked({**defaults, **explicit})
+
+
+def _disabled_run(identity: Identity, s: _settings.Settings, config: dict[str, Any],
+                  allow_change: bool, main_run: bool) -> Run:
+    """mode="disabled": a Run whose methods all work and which writes nothing."""
+    run = Run(identity=replace(identity, name=identity.name or f"dummy-{identity.id}"),
+              settings=s, dir=None, allow_val_change=allow_change)
+    run.config.load(config)
+    _lifecycle.activate(run, make_global=main_run)
     return run
 
 
@@ -306,6 +314,14 @@ def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run
     if row.summary is not None:
         run.summary.restore(row.aggregates, row.summary)
     return run
+
+
+def _say_started(run: Run, s: _settings.Settings, opened: _Opened) -> None:
+    how = "resumed" if opened.row.resumed else ("forked" if s.fork_from else "started")
+    where = (f"offline to {opened.root} (merge it into a store with: runstore sync "
+             f"{opened.root})" if opened.offline
+             else f"to {opened.root / _store.STORE_FILENAME}")
+    _say(s, f"run {run.name} ({run.project}/{run.id}) {how}, logging {where}")
 
 
 def _start_background(run: Run, s: _settings.Settings, root: Path, git_root: Path | None,
