@@ -1,6 +1,7 @@
 """transformers' Trainer(report_to="wandb") under the switch: a tiny BERT built from a
-config (no download), trained 3 steps, WANDB_LOG_MODEL=end; then a second run uses the
-model artifact and loads it back with from_pretrained."""
+config (no download), trained 3 steps, WANDB_LOG_MODEL=checkpoint (the base model, each
+checkpoint folder, the final model as artifact versions); then a second run uses the final
+model and loads it back with from_pretrained."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class Data(torch.utils.data.Dataset):
 
 
 args = TrainingArguments(output_dir="out", max_steps=3, per_device_train_batch_size=4,
-                         logging_steps=1, report_to="wandb", save_strategy="no",
+                         logging_steps=1, report_to="wandb", save_strategy="steps", save_steps=3,
                          use_cpu=True, run_name="tiny-bert", learning_rate=1e-3)
 Trainer(model=model, args=args, train_dataset=Data()).train()
 """
@@ -46,7 +47,7 @@ wandb.finish()
 
 
 def test_trainer_report_to_wandb_logs_history_config_summary_and_the_model(tmp_path):
-    run_switched(TRAIN, tmp_path, WANDB_PROJECT="hf", WANDB_LOG_MODEL="end")
+    run_switched(TRAIN, tmp_path, WANDB_PROJECT="hf", WANDB_LOG_MODEL="checkpoint")
     run = only_run(tmp_path / "store", "hf")
     assert (run.name, run.state) == ("tiny-bert", "finished")
     rows = history(run)
@@ -73,8 +74,14 @@ def test_trainer_report_to_wandb_logs_history_config_summary_and_the_model(tmp_p
     from runstore._artifacts import load
 
     base = load(tmp_path / "store", "model-tiny-bert:base_model", run.entity, "hf")
+    saved = load(tmp_path / "store", "model-tiny-bert:checkpoint_global_step_3", run.entity,
+                 "hf")
     final = load(tmp_path / "store", "model-tiny-bert:latest", run.entity, "hf")
-    assert (base.version, final.version) == ("v0", "v1")
+    assert (base.version, saved.version, final.version) == ("v0", "v1", "v2")
+    assert "epoch_1.0" in saved.aliases
+    on_disk = tmp_path / "out" / "checkpoint-3"
+    assert {e.path for e in saved.files()} == {  # add_dir of the checkpoint folder
+        p.relative_to(on_disk).as_posix() for p in on_disk.rglob("*") if p.is_file()}
     assert sorted(e.path for e in base.files()) == ["model_architecture.txt"]
     assert {"config.json", "model.safetensors"} <= {e.path for e in final.files()}
     assert final.logged_by() == run.id and final.used_by() == [user]
