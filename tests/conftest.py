@@ -28,6 +28,21 @@ def _isolated(tmp_path, monkeypatch):
         run.finish()
 
 
+@pytest.fixture(autouse=True)
+def _ui_tests_are_marked(request, monkeypatch):
+    """A test that builds a Datasette must be marked `ui` (make test-datasette-1 runs those
+    again on Datasette 1.0): building one in a test that is not marked fails."""
+    if request.node.get_closest_marker("ui") is not None:
+        return
+    from datasette.app import Datasette
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} builds a Datasette: mark it "
+                             "@pytest.mark.ui, so it runs on Datasette 1.0 too")
+
+    monkeypatch.setattr(Datasette, "__init__", refuse)
+
+
 @pytest.fixture
 def store_dir(tmp_path) -> Path:
     return tmp_path / "store"
