@@ -99,6 +99,8 @@ class RunLibraryMethods:
         if policy not in _POLICIES:
             raise UsageError(f"save policy must be one of {', '.join(_POLICIES)}, got {policy!r}")
         self._check_open("save files")
+        if writer is None:  # a disabled run keeps nothing
+            return False
         pattern = os.fspath(glob_str)
         if "://" in pattern:
             raise UsageError(f"save() takes a local path or glob, not a URL: {pattern!r}")
@@ -114,8 +116,6 @@ class RunLibraryMethods:
         if not matches:
             warn(f"save({os.fspath(glob_str)!r}) matched no file; nothing saved")
             return []
-        if writer is None:
-            return False
         if "_saved" not in self.__dict__:
             self._saved = {}
             self._closers.append(self._save_at_end)

@@ -38,6 +38,7 @@ from .views import compare, home
 def startup(datasette: Any) -> Any:
     """Find which attached databases are stores before the first request (which, on
     1.0, configures their tables, titles and canned queries)."""
+    compat.guard_rich_tracebacks()
 
     async def inner() -> None:
         for name in detect.user_databases(datasette):

@@ -14,6 +14,8 @@ Features are detected (hasattr, a signature, an importable module), not versions
 - write transactions: 1.0's `execute_write_fn` wraps the function in a
   transaction unless told not to; the store opens its own, as on 0.65.
 - plugin configuration: `Datasette(config=...)` on 1.0, metadata on 0.65.
+- and one bug both lines share: with `rich` installed every 404 became a 500
+  (`guard_rich_tracebacks`).
 
 CSRF needs nothing here: 0.65 checks a token (asgi-csrf), 1.0 the Sec-Fetch-Site
 and Origin headers, both before a POST reaches the edit route; the templates'
@@ -35,6 +37,41 @@ try:  # the 1.0 alphas' permission system
     from datasette.resources import DatabaseResource, TableResource
 except ImportError:  # 0.65
     Action = PermissionSQL = DatabaseResource = TableResource = None
+
+
+def guard_rich_tracebacks() -> None:
+    """Keep a 404 a 404 when `rich` is installed (transformers and Keras bring it).
+
+    Datasette's default exception handler prints every exception it handles with
+    `rich.get_console().print_exception()` when rich is importable, and it handles a URL no
+    route matches outside any `except:` block, where rich raises ValueError: the 404 page
+    became a 500 (both lines, 0.65.5 and 1.0a41). This prints only when an exception is
+    being handled, which is what rich can print."""
+    import sys
+
+    try:
+        from datasette import handle_exception as module
+    except ImportError:
+        return
+    rich = getattr(module, "rich", None)
+    if rich is None or isinstance(rich, _InFlightOnly):
+        return
+
+    module.rich = _InFlightOnly(rich, sys.exc_info)
+
+
+class _InFlightOnly:
+    """`rich` as datasette.handle_exception uses it, printing only inside `except:`."""
+
+    def __init__(self, rich: Any, exc_info: Any) -> None:
+        self._rich, self._exc_info = rich, exc_info
+
+    def get_console(self) -> Any:
+        return self
+
+    def print_exception(self, **kwargs: Any) -> None:
+        if self._exc_info()[0] is not None:
+            self._rich.get_console().print_exception(**kwargs)
 
 
 # Table metadata (not configuration) on 1.0: kept in its internal database.
