@@ -159,3 +159,19 @@ def test_switch_off_leaves_the_import_system_alone(tmp_path):
                      " if 'runstore' in type(f).__module__])", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[] []"
+
+
+def test_wandb_settings_runstore_lacks_are_ignored_once_each(tmp_path):
+    result = _python("""
+        import wandb
+        settings = wandb.Settings(start_method="thread", x_disable_stats=True, console="off")
+        assert settings.disable_stats is True and settings.console == "off"
+        run = wandb.init(project="p", dir="store", settings=settings)
+        run.finish()
+        run = wandb.init(project="p", dir="store", settings={"start_method": "fork"})
+        run.finish()
+        print("ok")
+    """, tmp_path, RUNSTORE_AS_WANDB="1", RUNSTORE_SILENT="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok"]
+    assert result.stderr.count("ignores the wandb setting 'start_method'") == 1

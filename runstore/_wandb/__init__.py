@@ -18,12 +18,10 @@ from runstore import (
     Histogram,
     Image,
     Run,
-    Settings,
     Table,
     Video,
     define_metric,
     finish,
-    init,
     log,
 )
 from runstore._artifacts import Artifact
@@ -32,6 +30,7 @@ from runstore._as_wandb import WANDB_VERSION
 from . import errors, util
 from ._terminal import termerror, termlog, termwarn
 from .apis import Api
+from .sdk.wandb_settings import Settings, settings_for_runstore
 
 __version__ = WANDB_VERSION
 
@@ -48,6 +47,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(
         f"runstore's wandb imitation (RUNSTORE_AS_WANDB) has no wandb.{name}; what it has "
         "is listed in docs/WANDB_COMPAT.md")
+
+
+def init(*args: Any, settings: Any = None, **kwargs: Any) -> Run:
+    """runstore.init (every argument of wandb.init), taking wandb's settings: those runstore
+    does not have are ignored, said once each."""
+    return _runstore.init(*args, settings=settings_for_runstore(settings), **kwargs)
 
 
 def _current(what: str) -> Run:

@@ -1,6 +1,19 @@
 """wandb.sdk."""
 
-from runstore import Run, Settings, init
+from typing import Any
+
+from runstore import Run
 from runstore._artifacts import Artifact
+
+from .wandb_settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    if name == "init":  # wandb.init, defined by the package importing this one
+        from .. import init
+
+        return init
+    raise AttributeError(f"runstore's wandb imitation has no wandb.sdk.{name}")
+
 
 __all__ = ["Artifact", "Run", "Settings", "init"]
