@@ -149,7 +149,7 @@ class Artifact:
                     self._entries[entry_name] = {"ref": path.resolve().as_uri(),
                                                  "sha256": file_sha, "size": file_size}
                     entries.append(ArtifactEntry(self, entry_name, file_sha, file_size,
-                                                 path.as_uri()))
+                                                 path.resolve().as_uri()))
             return entries
         entry_name = name or Path(local or uri.rstrip("/")).name or uri
         sha: str | None = None
