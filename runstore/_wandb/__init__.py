@@ -49,10 +49,10 @@ def __getattr__(name: str) -> Any:
         "is listed in docs/WANDB_COMPAT.md")
 
 
-def init(*args: Any, settings: Any = None, **kwargs: Any) -> Run:
-    """runstore.init (every argument of wandb.init), taking wandb's settings: those runstore
-    does not have are ignored, said once each."""
-    return _runstore.init(*args, settings=settings_for_runstore(settings), **kwargs)
+def init(*, settings: Any = None, **kwargs: Any) -> Run:
+    """runstore.init (every argument of wandb.init, by keyword), taking wandb's settings:
+    those runstore does not have are ignored, said once each."""
+    return _runstore.init(settings=settings_for_runstore(settings), **kwargs)
 
 
 def _current(what: str) -> Run:
