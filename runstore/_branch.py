@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _store
 from ._config import Config
@@ -26,8 +25,7 @@ RESUME_MODES = {True: "auto", "auto": "auto", "allow": "allow", "must": "must", 
 _MOMENT = re.compile(r"(?P<run>[^?]+)\?_step=(?P<step>[0-9]+)")  # not \d: "١٢" is 12
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """Who a run is: where it lives in the store (entity/project/id) and what the user
     calls it. init() checks every field; a reopened run fills gaps from its row."""
 
@@ -41,16 +39,15 @@ class Identity:
     job_type: str | None = None
 
 
-@dataclass
-class Opened:
+class Opened(NamedTuple):
     """What init() needs to build the Run for a row it opened."""
 
     run_key: int
     identity: Identity
     config: dict[str, Any]
     summary: dict[str, Any] | None = None
-    aggregates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metric_definitions: list[dict[str, Any]] = field(default_factory=list)
+    aggregates: dict[str, dict[str, Any]] = {}  # never mutated: a fresh dict is passed
+    metric_definitions: list[dict[str, Any]] = []  # never mutated: a fresh list is passed
     starting_step: int = 0
     runtime_offset: float = 0.0
     resumed: bool = False
@@ -170,7 +167,7 @@ def create(conn: sqlite3.Connection, identity: Identity, config: dict[str, Any],
     with _store.transaction(conn):
         if not identity.name:
             number = _store.count_runs(conn, identity.entity, identity.project) + 1
-            identity = replace(identity, name=new_run_name(number))
+            identity = identity._replace(name=new_run_name(number))
         row = {
             "entity": identity.entity, "project": identity.project, "id": identity.id,
             "state": "running", **_named_fields(identity), "config": config,
@@ -259,7 +256,7 @@ def fork(conn: sqlite3.Connection, moment: str, identity: Identity, config: dict
         summary = summary_from(aggregates, definitions)
         _store.update_run(conn, opened.run_key,
                           {"summary": summary, "metric_definitions": definitions})
-    opened.summary, opened.aggregates = summary, aggregates
-    opened.metric_definitions, opened.starting_step = definitions, step + 1
-    opened.runtime_offset = _store.step_runtime(conn, opened.run_key, step) or 0.0
-    return opened
+    return opened._replace(
+        summary=summary, aggregates=aggregates, metric_definitions=definitions,
+        starting_step=step + 1,
+        runtime_offset=_store.step_runtime(conn, opened.run_key, step) or 0.0)

@@ -15,9 +15,8 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import (
     _branch,
@@ -61,8 +60,7 @@ def _say(settings: _settings.Settings, message: str) -> None:
         print(f"runstore: {message}", file=sys.stderr)
 
 
-@dataclass(frozen=True)
-class Modes:
+class Modes(NamedTuple):
     """How init() was asked to run, settled."""
 
     mode: str  # "online", "offline" or "disabled"
@@ -70,8 +68,7 @@ class Modes:
     resume: str | None  # "auto", "allow", "must" or "never"; None: a new run
 
 
-@dataclass
-class _Opened:
+class _Opened(NamedTuple):
     """Where a run is written: the store's connection and directory, and the run's
     row opened in it."""
 
@@ -181,7 +178,7 @@ def _initial_config(config: Any, include_keys: list[str] | None,
 def _disabled_run(identity: Identity, s: _settings.Settings, config: dict[str, Any],
                   allow_change: bool, main_run: bool) -> Run:
     """mode="disabled": a Run whose methods all work and which writes nothing."""
-    run = Run(identity=replace(identity, name=identity.name or f"dummy-{identity.id}"),
+    run = Run(identity=identity._replace(name=identity.name or f"dummy-{identity.id}"),
               settings=s, dir=None, allow_val_change=allow_change)
     run.config.load(config)
     _lifecycle.activate(run, make_global=main_run)
@@ -257,7 +254,7 @@ def _open_online(
             warn_user(f"runstore: ignoring run id {recorded!r} from {_branch.RESUME_FILE} "
                       f"because id={s.run_id!r} was given")
         elif recorded is not None:
-            identity = replace(identity, id=recorded)
+            identity = identity._replace(id=recorded)
     try:
         if s.resume_from is not None:
             row = _branch.rewind(conn, s.resume_from, identity, config, facts, now,
@@ -277,7 +274,8 @@ def _open_online(
     opened = _Opened(conn, root, row)
     if resume_mode == "auto":
         try:
-            opened.resume_file = _branch.write_resume_file(root, row.identity.id)
+            opened = opened._replace(
+                resume_file=_branch.write_resume_file(root, row.identity.id))
         except OSError as exc:
             warn_user(f"runstore: cannot record the run for resume='auto': {exc}")
     return opened
