@@ -361,6 +361,8 @@ class Writer:
                     batch.files.append((path, kind, content, utc_now()))
                 case Stop():
                     batch.stop = True
+                case Barrier():
+                    pass  # _loop sets it once the batch is written
         batch.files += [(v.path, "media", v.blob, utc_now()) for row in batch.rows
                         for v in row.values.values() if type(v) is MediaText]
         return batch
