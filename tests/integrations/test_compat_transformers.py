@@ -1,11 +1,11 @@
 """transformers' Trainer(report_to="wandb") under the switch: a tiny BERT built from a
 config (no download), trained 3 steps, WANDB_LOG_MODEL=checkpoint (the base model, each
-checkpoint folder, the final model as artifact versions); then a second run uses the final
-model and loads it back with from_pretrained."""
+checkpoint folder, the final model as artifact versions); then a second run of the same
+script uses the final model and loads it back with from_pretrained."""
 
 from __future__ import annotations
 
-from switched import GATED, column, history, only_run, run_switched
+from switched import GATED, column, history, run_switched
 
 pytestmark = GATED
 
@@ -32,12 +32,11 @@ args = TrainingArguments(output_dir="out", max_steps=3, per_device_train_batch_s
                          logging_steps=1, report_to="wandb", save_strategy="steps", save_steps=3,
                          use_cpu=True, run_name="tiny-bert", learning_rate=1e-3)
 Trainer(model=model, args=args, train_dataset=Data()).train()
-"""
 
-USE = """
+# A second run, in the same process (one interpreter start less), uses the final model.
 import wandb
-from transformers import BertForSequenceClassification
 
+wandb.finish()
 run = wandb.init(project="hf", job_type="eval")
 artifact = run.use_artifact("model-tiny-bert:final_model", type="model")
 model = BertForSequenceClassification.from_pretrained(artifact.download())
@@ -45,10 +44,13 @@ print("PARAMS", model.num_parameters(), run.id)
 wandb.finish()
 """
 
-
 def test_trainer_report_to_wandb_logs_history_config_summary_and_the_model(tmp_path):
-    run_switched(TRAIN, tmp_path, WANDB_PROJECT="hf", WANDB_LOG_MODEL="checkpoint")
-    run = only_run(tmp_path / "store", "hf")
+    result = run_switched(TRAIN, tmp_path, WANDB_PROJECT="hf", WANDB_LOG_MODEL="checkpoint")
+    params, user = result.stdout.split("PARAMS")[1].split()
+    import runstore
+
+    api = runstore.Api(tmp_path / "store")
+    (run,) = [r for r in api.runs("hf") if r.id != user]
     assert (run.name, run.state) == ("tiny-bert", "finished")
     rows = history(run)
     steps = column(rows, "train/global_step")
@@ -65,12 +67,7 @@ def test_trainer_report_to_wandb_logs_history_config_summary_and_the_model(tmp_p
     assert run.summary["train_loss"] == sum(losses) / 3 or abs(
         run.summary["train_loss"] - sum(losses) / 3) < 1e-6
 
-    result = run_switched(USE, tmp_path)
-    params, user = result.stdout.split("PARAMS")[1].split()
     assert int(params) == run.config["model/num_parameters"]
-    import runstore
-
-    api = runstore.Api(tmp_path / "store")
     from runstore._artifacts import load
 
     base = load(tmp_path / "store", "model-tiny-bert:base_model", run.entity, "hf")
