@@ -197,8 +197,10 @@ def test_the_run_page_lists_saved_files_and_artifacts(tmp_path):
     assert "<td>save</td>" in files
     artifacts = made.text[made.text.index('class="runstore-artifacts"'):]
     assert "<td>logged</td><td>model:v0</td><td>model</td>" in artifacts
-    assert "<td>best, latest</td>" in artifacts and "<td>consumer</td>" in artifacts
+    assert "<td>best, latest</td>" in artifacts
+    assert f'<a href="{base}/{keys["consumer"]}">consumer</a>' in artifacts  # lineage links
     assert "<td>used</td><td>model:v0</td>" in used.text
+    assert f'<a href="{base}/{keys["producer"]}">producer</a>' in used.text
     assert 'class="runstore-files"' not in used.text  # the consumer kept no files
     (blob,) = asyncio.run(get(link))
     assert blob.status_code == 200 and blob.content == b"PK model bytes"

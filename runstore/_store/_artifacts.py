@@ -101,9 +101,10 @@ def read_blob(conn: sqlite3.Connection, sha256: str) -> bytes | None:
 
 def _version_row(conn: sqlite3.Connection, version_key: int) -> dict[str, Any]:
     (entity, project, name, type, version, digest, description, metadata, size, count,
-     logged_by, created_at) = conn.execute(
+     logged_by, logged_by_key, created_at) = conn.execute(
         "SELECT a.entity, a.project, a.name, a.type, v.version, v.digest, v.description,"
-        " v.metadata, v.size, v.file_count, r.id, v.created_at FROM artifact_versions v"
+        " v.metadata, v.size, v.file_count, r.id, r.run_key, v.created_at"
+        " FROM artifact_versions v"
         " JOIN artifacts a ON a.artifact_key = v.artifact_key"
         " LEFT JOIN run_records r ON r.run_key = v.logged_by WHERE v.version_key = ?",
         (version_key,)).fetchone()
@@ -114,20 +115,22 @@ def _version_row(conn: sqlite3.Connection, version_key: int) -> dict[str, Any]:
              for row in conn.execute("SELECT path, sha256, size, location, ref FROM"
                                      " artifact_files WHERE version_key = ? ORDER BY path",
                                      (version_key,))]
-    used_by = [r for (r,) in conn.execute(
-        "SELECT r.id FROM artifact_usage g JOIN run_records r ON r.run_key = g.run_key"
-        " WHERE g.version_key = ? ORDER BY g.used_at", (version_key,))]
+    users = conn.execute(
+        "SELECT r.id, r.run_key FROM artifact_usage g JOIN run_records r"
+        " ON r.run_key = g.run_key WHERE g.version_key = ? ORDER BY g.used_at",
+        (version_key,)).fetchall()
     return {"version_key": version_key, "entity": entity, "project": project, "name": name,
             "type": type, "version": version, "digest": digest, "description": description,
             "metadata": json.loads(metadata), "size": size, "file_count": count,
-            "logged_by": logged_by, "created_at": created_at, "aliases": aliases,
-            "files": files, "used_by": used_by}
+            "logged_by": logged_by, "logged_by_key": logged_by_key, "created_at": created_at,
+            "aliases": aliases, "files": files, "used_by": [run_id for run_id, _ in users],
+            "used_by_keys": [key for _, key in users]}
 
 
 def run_artifacts(conn: sqlite3.Connection, run_key: int) -> dict[str, list[dict[str, Any]]]:
     """The artifact versions a run logged and used: {"logged": [...], "used": [...]},
     each a dict with name, type, version ("v0"), aliases, digest, size, file_count and
-    the run ids that logged / used it."""
+    the runs that logged / used it (ids, and run keys in logged_by_key, used_by_keys)."""
     def rows(sql: str) -> list[dict[str, Any]]:
         out = []
         for (version_key,) in conn.execute(sql, (run_key,)).fetchall():

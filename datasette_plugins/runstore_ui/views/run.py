@@ -154,7 +154,14 @@ async def run_view(datasette: Any, request: Any) -> Response:
         if page["parent"] else None,
         "parent_config": _pairs(page["parent"]["config"]) if page["parent"] else [],
         "files": [{**f, "url": blob_url(database_url, f["sha256"])} for f in page["files"]],
-        "artifacts": page["artifacts"],
+        "artifacts": {how: [{**version,
+                             "logged_by_url": cells.run_url(database_url, version["logged_by_key"])
+                             if version["logged_by_key"] is not None else None,
+                             "users": [(run_id, cells.run_url(database_url, key)) for run_id, key
+                                       in zip(version["used_by"], version["used_by_keys"],
+                                              strict=True)]}
+                            for version in versions]
+                      for how, versions in page["artifacts"].items()},
         "page_data": {
             "runKey": run_key,
             "metricUrl": f"{this_url}/metric.json",
