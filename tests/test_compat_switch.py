@@ -106,6 +106,17 @@ def test_wandb_submodules_and_names_libraries_import(tmp_path):
     assert [row["loss"] for row in run.scan_history()] == [0.5]
 
 
+def test_wandb_run_is_an_attribute_after_a_plain_import(tmp_path):
+    result = _python("""
+        import wandb
+        run = wandb.init(project="p", dir="store")
+        print(isinstance(run, wandb.wandb_run.Run), isinstance(run, wandb.sdk.wandb_run.Run))
+        wandb.finish()
+    """, tmp_path, RUNSTORE_AS_WANDB="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
+
+
 def test_children_inherit_the_switch_from_as_wandb(tmp_path):
     result = _python(f"""
         import subprocess, sys, runstore

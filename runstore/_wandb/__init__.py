@@ -28,6 +28,7 @@ from runstore._artifacts import Artifact
 from runstore._as_wandb import WANDB_VERSION
 
 from . import errors, util
+from . import wandb_run as wandb_run  # read as an attribute too: wandb.wandb_run.Run
 from ._terminal import termerror, termlog, termwarn
 from .apis import Api
 from .sdk.wandb_settings import Settings, settings_for_runstore

@@ -5,6 +5,7 @@ from typing import Any
 from runstore import Run
 from runstore._artifacts import Artifact
 
+from . import wandb_run as wandb_run  # read as an attribute too: wandb.sdk.wandb_run.Run
 from .wandb_settings import Settings
 
 
