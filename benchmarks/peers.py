@@ -1,15 +1,19 @@
 """The log() workload of benchmarks/log_cost.py, run through peer trackers.
 
     make peers-venv
-    benchmarks/.peers-venv/bin/python benchmarks/peers.py [--steps 100000] [--repeats 5] [--json]
+    benchmarks/.peers-venv/bin/python benchmarks/peers.py [--steps 100000]
+        [--work-steps 5000] [--work none sleep numpy python] [--repeats 5] [--json]
 
 Runs under the peers' virtualenv (never the project's) and does not import runstore.
-For each peer that is installed: a dict of 10 floats per step, --steps steps; the
-per-call time the loop sees (mean, p99) and end-to-end points/s from the first log
-call through finish/flush (init is outside that clock, as in log_cost.py, and shown
-in the note). Every figure is a median over --repeats runs; each run is a fresh
-process in a fresh temporary directory, with network features of the peers switched
-off by environment variables (offline modes, no telemetry, no dashboards).
+For each peer that is installed, the loop of benchmarks/_loop.py (the one log_cost.py
+runs): a row of 10 floats built in the loop per step, ~100 µs of work of each --work
+kind between calls (--steps steps for `none`, --work-steps for the others); the
+per-call time the loop sees (mean, p99) and, for the logging-only loop, end-to-end
+points/s from the first log call through finish/flush (init is outside that clock, as
+in log_cost.py, and shown in the note). Every figure is a median over --repeats runs;
+each run is a fresh process in a fresh temporary directory, with network features of
+the peers switched off by environment variables (offline modes, no telemetry, no
+dashboards).
 
 Variants:
   mlflow   log_metrics        mlflow.log_metrics(row, step=i), SQLite tracking URI
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import os
 import statistics
@@ -35,7 +40,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-KEYS = [f"metric_{i}" for i in range(10)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loop import KEYS, WORK_KINDS, log_loop, make_work, mean_us, p99_us
 
 # (peer, variant): the peer is also the module that must import.
 VARIANTS = [
@@ -82,22 +89,8 @@ def peer_env(tmp: Path) -> dict[str, str]:
 # --- one measurement, in a child process --------------------------------------------
 
 
-def _timed_log_loop(log, rows: list[dict], per_call: list[int]) -> tuple[float, float]:
-    """`log(row)` for every row, each call's time (ns) appended to per_call; returns
-    (the loop's start on the perf_counter clock, the loop's seconds)."""
-    clock = time.perf_counter_ns
-    start = time.perf_counter()
-    for row in rows:
-        t0 = clock()
-        log(row)
-        per_call.append(clock() - t0)
-    return start, time.perf_counter() - start
-
-
-def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
-    rows = [{k: float(i + j) for j, k in enumerate(KEYS)} for i in range(steps)]
-    clock = time.perf_counter_ns
-    per_call: list[int] = []
+def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int, kind: str) -> dict:
+    work = make_work(kind)
     t_init = time.perf_counter()
 
     if peer == "mlflow":
@@ -108,35 +101,33 @@ def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
         run = mlflow.start_run()
         init_s = time.perf_counter() - t_init
-        start = time.perf_counter()
+        step = itertools.count()
         if variant == "log_batch":
             client = MlflowClient()
             run_id = run.info.run_id
             pending: list = []
             flush_at = batch * len(KEYS)
-            for i, row in enumerate(rows):
-                t0 = clock()
-                ts = int(time.time() * 1000)
+
+            def log(row: dict) -> None:
+                i, ts = next(step), int(time.time() * 1000)
                 pending.extend([Metric(k, v, ts, i) for k, v in row.items()])
                 if len(pending) >= flush_at:
                     client.log_batch(run_id, metrics=pending)
-                    pending = []
-                per_call.append(clock() - t0)
-            loop_s = time.perf_counter() - start
+                    pending.clear()
+
+            start = time.perf_counter()
+            per_call, loop_s = log_loop(log, steps, work)
             if pending:
                 client.log_batch(run_id, metrics=pending)
-            mlflow.end_run()
         else:
             sync = variant == "log_metrics"
             log_metrics = mlflow.log_metrics
-            for i, row in enumerate(rows):
-                t0 = clock()
-                log_metrics(row, step=i, synchronous=sync)
-                per_call.append(clock() - t0)
-            loop_s = time.perf_counter() - start
+            start = time.perf_counter()
+            per_call, loop_s = log_loop(
+                lambda row: log_metrics(row, step=next(step), synchronous=sync), steps, work)
             if not sync:
                 mlflow.flush_async_logging()
-            mlflow.end_run()
+        mlflow.end_run()
         version = mlflow.__version__
 
     elif peer == "trackio":
@@ -145,7 +136,8 @@ def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
         trackio.init(project="bench", name="bench", embed=False,
                      auto_log_cpu=False, auto_log_gpu=False)
         init_s = time.perf_counter() - t_init
-        start, loop_s = _timed_log_loop(trackio.log, rows, per_call)
+        start = time.perf_counter()
+        per_call, loop_s = log_loop(trackio.log, steps, work)
         trackio.finish()
         version = trackio.__version__
 
@@ -154,7 +146,8 @@ def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
 
         run = wandb.init(project="bench", mode="offline", dir=str(tmp))
         init_s = time.perf_counter() - t_init
-        start, loop_s = _timed_log_loop(run.log, rows, per_call)
+        start = time.perf_counter()
+        per_call, loop_s = log_loop(run.log, steps, work)
         run.finish()
         version = wandb.__version__
 
@@ -162,15 +155,14 @@ def measure(peer: str, variant: str, steps: int, tmp: Path, batch: int) -> dict:
         raise ValueError(peer)
 
     total_s = time.perf_counter() - start
-    per_call.sort()
     return {
         "version": version,
         "stored_points": stored_points(peer, tmp),
         "init_s": init_s,
         "loop_s": loop_s,
         "total_s": total_s,
-        "log_mean_us": statistics.fmean(per_call) / 1000,
-        "log_p99_us": per_call[int(len(per_call) * 0.99)] / 1000,
+        "log_mean_us": mean_us(per_call),
+        "log_p99_us": p99_us(per_call),
         "log_max_us": per_call[-1] / 1000,
     }
 
@@ -228,14 +220,14 @@ def _leveldb_records(data: bytes, block: int = 32768):
 def child_main(args: argparse.Namespace) -> None:
     tmp = Path(args.tmp)
     os.chdir(tmp)  # MLflow's default artifact root and any stray files land here
-    result = measure(args.peer, args.variant, args.steps, tmp, args.batch)
+    result = measure(args.peer, args.variant, args.steps, tmp, args.batch, args.work[0])
     Path(args.out).write_text(json.dumps(result))
 
 
 # --- the driver ------------------------------------------------------------------------
 
 
-def run_once(peer: str, variant: str, steps: int, batch: int,
+def run_once(peer: str, variant: str, steps: int, batch: int, kind: str,
              timeout: float) -> tuple[dict | None, str]:
     """One fresh process; (result, error text)."""
     with tempfile.TemporaryDirectory(prefix=f"peers-{peer}-") as tmp_str:
@@ -243,7 +235,7 @@ def run_once(peer: str, variant: str, steps: int, batch: int,
         out = tmp / "result.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child",
                "--peer", peer, "--variant", variant, "--steps", str(steps),
-               "--batch", str(batch), "--tmp", str(tmp), "--out", str(out)]
+               "--batch", str(batch), "--work", kind, "--tmp", str(tmp), "--out", str(out)]
         try:
             proc = subprocess.run(cmd, env=peer_env(tmp), cwd=tmp, capture_output=True,
                                   text=True, timeout=timeout)
@@ -265,15 +257,16 @@ def installed(module: str) -> str | None:
         return "?"
 
 
-def bench(steps: int, repeats: int, batch: int, timeout: float,
-          only: list[str] | None, progress: bool) -> list[dict]:
-    points = steps * len(KEYS)
+def bench(steps: int, work_steps: int, kinds: list[str], repeats: int, batch: int,
+          timeout: float, only: list[str] | None, progress: bool) -> list[dict]:
     results = []
-    for peer, variant in VARIANTS:
+    for (peer, variant), kind in itertools.product(VARIANTS, kinds):
         if only and peer not in only:
             continue
-        row = {"peer": peer, "variant": variant, "log_mean_us": None, "log_p99_us": None,
-               "points_per_s": None, "note": ""}
+        n = steps if kind == "none" else work_steps
+        points = n * len(KEYS)
+        row = {"peer": peer, "variant": variant, "work": kind, "log_mean_us": None,
+               "log_p99_us": None, "points_per_s": None, "note": ""}
         version = installed(peer)
         if version is None:
             row["note"] = f"skipped: {peer} is not installed in {sys.prefix}"
@@ -282,9 +275,9 @@ def bench(steps: int, repeats: int, batch: int, timeout: float,
         runs, errors = [], []
         for _ in range(repeats):
             t = time.perf_counter()
-            result, error = run_once(peer, variant, steps, batch, timeout)
+            result, error = run_once(peer, variant, n, batch, kind, timeout)
             if progress:
-                print(f"  {peer} {variant}: {time.perf_counter() - t:.1f} s"
+                print(f"  {peer} {variant} ({kind}): {time.perf_counter() - t:.1f} s"
                       + (f" ({error})" if error else ""), file=sys.stderr)
             if result is None:
                 errors.append(error)
@@ -303,7 +296,8 @@ def bench(steps: int, repeats: int, batch: int, timeout: float,
             "log_mean_us": med("log_mean_us"),
             "log_p99_us": med("log_p99_us"),
             "log_max_us": med("log_max_us"),
-            "points_per_s": points / med("total_s"),
+            # The ingest rate is the logging-only loop's; with work, the loop is the work.
+            "points_per_s": points / med("total_s") if kind == "none" else None,
             "init_s": med("init_s"),
             "finish_s": med("total_s") - med("loop_s"),
         })
@@ -321,17 +315,18 @@ def bench(steps: int, repeats: int, batch: int, timeout: float,
     return results
 
 
-def print_table(results: list[dict], steps: int, repeats: int) -> None:
-    print(f"{steps} steps x {len(KEYS)} floats, median of {repeats}"
+def print_table(results: list[dict], steps: int, work_steps: int, repeats: int) -> None:
+    print(f"{steps} steps ({work_steps} with work) x {len(KEYS)} floats, median of {repeats}"
           f" (python {sys.version.split()[0]})")
-    print(f"{'peer':<8} {'variant':<18} {'log mean µs':>12} {'log p99 µs':>11} "
+    print(f"{'peer':<8} {'variant':<18} {'work':<7} {'log mean µs':>12} {'log p99 µs':>11} "
           f"{'points/s':>12}  note")
 
     def num(value: float | None, fmt: str) -> str:
         return "—" if value is None else format(value, fmt)
 
     for r in results:
-        print(f"{r['peer']:<8} {r['variant']:<18} {num(r['log_mean_us'], '.1f'):>12} "
+        print(f"{r['peer']:<8} {r['variant']:<18} {r['work']:<7} "
+              f"{num(r['log_mean_us'], '.1f'):>12} "
               f"{num(r['log_p99_us'], '.1f'):>11} {num(r['points_per_s'], ',.0f'):>12}  "
               f"{r['note']}")
 
@@ -339,6 +334,10 @@ def print_table(results: list[dict], steps: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--work-steps", type=int, default=5000,
+                        help="steps of the loops with work between calls")
+    parser.add_argument("--work", nargs="+", choices=WORK_KINDS, default=list(WORK_KINDS),
+                        help="kinds of work between log() calls (see _loop.py)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1000,
                         help="steps per MlflowClient.log_batch call")
@@ -358,12 +357,12 @@ def main() -> None:
         args.peer = args.peer[0]
         child_main(args)
         return
-    results = bench(args.steps, args.repeats, args.batch, args.timeout, args.peer,
-                    not args.quiet)
+    results = bench(args.steps, args.work_steps, args.work, args.repeats, args.batch,
+                    args.timeout, args.peer, not args.quiet)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print_table(results, args.steps, args.repeats)
+        print_table(results, args.steps, args.work_steps, args.repeats)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ def main() -> None:
         rows += ui.measure(args.quick)
     except ImportError:
         pass
-    runstore_rate = next(value for name, value, _, _ in ingest if name.startswith("ingest end"))
+    runstore_rate = next(value for name, value, _, _ in ingest
+                         if name.startswith("process: ingest end"))
     rows += peer_rows(min(steps, 5_000), 3, runstore_rate)
     print_table(rows, f"runstore benchmarks ({'quick' if args.quick else 'full'} sizes)")
 

@@ -29,14 +29,15 @@ from . import (
     _settings,
     _store,
     _system_stats,
+    _writer_process,
 )
 from ._branch import Identity
 from ._config import Config
 from ._errors import CommError, UsageError
+from ._handoff import Handoff
 from ._names import check_name, check_notes, check_path_part, check_tags, check_text, new_run_id
 from ._run import Run
 from ._values import utc_now, warn_user
-from ._writer import Writer
 
 _MODES = {"online": "online", "run": "online", "disabled": "disabled",
           "offline": "offline", "dryrun": "offline"}
@@ -247,6 +248,9 @@ def _open_online(
     """
     path = root / _store.STORE_FILENAME
     conn = _store.connect(path)
+    # What runs killed together with their writer process left in their rings goes
+    # into the store first, so a resume sees all of it.
+    _writer_process.recover(path, lambda pid: bool(pid) and _store.pid_alive(pid))
     if resume_mode == "auto":
         # The run a crashed or failed process left behind in this directory.
         recorded = _branch.read_resume_file(root)
@@ -293,12 +297,14 @@ def _save_code(opened: _Opened, program: str | None, git_root: Path | None, cwd:
 def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run:
     """The Run on the opened row: its writer, and the config, metric definitions and
     summary the row holds."""
-    conn, row, path = opened.conn, opened.row, opened.root / _store.STORE_FILENAME
-    max_points = None if s.log_queue_size is None else max(16, int(s.log_queue_size))
+    row, path = opened.row, opened.root / _store.STORE_FILENAME
+    # log_queue_size counts values; the ring holds them as bytes (about 24 each).
+    capacity = None if s.log_queue_size is None else max(16, int(s.log_queue_size)) * 24
+    opened.conn.close()  # the writer has its own connection
 
-    def writer(heartbeat: Any) -> Writer:
-        return Writer(conn, row.run_key, heartbeat, max_points, path=path,
-                      run_id=row.identity.id)
+    def writer(t0: float) -> Handoff:
+        return Handoff(path, row.run_key, row.identity.id, t0, row.runtime_offset,
+                       capacity=capacity, use_process=s.writer_process)
 
     run = Run(
         identity=row.identity, settings=s, dir=str(opened.root), allow_val_change=allow_change,

@@ -6,16 +6,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from . import _lifecycle
 from ._config import Config
 from ._errors import UsageError
+from ._handoff import Handoff
 from ._names import check_name, check_notes, check_tags
 from ._run_compat import RunLibraryMethods
 from ._summary import Summary, check_metric_name, parse_ops
 from ._values import INT64_MAX, flatten, plain_numbers, utc_now, warn
-from ._writer import Writer
 
 if TYPE_CHECKING:
     from ._branch import Identity
@@ -44,7 +44,7 @@ class Run(RunLibraryMethods):
         settings: Settings,
         dir: str | None,
         allow_val_change: bool,
-        writer_factory: Callable[[Callable[[], dict[str, Any]]], Writer] | None = None,
+        writer_factory: Callable[[float], Handoff] | None = None,
         starting_step: int = 0,
         runtime_offset: float = 0.0,
         resumed: bool = False,
@@ -74,13 +74,13 @@ class Run(RunLibraryMethods):
         self._runtime_offset = runtime_offset
         self._sync = bool(settings.sync_writes)
         self._metric_definitions: dict[str, dict[str, Any]] = {}
-        self._writer: Writer | None = None
+        self._writer: Handoff | None = None
         self._background: list[threading.Thread] = []
         self._closers: list[Callable[[], None]] = []
         self.config = Config(allow_val_change, on_change=self._config_changed)
         self.summary = Summary(on_change=self._summary_changed)
         if writer_factory is not None:
-            self._writer = writer_factory(self._heartbeat_fields)
+            self._writer = writer_factory(self._t0)
 
     # -- identity -------------------------------------------------------------------
 
@@ -210,10 +210,6 @@ class Run(RunLibraryMethods):
     def runtime(self) -> float:
         return time.time() - self._t0 + self._runtime_offset
 
-    def _heartbeat_fields(self) -> dict[str, Any]:
-        # Called on the writer thread with each batch.
-        return {"heartbeat_at": utc_now(), "runtime": self.runtime()}
-
     # -- plumbing for init() and the integrations (private: dir(run) is wandb-shaped) --
 
     def _add_background(self, thread: threading.Thread) -> None:
@@ -241,7 +237,8 @@ class Run(RunLibraryMethods):
             warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
             return
         plain = type(data) is dict and plain_numbers(data)
-        row = dict(data) if plain else flatten(data)
+        # A plain row is encoded into the ring before log() returns: no copy needed.
+        row = cast(dict, data) if plain else flatten(data)
         if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
             row, synced = self._sync_steps(row)
             plain = plain and (not synced or plain_numbers(row))

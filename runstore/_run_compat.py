@@ -20,8 +20,8 @@ from ._values import plain_numbers, warn
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._handoff import Handoff
     from ._settings import Settings
-    from ._writer import Writer
 
 _POLICIES = ("live", "now", "end")
 # Directories log_code never descends into.
@@ -39,7 +39,7 @@ class RunLibraryMethods:
     _watchers: list[Any]
 
     if TYPE_CHECKING:  # what Run defines and these methods use
-        _writer: Writer | None
+        _writer: Handoff | None
         _finished: bool
         _closers: list[Callable[[], None]]
         _settings: Settings

@@ -122,10 +122,15 @@ class Settings:
     stats_sampling_interval: float = _field(10.0, "STATS_SAMPLING_INTERVAL", "float")
     # runstore's own: make log() wait until its row is committed.
     sync_writes: bool = _field(False, "SYNC_WRITES", "bool")
-    # runstore's own: how many logged values (not rows) may wait for the writer before
-    # log() waits. Unset, the bound follows the writer's pace (about 0.15 s of writing,
-    # at most 40,000 values), which bounds what a SIGKILL can lose.
+    # runstore's own: about how many logged values may wait for the writer before log()
+    # waits (the hand-off ring's size, ~24 bytes a value; unset: 8 MiB). What waits is
+    # already safe from the training process's death; this only bounds memory.
     log_queue_size: int | None = _field(None, "LOG_QUEUE_SIZE", "int")
+    # runstore's own: the writer runs in a process of its own, which drains what log()
+    # handed over even after the training process dies. Off (or where no process can
+    # start): a thread of the training process, and the next init() on the store
+    # replays what a killed process left.
+    writer_process: bool = _field(True, "WRITER_PROCESS", "bool")
 
     def __init__(self, **kwargs: Any) -> None:
         object.__setattr__(self, "_values", {})

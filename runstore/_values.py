@@ -55,6 +55,10 @@ class MediaText(JsonText):
         text.path = path
         return text
 
+    def __reduce__(self) -> tuple[type[MediaText], tuple[str, bytes, str]]:
+        # Pickled on its way to the writer process; str's own reduce drops the slots.
+        return MediaText, (str(self), self.blob, self.path)
+
 
 def utc_now() -> str:
     """Now as ISO-8601 UTC text, as the store keeps times."""

@@ -1,11 +1,11 @@
-"""The background writer: one thread per run that owns the run's connection.
+"""The writer: drains a run's hand-off ring (_ring) into the store.
 
-log() appends to a bounded in-memory queue and returns. The writer takes
-whatever has arrived (at most BATCH_POINTS values), writes it in one
-transaction, commits, and goes again. The queue is bounded by the number of
-values waiting, not rows, so what a SIGKILL can lose (the queue plus the batch
-being written) is a fraction of a second of logging whatever the row width;
-when it is full, producers wait (memory stays bounded, nothing is dropped).
+log() copies each row into the ring before it returns; the writer reads whatever has
+arrived (at most BATCH_POINTS values), writes it in one transaction, commits, and only
+then moves the ring's tail, so a record leaves the ring only once it is in the store.
+It runs in a process of its own (_handoff starts it), which outlives a training process
+killed by SIGKILL, an abort or a segfault long enough to drain the ring and mark the run
+crashed.
 
 The run's summary is replayed here, in order with the rows, so the summary
 committed with a batch describes exactly the history committed with it.
@@ -17,10 +17,8 @@ dropped, each named in a warning.
 
 from __future__ import annotations
 
-import collections
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,20 +26,15 @@ from typing import Any, NamedTuple, cast
 
 from . import _store
 from ._offline import new_offline_store
+from ._ring import Ring, Unreadable
 from ._summary import Summary
 from ._values import JsonText, MediaText, storable_text, utc_now, warn
 
-# What a SIGKILL can lose is the queue plus the batch being written. Both are bounded
-# in values (not rows) and sized from the writer's measured pace, so that together
-# they hold about QUEUE_S + BATCH_S seconds of writing on a fast or a loaded machine
-# (see docs/RELIABILITY.md for the measured bound), within these limits:
-QUEUE_S, BATCH_S = 0.15, 0.05
 BATCH_POINTS = 20_000
-QUEUE_POINTS = 40_000
-MIN_POINTS = 1_000
-# Items other than rows (console lines, samples, run updates) count one each.
-QUEUE_ITEMS = 10_000
 HEARTBEAT_S = 5.0
+# An idle writer looks at the ring again after IDLE_MIN_S, backing off to IDLE_MAX_S:
+# a flush() right after a burst is answered within a fraction of a millisecond.
+IDLE_MIN_S, IDLE_MAX_S = 5e-5, 0.02
 
 
 def _inode(path: Path | None) -> int | None:
@@ -85,9 +78,8 @@ class Row(NamedTuple):
     plain: bool
 
 
-# log() queues a row as a bare tuple of Row's fields, the cheapest object Python builds:
-# log() is budgeted (5 µs) and Row(...) would add ~0.5 µs, tuple.__new__(Row, ...) ~0.1 µs.
-# The writer thread makes it a Row when it takes it.
+# log() hands a row over as a bare tuple of Row's fields, the cheapest object to build
+# and to pickle; the writer makes it a Row when it reads it.
 QueuedRow = tuple[int, float, float, dict[str, Any], bool]
 _as_row = tuple.__new__  # Row(...) runs a __new__ written in Python; this is the C one
 
@@ -123,9 +115,10 @@ class File(NamedTuple):
 
 
 class Barrier(NamedTuple):
-    """Set once everything queued before it is committed (flush)."""
+    """Acknowledged (its seq written to the ring) once everything before it is
+    committed (flush)."""
 
-    done: threading.Event
+    seq: int
 
 
 class Stop(NamedTuple):
@@ -133,6 +126,11 @@ class Stop(NamedTuple):
 
 
 Item = QueuedRow | RunFields | SummaryChange | ConsoleLine | SystemSample | File | Barrier | Stop
+
+
+def _points(item: Item) -> int:
+    """What an item counts toward a batch: a row its values, anything else one."""
+    return len(cast(QueuedRow, item)[3]) if type(item) is tuple else 1
 
 
 class _Batch:
@@ -150,39 +148,25 @@ class _Batch:
 
 
 class Writer:
-    """Drains rows and run updates for one run into the store."""
+    """Drains one run's ring into the store, on its own connection. It runs in the
+    writer process (or, as a fallback, a thread of the training process: _handoff)."""
 
     def __init__(
         self,
         conn: sqlite3.Connection,
+        ring: Ring,
         run_key: int,
         heartbeat: Callable[[], dict[str, Any]],
-        max_points: int | None = None,
         path: Path | None = None,
         run_id: str = "run",
     ) -> None:
         self._conn = conn
+        self.ring = ring
         self._path = path
         self._run_id = run_id
         self._inode = _inode(path)
         self._run_key = run_key
         self._heartbeat = heartbeat
-        # A bound the user set is kept as it is; without one it follows the pace.
-        self._paced_queue = max_points is None
-        self._max_points = QUEUE_POINTS if max_points is None else max_points
-        self._rate = 200_000.0  # values the writer commits per second, measured as it goes
-        self._limit = self._max_points  # the queue bound in values
-        self._max_items = max(QUEUE_ITEMS, self._max_points)
-        self._batch_points = BATCH_POINTS
-        self._queue: collections.deque[Item] = collections.deque()
-        # Values queued by put_row (only ever called under the run's lock) and values
-        # taken by the writer thread: each counter has one writer, so no lock is needed.
-        self._queued_points = 0
-        self._taken_points = 0
-        self._wake = threading.Event()
-        self._space = threading.Condition()
-        self._idle = False
-        self._stopping = False
         self._keys: dict[str, int] = {}
         self._summary = Summary()
         self._summary_saved = 0
@@ -191,128 +175,52 @@ class Writer:
         self._bad_keys: set[str] = set()
         self._refused: set[str] = set()
         self._last_beat = 0.0
-        self._thread = threading.Thread(target=self._loop, name="runstore-writer", daemon=True)
-        self._thread.start()
+        self.stopped = False
 
-    # -- producer side (the training loop's thread) --------------------------
-
-    def put_row(self, step: int, timestamp: float, runtime: float, row: dict[str, Any],
-                plain: bool = False) -> None:
-        """Queue one committed history row (`plain`: only ints and floats).
-        Callers hold the run's lock."""
-        self._queued_points += len(row)
-        self._put((step, timestamp, runtime, row, plain))
-
-    def put_run(self, fields: dict[str, Any]) -> None:
-        """Queue an update of run columns (applied in order with the rows)."""
-        self._put(RunFields(fields))
-
-    def put_summary(self, operation: str, args: tuple[Any, ...]) -> None:
-        """Queue a change of the run's summary (see Summary.apply)."""
-        self._put(SummaryChange(operation, args))
-
-    def put_console(self, stream: str, at: float, line: str) -> None:
-        """Queue one line the run printed."""
-        self._put(ConsoleLine(stream, at, line))
-
-    def put_system(self, at: float, sample: dict[str, float]) -> None:
-        """Queue one sample of system metrics."""
-        self._put(SystemSample(at, sample))
-
-    def put_file(self, path: str, kind: str, content: bytes) -> None:
-        """Queue a file to keep with the run (deduplicated by content)."""
-        self._put(File(path, kind, content))
-
-    def _full(self) -> bool:
-        return (self._queued_points - self._taken_points >= self._limit
-                or len(self._queue) >= self._max_items)
-
-    def _put(self, item: Item) -> None:
-        queue = self._queue
-        # _full(), inlined: this runs on every log().
-        if (self._queued_points - self._taken_points >= self._limit
-                or len(queue) >= self._max_items):
-            with self._space:
-                while self._full() and self._thread.is_alive():
-                    self._space.wait(0.05)
-        queue.append(item)
-        if self._idle:
-            self._wake.set()
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is committed."""
-        if not self._thread.is_alive():
-            return not self._queue
-        done = threading.Event()
-        self._put(Barrier(done))
-        return done.wait(timeout)
-
-    def close(self) -> None:
-        """Write everything still queued, then stop the thread and close the connection."""
-        self._stopping = True
-        self._put(Stop())
-        self._thread.join()
-        if self._lost_steps:
-            warn(f"{self._lost_steps} steps of run {self._run_id} could not be written to the "
-                 f"store ({'; '.join(sorted(self._failures))})")
-
-    # -- the writer thread ------------------------------------------------------
-
-    def _loop(self) -> None:
-        queue = self._queue
-        taken_at, taken = 0.0, 0  # the last batch taken while the writer was behind
-        while True:
-            if not queue:
-                taken = 0
-                self._idle = True
-                if not queue:
-                    self._wake.wait(HEARTBEAT_S if not self._stopping else 0.05)
-                self._idle = False
-                self._wake.clear()
-                if not queue:
-                    self._beat_if_due()
+    def serve(self, producer_alive: Callable[[], bool]) -> None:
+        """Write what the ring holds, batch by batch, until a Stop record is written
+        or the producer is gone and the ring is drained; then close the connection."""
+        ring, idle = self.ring, IDLE_MIN_S
+        try:
+            while not self.stopped:
+                items, tail, spilled = ring.read(BATCH_POINTS, _points)
+                if items:
+                    idle = IDLE_MIN_S
+                    self._write_and_ack(items, tail, spilled)
                     continue
-            batch, points = self._take()
-            now = time.perf_counter()
-            if taken >= MIN_POINTS:  # wall time, so a loaded machine's pace is seen too
-                self._paced(taken, now - taken_at)
-            taken_at, taken = now, points
-            try:
-                stop = self._write(batch)
-            except Exception as exc:  # the writer must outlive any one bad batch
-                warn(f"could not write to the store ({exc!r}); this batch is lost")
-                stop = any(type(item) is Stop for item in batch)
-            for item in batch:
-                if type(item) is Barrier:
-                    item.done.set()
-            if stop:
-                self._conn.close()
-                return
+                if not producer_alive():
+                    # Read once more: the producer may have written just before it died.
+                    items, tail, spilled = ring.read(BATCH_POINTS, _points)
+                    if items:
+                        self._write_and_ack(items, tail, spilled)
+                        continue
+                    if not ring.drained():
+                        warn(f"the hand-off file {ring.path} of run {self._run_id} ends in "
+                             "a damaged record; what follows it is lost")
+                    self._write([RunFields({"state": "crashed"})])
+                    return
+                if time.monotonic() - self._last_beat >= HEARTBEAT_S:
+                    self._write([])
+                time.sleep(idle)
+                idle = min(idle * 2, IDLE_MAX_S)
+        finally:
+            self._conn.close()
+            if self._lost_steps:
+                warn(f"{self._lost_steps} steps of run {self._run_id} could not be written "
+                     f"to the store ({'; '.join(sorted(self._failures))})")
 
-    def _take(self) -> tuple[list[Item], int]:
-        """A batch's worth of items from the queue, and the values they hold."""
-        queue, points, most = self._queue, 0, self._batch_points
-        batch: list[Item] = []
-        while queue and points < most:
-            item = queue.popleft()
-            if type(item) is tuple:
-                points += len(cast(QueuedRow, item)[3])
-            batch.append(item)
-        self._taken_points += points
-        with self._space:
-            self._space.notify_all()
-        return batch, points
-
-    def _paced(self, points: int, seconds: float) -> None:
-        """Follow the writer's pace: queue and batch hold a fixed time's worth of values."""
-        self._rate = 0.7 * self._rate + 0.3 * points / max(seconds, 1e-6)
-        if self._paced_queue:
-            self._limit = int(min(max(self._rate * QUEUE_S, MIN_POINTS), self._max_points))
-        self._batch_points = int(min(max(self._rate * BATCH_S, MIN_POINTS), BATCH_POINTS))
-
-    def _beat_if_due(self) -> None:
-        if time.monotonic() - self._last_beat >= HEARTBEAT_S:
-            self._write([])
+    def _write_and_ack(self, items: list[Item], tail: int, spilled: list[Path]) -> None:
+        try:
+            self.stopped = self._write(items)
+        except Exception as exc:  # the writer must outlive any one bad batch
+            warn(f"could not write to the store ({exc!r}); this batch is lost")
+            self.stopped = any(type(item) is Stop for item in items)
+        self.ring.commit(tail)
+        for path in spilled:
+            path.unlink(missing_ok=True)
+        barriers = [item.seq for item in items if type(item) is Barrier]
+        if barriers:
+            self.ring.ack(max(barriers))
 
     def _rescue_if_moved(self) -> None:
         """If the store file was deleted or replaced under us, save everything this
@@ -362,7 +270,10 @@ class Writer:
                 case Stop():
                     batch.stop = True
                 case Barrier():
-                    pass  # _loop sets it once the batch is written
+                    pass  # acknowledged once the batch is written
+                case Unreadable(error):
+                    warn(f"a record handed to the writer could not be read ({error}); "
+                         "it is skipped")
         batch.files += [(v.path, "media", v.blob, utc_now()) for row in batch.rows
                         for v in row.values.values() if type(v) is MediaText]
         return batch

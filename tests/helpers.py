@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,6 +20,18 @@ REPO = Path(__file__).resolve().parent.parent
 def query(store_dir: Path, sql: str, params=()) -> list[tuple]:
     """Raw SQL against a store, with a connection of its own."""
     return db_rows(store_dir / "runstore.db", sql, params)
+
+
+def wait_drained(store_dir: Path, timeout: float = 60.0) -> bool:
+    """Wait until no run's hand-off ring is left beside the store: the writer process of
+    a run that died has drained it into the store and removed it. False on timeout."""
+    folder = store_dir / "runstore.db-handoff"
+    deadline = time.monotonic() + timeout
+    while any(folder.glob("*.ring")):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def db_rows(path: Path, sql: str, params=()) -> list[tuple]:

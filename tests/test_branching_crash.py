@@ -148,7 +148,7 @@ def _rewind_snapshot(conn: sqlite3.Connection) -> dict:
     ).fetchall()
     return {
         "runs": _one(conn, "SELECT count(*) FROM runs"),
-        "state": _one(conn, "SELECT state FROM runs WHERE run_key = ?", (key,)),
+        "state": _after_death(_one(conn, "SELECT state FROM runs WHERE run_key = ?", (key,))),
         "live_points": _one(conn, "SELECT count(*) FROM history WHERE run_key = ?", (key,)),
         "live_last_step": _one(conn, "SELECT max(step) FROM history WHERE run_key = ?", (key,)),
         "live_sum": _one(conn, "SELECT total(value) FROM history WHERE run_key = ?", (key,)),
@@ -169,13 +169,19 @@ REWIND_BEFORE = {
     "archived_steps": 0, "archive_events": 0, "events": [],
 }
 REWIND_AFTER = {
-    "runs": 1, "state": "running", "live_points": KEPT, "live_last_step": STEP,
+    "runs": 1, "state": "running or crashed", "live_points": KEPT, "live_last_step": STEP,
     "live_sum": _value_sum(STEP), "live_steps": STEP + 1,
     "archived_points": POINTS - KEPT, "archived_first_step": STEP + 1,
     "archived_sum": _value_sum(STEPS - 1) - _value_sum(STEP),
     "archived_steps": STEPS - STEP - 1, "archive_events": 1,
     "events": [("rewind", True, STEP, POINTS - KEPT, None)],
 }
+
+
+def _after_death(state: str) -> str:
+    """A run whose process was killed after init() made it: `running` as written, or
+    `crashed` once its writer process (if it had started) saw the death."""
+    return "running or crashed" if state in ("running", "crashed") else state
 
 
 def _fork_snapshot(conn: sqlite3.Connection) -> dict:
@@ -198,7 +204,8 @@ def _fork_snapshot(conn: sqlite3.Connection) -> dict:
     if child is not None:
         key, parent, fork_step, state = child
         snap["child"] = {
-            "parent_is_source": parent == src, "fork_step": fork_step, "state": state,
+            "parent_is_source": parent == src, "fork_step": fork_step,
+            "state": _after_death(state),
             "points": _one(conn, "SELECT count(*) FROM history WHERE run_key = ?", (key,)),
             "last_step": _one(conn, "SELECT max(step) FROM history WHERE run_key = ?", (key,)),
             "sum": _one(conn, "SELECT total(value) FROM history WHERE run_key = ?", (key,)),
@@ -220,7 +227,7 @@ FORK_BEFORE = {
 FORK_AFTER = {
     **FORK_BEFORE, "runs": 2, "all_points": POINTS + KEPT, "all_steps": STEPS + STEP + 1,
     "events": [("fork", True, STEP, KEPT)],
-    "child": {"parent_is_source": True, "fork_step": STEP, "state": "running",
+    "child": {"parent_is_source": True, "fork_step": STEP, "state": "running or crashed",
               "points": KEPT, "last_step": STEP, "sum": _value_sum(STEP), "steps": STEP + 1,
               "mismatched": 0},
 }

@@ -10,21 +10,20 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 
 import pytest
 from click.testing import CliRunner
 
 import runstore
-from helpers import REPO, db_rows, query
+from helpers import REPO, db_rows, query, wait_drained
 from runstore import _store
 from runstore._cli import main as cli
 
 FIXTURE_V1 = REPO / "tests" / "fixtures" / "store_v1.db"
 
 
-def test_sigkill_loses_at_most_the_last_100ms_and_shows_crashed(tmp_path, store_dir):
+def test_sigkill_loses_nothing_and_shows_crashed(tmp_path, store_dir):
     code = textwrap.dedent(f"""
         import sys, time, runstore
         run = runstore.init(project="p", id="victim", dir={str(store_dir)!r}, resume="auto")
@@ -40,24 +39,20 @@ def test_sigkill_loses_at_most_the_last_100ms_and_shows_crashed(tmp_path, store_
     lines = []
     while len(lines) < 300:
         lines.append(proc.stdout.readline().split())
-    killed_at = time.time()
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     lines += [line.split() for line in proc.stdout.read().splitlines()]
     proc.stdout.close()
     proc.stderr.close()
-    logged = {int(step): float(at) for step, at in lines if step}
-    stored = {s for (s,) in query(store_dir, "SELECT step FROM history")}
-    assert stored == set(range(len(stored)))  # a prefix, nothing half-written
-    lost = [step for step in logged if step not in stored]
-    assert all(logged[step] > killed_at - 0.15 for step in lost), (
-        f"lost steps logged more than 150 ms before the kill: {lost[:5]}")
-    assert query(store_dir, "PRAGMA integrity_check") == [("ok",)]
-
-    # Crashed: the SQL views see it once the heartbeat is 30 s old; the read API and
-    # `runstore ls` see the process is gone at once, and record it, so SQL agrees at once.
-    assert query(store_dir, "SELECT state FROM runs") == [("running",)]
+    logged = {int(step) for step, _ in (line for line in lines if line)}
+    # The read API sees at once that the process is gone.
     assert runstore.Api(store_dir).run("p/victim").state == "crashed"
+    # Its writer process drains everything log() accepted, then marks the run crashed.
+    assert wait_drained(store_dir)
+    stored = {s for (s,) in query(store_dir, "SELECT step FROM history")}
+    assert logged <= stored == set(range(len(stored))), "a step whose log() returned is lost"
+    assert query(store_dir, "PRAGMA integrity_check") == [("ok",)]
+    assert query(store_dir, "SELECT state FROM run_records") == [("crashed",)]
     listing = CliRunner().invoke(cli, ["ls", str(store_dir)])
     assert "crashed" in listing.output and "victim" in listing.output
     assert query(store_dir, "SELECT state FROM run_list") == [("crashed",)]
@@ -95,10 +90,12 @@ def test_disk_full_warns_and_keeps_what_was_written(tmp_path):
 def test_a_full_database_is_reported_as_full_without_root(store_dir):
     # PRAGMA max_page_count on the writer's own connection stands in for the tmpfs
     # above: the same SQLITE_FULL, raised inside the writer's transaction.
-    run = runstore.init(project="p", id="full", dir=store_dir, settings={"sync_writes": True})
+    # (A writer thread, whose connection the test can reach: the same Writer code.)
+    run = runstore.init(project="p", id="full", dir=store_dir,
+                        settings={"sync_writes": True, "writer_process": False})
     run.log({"x": -1.0})
     assert run._writer.flush()
-    conn = run._writer._conn
+    conn = run._writer._local._conn
     (pages,) = conn.execute("PRAGMA page_count").fetchone()
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     with warnings.catch_warnings(record=True) as caught:

@@ -140,7 +140,8 @@ class _no_warning:
 
 
 def test_a_failed_batch_keeps_everything_but_the_offending_value(store_dir):
-    run = _run(store_dir)
+    # A writer thread, so that the test can compare its cache of keys with the store.
+    run = _run(store_dir, writer_process=False)
     writer = run._writer
     run.log({"before": 1.0})
     run.save()
@@ -159,7 +160,8 @@ def test_a_failed_batch_keeps_everything_but_the_offending_value(store_dir):
                     3: {"new_key": 4.0, "later_key": 5.0}}
     # The interned ids in memory matched the store all along.
     keys = dict(query(store_dir, "SELECT key, key_id FROM metric_keys"))
-    assert writer._keys == {k: keys[k] for k in writer._keys}
+    cache = writer._local._keys
+    assert cache == {k: keys[k] for k in cache}
 
 
 def test_a_failure_of_another_exception_type_is_salvaged_too(store_dir):

@@ -1,0 +1,312 @@
+"""The training process's side of the writer: what log() and the run call.
+
+Every put_* encodes its record into the run's ring file (_ring) before it returns, so a
+record log() accepted is out of the training process's hands: the writer, a process of
+its own started here without waiting for it (runstore._writer_process), drains
+the ring into SQLite, and keeps draining after this process dies.
+
+Where a process cannot be started (no usable sys.executable, an embedded interpreter) or
+the setting writer_process is off, the same Writer runs in a thread of this process over
+the same ring; a record then survives this process only in the ring file, which the next
+init() on the store replays (_writer_process.recover). The thread takes over too if the
+writer process dies before its run finished.
+
+A child made by fork() (a DataLoader worker) inherits the run but not its writer: its
+put_* calls are dropped, with one warning, and never touch the parent's ring.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+from ._errors import CommError
+from ._ring import DEFAULT_CAPACITY, MIN_CAPACITY, Ring, pause
+from ._values import warn
+from ._writer import (
+    Barrier,
+    ConsoleLine,
+    File,
+    RunFields,
+    Stop,
+    SummaryChange,
+    SystemSample,
+    Writer,
+)
+
+_dumps = pickle.dumps
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+_live: weakref.WeakSet[Handoff] = weakref.WeakSet()
+
+
+# A writer that ended before its run is replaced by a thread this many times at most.
+MAX_REVIVALS = 3
+
+
+class WriterGone(Exception):
+    """The writer keeps ending before its run: nothing more can be handed over."""
+
+
+def handoff_dir(store_path: Path) -> Path:
+    """Where the rings of a store's runs live: beside the store file, like its -wal."""
+    return store_path.with_name(store_path.name + "-handoff")
+
+
+class Handoff:
+    """The producer side of one run's writer."""
+
+    def __init__(self, store_path: Path, run_key: int, run_id: str, t0: float,
+                 runtime_offset: float, capacity: int | None = None,
+                 use_process: bool = True) -> None:
+        folder = handoff_dir(store_path)
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{os.getpid()}.{time.time_ns()}.ring"
+        self._ring_path = str(path)
+        self._args: dict[str, Any] = {
+            "ring": str(path), "store": str(store_path), "run_key": run_key, "run_id": run_id,
+            "t0": t0, "runtime_offset": runtime_offset, "parent": os.getpid()}
+        self._ring = _new_ring(path, capacity or DEFAULT_CAPACITY, self._args)
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._notices_seen = 0
+        self._notices_read = 0
+        self._closed = False
+        self._revivals = 0
+        self._process: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._local: Writer | None = None  # the Writer, when it runs in a thread here
+        if use_process:
+            self._process = _start_process(self._args)
+        if self._process is None:
+            self._start_thread()
+        _live.add(self)
+
+    # -- hosts ---------------------------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        from ._writer_process import serve_in_thread
+
+        self._thread, self._local = serve_in_thread(self._args)
+
+    def _host_alive(self) -> bool:
+        if self._thread is not None:
+            return self._thread.is_alive()
+        assert self._process is not None
+        return self._process.poll() is None
+
+    def _revive(self) -> None:
+        """The writer ended before its run finished: go on in a thread, a few times."""
+        self._revivals += 1
+        if self._revivals > MAX_REVIVALS:
+            raise WriterGone
+        how = (f"process ended early (exit code {self._process.returncode})"
+               if self._process is not None else "thread ended early")
+        warn(f"the writer {how} while run {self._args['run_id']} was logging; the run goes "
+             "on with a writer thread")
+        self._process = None
+        self._start_thread()
+
+    def _wait(self, attempt: int) -> None:
+        """While the ring is full or a flush waits: keep the writer alive, pass on what
+        it said, sleep a little."""
+        # A writer gone with records left ended early; one gone with the ring drained
+        # ended after the Stop record, as it should.
+        if not self._host_alive() and not self._ring.drained():
+            self._revive()
+        self._forward_notices()
+        pause(attempt)
+
+    def _given_up(self) -> None:
+        """The writer keeps dying: say so once, and drop what comes, never block."""
+        warn(f"the writer of run {self._args['run_id']} stopped {MAX_REVIVALS + 1} times; "
+             "what is logged to this run from now on is not kept")
+        self._drop_from_now_on()
+
+    # -- producer ----------------------------------------------------------------------
+
+    def _put(self, item: Any) -> None:
+        try:
+            data = _dumps(item, 5)
+        except Exception as exc:  # a value no log() check foresaw: skip it, go on
+            warn(f"could not hand {type(item).__name__} to the writer ({exc!r}); skipped")
+            return
+        try:
+            with self._lock:
+                self._ring.put(data, self._wait)
+        except WriterGone:
+            self._given_up()
+
+    def put_row(self, step: int, timestamp: float, runtime: float, row: dict[str, Any],
+                plain: bool = False) -> None:
+        """Hand over one committed history row (`plain`: only ints and floats)."""
+        self._put((step, timestamp, runtime, row, plain))
+
+    def put_run(self, fields: dict[str, Any]) -> None:
+        """Hand over an update of run columns (applied in order with the rows)."""
+        self._put(RunFields(fields))
+
+    def put_summary(self, operation: str, args: tuple[Any, ...]) -> None:
+        """Hand over a change of the run's summary (see Summary.apply)."""
+        self._put(SummaryChange(operation, args))
+
+    def put_console(self, stream: str, at: float, line: str) -> None:
+        """Hand over one line the run printed."""
+        self._put(ConsoleLine(stream, at, line))
+
+    def put_system(self, at: float, sample: dict[str, float]) -> None:
+        """Hand over one sample of system metrics."""
+        self._put(SystemSample(at, sample))
+
+    def put_file(self, path: str, kind: str, content: bytes) -> None:
+        """Hand over a file to keep with the run (deduplicated by content)."""
+        self._put(File(path, kind, content))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything handed over so far is committed."""
+        if self._closed:
+            return True
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        self._put(Barrier(seq))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while self._ring.acked() < seq:
+            if self._closed or (deadline is not None and time.monotonic() >= deadline):
+                return False
+            try:
+                self._wait(attempt)
+            except WriterGone:
+                self._given_up()
+                return False
+            attempt += 1
+        self._forward_notices()
+        return True
+
+    def close(self) -> None:
+        """Hand over the last record, wait until the writer has written everything and
+        stopped, and remove the ring."""
+        if self._closed:
+            return
+        self._put(Stop())
+        attempt = 0
+        while not self._closed:
+            if not self._host_alive() and self._ring.drained():
+                break
+            try:
+                self._wait(attempt)
+            except WriterGone:
+                self._given_up()
+            attempt += 1
+        self._closed = True
+        self._forward_notices()
+        self._ring.close()
+        for path in (Path(self._ring_path), _notices_path(self._ring_path)):
+            path.unlink(missing_ok=True)
+        _live.discard(self)
+
+    # -- what the writer process said ----------------------------------------------------
+
+    def _forward_notices(self) -> None:
+        """Warnings of the writer process, given again here, where the user sees them."""
+        count = self._ring.notices()
+        if count == self._notices_seen:
+            return
+        self._notices_seen = count
+        path = _notices_path(self._ring_path)
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._notices_read)
+                text = f.read()
+        except OSError:
+            return
+        lines = text.split(b"\n")[:-1]  # a line still being written waits for next time
+        self._notices_read += sum(len(line) + 1 for line in lines)
+        for line in lines:
+            warn(json.loads(line))
+
+    # -- fork() -----------------------------------------------------------------------
+
+    def _forked(self) -> None:
+        """In a child of fork(): this run's writer belongs to the parent."""
+        self._drop_from_now_on(
+            f"run {self._args['run_id']} belongs to process {self._args['parent']}; what "
+            f"process {os.getpid()} (a fork() of it) logs to it is not kept (init a run in "
+            "this process to keep it)")
+
+    def _drop_from_now_on(self, message: str | None = None) -> None:
+        """Every put_* from now on drops its record (with `message` said once)."""
+        said: list[bool] = []
+
+        def drop(*args: Any, **kwargs: Any) -> None:
+            if message is not None and not said:
+                said.append(True)
+                warn(message)
+
+        for name in ("put_row", "put_run", "put_summary", "put_console", "put_system",
+                     "put_file"):
+            setattr(self, name, drop)
+        self._closed = True
+
+
+def _new_ring(path: Path, capacity: int, args: dict[str, Any]) -> Ring:
+    """The ring, as big as asked, or as big as the disk allows (at least MIN_CAPACITY)."""
+    while True:
+        try:
+            return Ring(path, create=True, capacity=capacity, args=args)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or capacity <= MIN_CAPACITY:
+                raise CommError(f"cannot make the hand-off file {path}: {exc}") from exc
+            capacity //= 2
+
+
+def _notices_path(ring: str) -> Path:
+    return Path(ring + ".notices")
+
+
+def _forget_all_after_fork() -> None:
+    for handoff in list(_live):
+        handoff._forked()
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_all_after_fork)
+
+
+# The writer process loads only the modules it runs (not runstore/__init__ and what the
+# public API imports) from this very copy of runstore, without site-packages: it needs
+# the standard library alone, and starts in about half the time.
+_BOOT = """
+import sys, types
+package = types.ModuleType("runstore")
+package.__path__ = [sys.argv[1] + "/runstore"]
+sys.path.insert(0, sys.argv[1])
+sys.modules["runstore"] = package
+from runstore._writer_process import main
+main()
+"""
+
+
+def _start_process(args: dict[str, Any]) -> subprocess.Popen | None:
+    """Start the writer process, not waiting for it; None where it cannot start."""
+    if not sys.executable:
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _BOOT, _PACKAGE_PARENT, json.dumps(args)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            # Its own session: Ctrl+C or Ctrl+\ in the terminal reach the training
+            # process, not its writer, which drains and stops once its parent is gone.
+            start_new_session=True, close_fds=True)
+    except OSError:
+        return None

@@ -1,0 +1,243 @@
+"""The hand-off between log() and the writer: a ring of records in a shared file.
+
+log() encodes its row and copies it into a memory map of a file in the store's
+directory before it returns. The pages belong to the kernel's page cache, not to the
+training process, so what log() accepted survives that process's SIGKILL, abort or
+segfault: the writer (a process of its own, see _writer_host) keeps draining the file
+into SQLite after its parent is gone. A file, not /dev/shm, so macOS works the same.
+
+Layout: a 4 KiB header of little-endian u64 fields, then `capacity` bytes of records.
+A record is u32 length, u32 CRC-32 of the payload, the payload (a pickle), padded to
+8 bytes; it never wraps, a WRAP length sends the reader back to the start. `head` and
+`tail` count bytes since the ring was made: the producer alone moves head (after the
+record is written), the consumer alone moves tail (after the records are committed).
+The CRC lets the consumer tell a record whose bytes are not visible yet (a CPU with
+weak store ordering) from one that is whole.
+
+A record too big for a quarter of the ring is written to a side file next to the ring
+and the ring carries its name.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import pickle
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+MAGIC = b"RSRING01"
+HEADER = 4096
+DEFAULT_CAPACITY = 8 << 20
+MIN_CAPACITY = 64 << 10
+WRAP = 0xFFFFFFFF
+_U64 = struct.Struct("<Q")
+_REC = struct.Struct("<II")
+_pack_u64, _pack_record, _crc32 = _U64.pack_into, _REC.pack_into, zlib.crc32
+# Header fields (byte offsets), then the run it serves (u32 length, JSON) at ARGS.
+CAPACITY, HEAD, TAIL, ACKED, PRODUCER, CONSUMER, NOTICES, ARGS = 8, 16, 24, 32, 40, 48, 56, 64
+_ARGS_MAX = HEADER - ARGS - 4
+
+
+class Spilled(NamedTuple):
+    """A record kept in a side file (too big for the ring)."""
+
+    path: str
+
+
+class Unreadable(NamedTuple):
+    """A record whose bytes arrived whole but could not be decoded: the writer says
+    why and goes on with the next."""
+
+    error: str
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Give the file all its blocks now: a page of a sparse file written through the map
+    on a full disk would kill the process with SIGBUS; here it is an OSError."""
+    if hasattr(os, "posix_fallocate"):
+        os.ftruncate(fd, size)
+        os.posix_fallocate(fd, 0, size)
+        return
+    zeros = bytes(1 << 20)  # macOS has no posix_fallocate: write the zeros
+    for offset in range(0, size, len(zeros)):
+        os.write(fd, zeros[:size - offset])
+
+
+def _aligned(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class RingFull(Exception):
+    """The consumer is gone and the ring has no room: the record cannot be kept."""
+
+
+class Ring:
+    """One ring file, mapped. Both sides use this class; each moves only its own fields."""
+
+    def __init__(self, path: Path, create: bool = False, capacity: int = DEFAULT_CAPACITY,
+                 args: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        if create:
+            capacity = max(MIN_CAPACITY, _aligned(capacity))
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                _allocate(fd, HEADER + capacity)
+                self._map = mmap.mmap(fd, HEADER + capacity)
+            except BaseException:
+                self.path.unlink(missing_ok=True)
+                raise
+            finally:
+                os.close(fd)
+            self._map[:8] = MAGIC
+            self._set(CAPACITY, capacity)
+            self._set(PRODUCER, os.getpid())
+            encoded = json.dumps(args or {}).encode()
+            if len(encoded) <= _ARGS_MAX:
+                struct.pack_into(f"<I{len(encoded)}s", self._map, ARGS, len(encoded), encoded)
+        else:
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                self._map = mmap.mmap(fd, 0)
+            finally:
+                os.close(fd)
+            if self._map[:8] != MAGIC:
+                raise ValueError(f"{self.path} is not a runstore ring")
+        self.capacity = self._get(CAPACITY)
+        self._largest = self.capacity // 4  # a bigger record goes to a side file
+        self.head = self._get(HEAD)  # the producer's copy of its own field
+        self._tail_seen = self._get(TAIL)
+        self._spills = 0
+
+    def _get(self, field: int) -> int:
+        return _U64.unpack_from(self._map, field)[0]
+
+    def _set(self, field: int, value: int) -> None:
+        _U64.pack_into(self._map, field, value)
+
+    def close(self) -> None:
+        self._map.close()
+
+    # -- producer --------------------------------------------------------------------
+
+    def put(self, data: bytes, wait: Callable[[int], None]) -> None:
+        """Append one record (a pickle); while the ring is full, call `wait` with the
+        attempt's number (0, 1, ...)."""
+        n = len(data)
+        size = (n + 15) & ~7  # 8 bytes of length and CRC, the payload, padded to 8
+        head, capacity = self.head, self.capacity
+        pos = head % capacity
+        if (size > self._largest or pos + size > capacity
+                or head + size - self._tail_seen > capacity):
+            self._put_slowly(data, wait)
+            return
+        m, start = self._map, HEADER + pos
+        m[start + 8:start + 8 + n] = data
+        _pack_record(m, start, n, _crc32(data))
+        self.head = head = head + size
+        _pack_u64(m, HEAD, head)
+
+    def _put_slowly(self, data: bytes, wait: Callable[[int], None]) -> None:
+        """put(), when the record is big, wraps, or may not fit beside what waits."""
+        if len(data) + 8 > self._largest:
+            data = self._spill(data)
+        n = len(data)
+        size = _aligned(8 + n)
+        head, capacity = self.head, self.capacity
+        pos = head % capacity
+        skip = capacity - pos if pos + size > capacity else 0
+        attempt = 0
+        while head + skip + size - self._get(TAIL) > capacity:
+            wait(attempt)
+            attempt += 1
+        self._tail_seen = self._get(TAIL)
+        m = self._map
+        if skip:
+            _REC.pack_into(m, HEADER + pos, WRAP, 0)
+            head += skip
+            pos = 0
+        start = HEADER + pos
+        m[start + 8:start + 8 + n] = data
+        _REC.pack_into(m, start, n, zlib.crc32(data))
+        self.head = head + size
+        _U64.pack_into(m, HEAD, self.head)
+
+    def _spill(self, data: bytes) -> bytes:
+        self._spills += 1
+        side = self.path.with_name(f"{self.path.name}.{self._spills}")
+        side.write_bytes(data)
+        return pickle.dumps(Spilled(str(side)), 5)
+
+    def acked(self) -> int:
+        return self._get(ACKED)
+
+    def notices(self) -> int:
+        return self._get(NOTICES)
+
+    # -- consumer --------------------------------------------------------------------
+
+    def read(self, most: int, size: Callable[[Any], int]) -> tuple[list[Any], int, list[Path]]:
+        """Records after tail, up to `most` by `size`: (items, new tail, side files read).
+        Nothing moves until commit(new tail)."""
+        m, capacity = self._map, self.capacity
+        tail, head = self._get(TAIL), self._get(HEAD)
+        items: list[Any] = []
+        spilled: list[Path] = []
+        total = 0
+        while tail < head and total < most:
+            pos = tail % capacity
+            n, crc = _REC.unpack_from(m, HEADER + pos)
+            if n == WRAP:
+                tail += capacity - pos
+                continue
+            start = HEADER + pos + 8
+            data = m[start:start + n]
+            if zlib.crc32(data) != crc:
+                break  # not all of it is visible yet: read it next time
+            try:
+                item = pickle.loads(data)
+                if type(item) is Spilled:
+                    spilled.append(Path(item.path))
+                    item = pickle.loads(spilled[-1].read_bytes())
+            except Exception as exc:  # one bad record must not stop the writer
+                item = Unreadable(repr(exc))
+            items.append(item)
+            total += size(item)
+            tail += _aligned(8 + n)
+        return items, tail, spilled
+
+    def commit(self, tail: int) -> None:
+        self._set(TAIL, tail)
+
+    def ack(self, seq: int) -> None:
+        self._set(ACKED, seq)
+
+    def noticed(self) -> None:
+        self._set(NOTICES, self._get(NOTICES) + 1)
+
+    def drained(self) -> bool:
+        return self._get(TAIL) >= self._get(HEAD)
+
+    def set_consumer(self, pid: int) -> None:
+        self._set(CONSUMER, pid)
+
+    def producer_pid(self) -> int:
+        return self._get(PRODUCER)
+
+    def consumer_pid(self) -> int:
+        return self._get(CONSUMER)
+
+    def args(self) -> dict[str, Any] | None:
+        """The run this ring serves, as its producer wrote it (None if it did not fit)."""
+        (n,) = struct.unpack_from("<I", self._map, ARGS)
+        return json.loads(self._map[ARGS + 4:ARGS + 4 + n]) if 0 < n <= _ARGS_MAX else None
+
+
+def pause(attempt: int) -> None:
+    """Sleep a little longer on each attempt: 50 µs, 100 µs, ... up to 5 ms."""
+    time.sleep(min(5e-5 * 2 ** min(attempt, 7), 5e-3))

@@ -1,0 +1,133 @@
+"""Where the Writer runs: its own process (the default), a thread (the fallback), or a
+one-off drain of a ring whose run and writer are both gone (recover).
+
+    python -c 'from runstore._writer_process import main; main()' '{"ring": ...}'
+
+The process ignores the signals a terminal or a job scheduler sends to stop training
+(SIGINT, SIGTERM, SIGHUP, SIGQUIT): it stops by itself, once its run is finished, or
+once its parent is gone and the ring is drained, with the run marked crashed. It never
+outlives that by more than the time the drain takes. Its warnings go to a notices file
+beside the ring, and the training process gives them again as its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from . import _store
+from ._ring import Ring
+from ._values import utc_now
+from ._writer import Writer
+
+# The run and ring a writer serves, as _handoff passes them (JSON), also kept in the
+# ring's header so that recover() can drain a ring nobody serves any more.
+Args = dict[str, Any]
+
+
+def _writer(args: Args) -> Writer:
+    ring = Ring(Path(args["ring"]))
+    ring.set_consumer(os.getpid())
+    t0, offset = float(args["t0"]), float(args["runtime_offset"])
+
+    def heartbeat() -> dict[str, Any]:
+        return {"heartbeat_at": utc_now(), "runtime": time.time() - t0 + offset}
+
+    store = Path(args["store"])
+    return Writer(_store.connect(store), ring, int(args["run_key"]), heartbeat,
+                  path=store, run_id=str(args["run_id"]))
+
+
+def _serve(writer: Writer, producer_alive: Any) -> None:
+    try:
+        writer.serve(producer_alive)
+    finally:
+        writer.ring.close()
+
+
+def serve_in_thread(args: Args) -> tuple[threading.Thread, Writer]:
+    """The fallback host: a thread of the training process, stopped by the Stop record."""
+    writer = _writer(args)
+    thread = threading.Thread(target=_serve, args=(writer, lambda: True),
+                              name="runstore-writer", daemon=True)
+    thread.start()
+    return thread, writer
+
+
+def _notify_through(ring_path: str) -> None:
+    """Warnings go to the notices file (one JSON string a line) and the ring's counter."""
+    notices = Path(ring_path + ".notices")
+
+    def show(message: Any, *_: Any, **__: Any) -> None:
+        text = str(message).removeprefix("runstore: ")
+        with open(notices, "a", encoding="utf-8") as f:
+            f.write(json.dumps(text) + "\n")
+        ring = Ring(Path(ring_path))
+        try:
+            ring.noticed()
+        finally:
+            ring.close()
+        if os.getppid() != parent:
+            print(f"runstore: {text}", file=sys.stderr)
+
+    parent = os.getppid()
+    warnings.showwarning = show
+    warnings.simplefilter("always")
+
+
+def recover(store_path: Path, alive: Any, wait_s: float = 30.0) -> int:
+    """Drain the rings of this store whose run is gone: a writer process still draining
+    one is given up to `wait_s` to finish (so that what follows, a resume say, sees all
+    of it); a ring nobody serves any more (its run and its writer killed together) is
+    drained here and its run marked crashed. `alive(pid)` says whether a process lives.
+    Returns the rings drained here."""
+    from ._handoff import handoff_dir
+
+    drained = 0
+    for path in sorted(handoff_dir(store_path).glob("*.ring")):
+        try:
+            ring = Ring(path)
+        except (OSError, ValueError):
+            continue
+        try:
+            args, producer, consumer = ring.args(), ring.producer_pid(), ring.consumer_pid()
+        finally:
+            ring.close()
+        if args is None or alive(producer):
+            continue
+        deadline = time.monotonic() + wait_s
+        while alive(consumer) and time.monotonic() < deadline and path.exists():
+            time.sleep(0.02)
+        if alive(consumer) or not path.exists():
+            continue
+        _serve(_writer({**args, "ring": str(path), "store": str(store_path)}), lambda: False)
+        _remove(path)
+        drained += 1
+    return drained
+
+
+def _remove(ring_path: Path) -> None:
+    for path in (ring_path, Path(str(ring_path) + ".notices")):
+        path.unlink(missing_ok=True)
+    for side in ring_path.parent.glob(ring_path.name + ".*"):
+        side.unlink(missing_ok=True)
+
+
+def main() -> None:
+    args: Args = json.loads(sys.argv[-1])
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    parent = int(args["parent"])
+    _notify_through(args["ring"])
+    _serve(_writer(args), lambda: os.getppid() == parent)
+    if os.getppid() != parent:  # the run died: nobody else will tidy up its ring
+        _remove(Path(args["ring"]))
+

@@ -1,0 +1,180 @@
+"""The hand-off from log() to the writer process: forks, signals, a writer that dies,
+the thread fallback and its recovery, warnings, and records bigger than the ring."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import runstore
+from helpers import query, wait_drained
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether the process ends (or is a zombie nobody reaped yet) within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _spawn(code: str, cwd: Path, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def _counting_child(store_dir: Path, run_id: str, cwd: Path, settings: dict | None = None,
+                    **popen) -> subprocess.Popen:
+    """A child that logs {"i": i} and prints i, for i = 0, 1, ... until it is stopped."""
+    return _spawn(f"""
+        import runstore
+        with runstore.init(project="p", id={run_id!r}, dir={str(store_dir)!r},
+                           settings={settings or {}!r}) as run:
+            i = 0
+            while True:
+                run.log({{"i": i}})
+                print(i, flush=True)
+                i += 1
+    """, cwd, **popen)
+
+
+def _printed(proc: subprocess.Popen, before: int) -> int:
+    """How many steps the child printed: `before` read already, the rest once it ended."""
+    out, _ = proc.communicate(timeout=60)
+    return before + len(out.split())
+
+
+def _read_until(proc: subprocess.Popen, count: int) -> list[str]:
+    lines = []
+    while len(lines) < count:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        lines.append(line.strip())
+    return lines
+
+
+def test_a_forked_child_never_writes_into_the_parents_ring(tmp_path, store_dir):
+    code = f"""
+        import os, warnings, runstore
+        run = runstore.init(project="p", id="parent", dir={str(store_dir)!r})
+        run.log({{"who": 0.0}})
+        pid = os.fork()
+        if pid == 0:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for _ in range(50):
+                    run.log({{"who": 1.0}})
+                run.summary["child"] = 1
+                run.finish()
+            print("child warned:", any("fork()" in str(w.message) for w in caught), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        for _ in range(3):
+            run.log({{"who": 0.0}})
+        run.finish()
+        print("parent done", flush=True)
+    """
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "child warned: True" in out.stdout and "parent done" in out.stdout
+    run = runstore.Api(store_dir).run("p/parent")
+    assert [row["who"] for row in run.history()] == [0.0] * 4
+    assert run.state == "finished" and "child" not in run.summary
+
+
+def test_the_writer_process_stops_soon_after_its_run_dies(tmp_path, store_dir):
+    proc = _spawn(f"""
+        import time, runstore
+        run = runstore.init(project="p", id="victim", dir={str(store_dir)!r})
+        run.log({{"x": 1.0}})
+        run._writer.flush()
+        print(run._writer._ring.consumer_pid(), flush=True)
+        while True:
+            run.log({{"x": 2.0}})
+            time.sleep(0.001)
+    """, tmp_path)
+    writer_pid = int(_read_until(proc, 1)[0])
+    assert writer_pid not in (0, proc.pid)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _gone(writer_pid, timeout=15), "the writer process outlived its run"
+    assert wait_drained(store_dir, timeout=5)
+    assert query(store_dir, "SELECT state FROM run_records") == [("crashed",)]
+
+
+def test_ctrl_c_reaches_the_trainer_and_not_its_writer(tmp_path, store_dir):
+    # Ctrl+C in a terminal signals the whole foreground process group.
+    proc = _counting_child(store_dir, "interrupted", tmp_path, start_new_session=True)
+    _read_until(proc, 200)
+    os.killpg(proc.pid, signal.SIGINT)
+    printed = _printed(proc, 200)
+    run = runstore.Api(store_dir).run("p/interrupted")
+    assert run.state == "failed"  # exit code 255, as wandb records a KeyboardInterrupt
+    assert len(run.history()) >= printed
+
+
+def test_a_writer_process_that_dies_is_taken_over_by_a_thread(store_dir):
+    run = runstore.init(project="p", id="orphan", dir=store_dir)
+    for i in range(100):
+        run.log({"x": float(i)})
+    assert run._writer.flush()
+    os.kill(run._writer._ring.consumer_pid(), signal.SIGKILL)
+    with pytest.warns(RuntimeWarning, match="writer process ended early"):
+        for i in range(100, 20_000):
+            run.log({"x": float(i)})
+        run.finish()
+    api_run = runstore.Api(store_dir).run("p/orphan")
+    assert [row["x"] for row in api_run.scan_history()] == [float(i) for i in range(20_000)]
+    assert api_run.state == "finished"
+
+
+def test_with_a_writer_thread_the_next_init_recovers_what_a_killed_trainer_left(
+        tmp_path, store_dir):
+    proc = _counting_child(store_dir, "victim", tmp_path, {"writer_process": False})
+    _read_until(proc, 2000)
+    proc.kill()
+    printed = _printed(proc, 2000)
+    assert list((store_dir / "runstore.db-handoff").glob("*.ring")), "no ring was left"
+    runstore.init(project="p", id="next", dir=store_dir).finish()
+    victim = runstore.Api(store_dir).run("p/victim")
+    assert [row["i"] for row in victim.scan_history()][:printed] == list(range(printed))
+    assert victim.state == "crashed"
+    assert not list((store_dir / "runstore.db-handoff").iterdir())
+
+
+def test_the_writer_process_s_warnings_reach_the_training_process(store_dir):
+    run = runstore.init(project="p", id="warned", dir=store_dir)
+    run.log({"ok": 1.0, "bad\udcff": 2.0})  # a key SQLite cannot store, seen by the writer
+    with pytest.warns(RuntimeWarning, match="not storable text"):
+        run.finish()
+    assert [row["ok"] for row in runstore.Api(store_dir).run("p/warned").history()] == [1.0]
+
+
+def test_records_bigger_than_the_ring_go_through_a_side_file(tmp_path, store_dir):
+    big = os.urandom(300_000)
+    (tmp_path / "big.bin").write_bytes(big)
+    run = runstore.init(project="p", id="big", dir=store_dir,
+                        settings={"log_queue_size": 16})  # the smallest ring, 64 KiB
+    run.save(str(tmp_path / "big.bin"), base_path=str(tmp_path), policy="now")
+    for i in range(5_000):
+        run.log({"x": float(i), "y": float(i)})
+    run.finish()
+    api_run = runstore.Api(store_dir).run("p/big")
+    assert len(api_run.history()) == 5_000
+    assert query(store_dir, "SELECT b.content FROM run_files f JOIN blobs b"
+                            " ON b.sha256 = f.sha256 WHERE f.path = 'big.bin'") == [(big,)]
+    assert not list((store_dir / "runstore.db-handoff").iterdir())
