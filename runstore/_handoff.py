@@ -178,6 +178,7 @@ class Handoff:
             self._seq += 1
             seq = self._seq
         self._put(Barrier(seq))
+        self._ring.hurry()
         deadline = None if timeout is None else time.monotonic() + timeout
         attempt = 0
         while self._ring.acked() < seq:
@@ -198,6 +199,7 @@ class Handoff:
         if self._closed:
             return
         self._put(Stop())
+        self._ring.hurry()
         attempt = 0
         while not self._closed:
             if not self._host_alive() and self._ring.drained():

@@ -40,7 +40,8 @@ _U64 = struct.Struct("<Q")
 _REC = struct.Struct("<II")
 _pack_u64, _pack_record, _crc32 = _U64.pack_into, _REC.pack_into, zlib.crc32
 # Header fields (byte offsets), then the run it serves (u32 length, JSON) at ARGS.
-CAPACITY, HEAD, TAIL, ACKED, PRODUCER, CONSUMER, NOTICES, ARGS = 8, 16, 24, 32, 40, 48, 56, 64
+# URGENT: the producer's head when it last asked for a commit now (flush, finish).
+CAPACITY, HEAD, TAIL, ACKED, PRODUCER, CONSUMER, NOTICES, URGENT, ARGS = range(8, 80, 8)
 _ARGS_MAX = HEADER - ARGS - 4
 
 
@@ -176,6 +177,10 @@ class Ring:
     def acked(self) -> int:
         return self._get(ACKED)
 
+    def hurry(self) -> None:
+        """Ask the consumer to commit what is in the ring now, not at its own pace."""
+        self._set(URGENT, self.head)
+
     def notices(self) -> int:
         return self._get(NOTICES)
 
@@ -222,6 +227,11 @@ class Ring:
 
     def drained(self) -> bool:
         return self._get(TAIL) >= self._get(HEAD)
+
+    def urgent(self) -> bool:
+        """A flush or finish waits for records not yet committed, or the ring is filling."""
+        tail = self._get(TAIL)
+        return self._get(URGENT) > tail or self._get(HEAD) - tail > self._largest
 
     def set_consumer(self, pid: int) -> None:
         self._set(CONSUMER, pid)

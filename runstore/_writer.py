@@ -32,9 +32,12 @@ from ._values import JsonText, MediaText, storable_text, utc_now, warn
 
 BATCH_POINTS = 20_000
 HEARTBEAT_S = 5.0
-# An idle writer looks at the ring again after IDLE_MIN_S, backing off to IDLE_MAX_S:
-# a flush() right after a burst is answered within a fraction of a millisecond.
-IDLE_MIN_S, IDLE_MAX_S = 5e-5, 0.02
+# The writer commits at most every COMMIT_EVERY_S (a trickle of log() calls gathers into
+# one transaction instead of one each, which would cost the training process more than
+# the logging) and looks at an empty ring every IDLE_S; either wait ends at once when a
+# flush or finish waits or the ring fills (it looks every POLL_S). What waits is safe
+# in the ring meanwhile.
+COMMIT_EVERY_S, IDLE_S, POLL_S = 0.01, 0.02, 0.001
 
 
 def _inode(path: Path | None) -> int | None:
@@ -180,13 +183,13 @@ class Writer:
     def serve(self, producer_alive: Callable[[], bool]) -> None:
         """Write what the ring holds, batch by batch, until a Stop record is written
         or the producer is gone and the ring is drained; then close the connection."""
-        ring, idle = self.ring, IDLE_MIN_S
+        ring = self.ring
         try:
             while not self.stopped:
                 items, tail, spilled = ring.read(BATCH_POINTS, _points)
                 if items:
-                    idle = IDLE_MIN_S
                     self._write_and_ack(items, tail, spilled)
+                    self._nap(COMMIT_EVERY_S)
                     continue
                 if not producer_alive():
                     # Read once more: the producer may have written just before it died.
@@ -201,13 +204,21 @@ class Writer:
                     return
                 if time.monotonic() - self._last_beat >= HEARTBEAT_S:
                     self._write([])
-                time.sleep(idle)
-                idle = min(idle * 2, IDLE_MAX_S)
+                self._nap(IDLE_S)
         finally:
             self._conn.close()
             if self._lost_steps:
                 warn(f"{self._lost_steps} steps of run {self._run_id} could not be written "
                      f"to the store ({'; '.join(sorted(self._failures))})")
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking early when a flush waits or the ring fills."""
+        end = time.monotonic() + seconds
+        while not self.ring.urgent():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, POLL_S))
 
     def _write_and_ack(self, items: list[Item], tail: int, spilled: list[Path]) -> None:
         try:
