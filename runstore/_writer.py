@@ -131,6 +131,17 @@ class Stop(NamedTuple):
 Item = QueuedRow | RunFields | SummaryChange | ConsoleLine | SystemSample | File | Barrier | Stop
 
 
+def _new_keys(rows: list[Row], keys: dict[str, int]) -> set[str]:
+    """The metric keys of `rows` not interned yet (a C-level subset test per row: once
+    a run's keys are known, no Python loop over its values)."""
+    known = keys.keys()
+    new: set[str] = set()
+    for row in rows:
+        if not known >= row.values.keys():
+            new.update(row.values.keys() - known)
+    return new
+
+
 def _points(item: Item) -> int:
     """What an item counts toward a batch: a row its values, anything else one."""
     return len(cast(QueuedRow, item)[3]) if type(item) is tuple else 1
@@ -286,14 +297,13 @@ class Writer:
                     warn(f"a record handed to the writer could not be read ({error}); "
                          "it is skipped")
         batch.files += [(v.path, "media", v.blob, utc_now()) for row in batch.rows
+                        if not row.plain  # a plain row holds only numbers
                         for v in row.values.values() if type(v) is MediaText]
         return batch
 
     def _drop_unstorable_keys(self, batch: _Batch) -> None:
         # log()'s fast path leaves key checks to the first time a key is seen.
-        keys = self._keys
-        new = {k for row in batch.rows for k in row.values if k not in keys}
-        unstorable = {k for k in new if not storable_text(k)}
+        unstorable = {k for k in _new_keys(batch.rows, self._keys) if not storable_text(k)}
         if not unstorable:
             return
         if not unstorable <= self._bad_keys:
@@ -323,7 +333,7 @@ class Writer:
                 if batch.files:
                     _store.save_run_files(conn, run_key, batch.files)
                 if batch.rows:
-                    new = {k for row in batch.rows for k in row.values if k not in keys}
+                    new = _new_keys(batch.rows, keys)
                     if new:
                         _store.intern_keys(conn, sorted(new), keys)
                     steps, points = [], []
