@@ -18,16 +18,18 @@ put_* calls are dropped, with one warning, and never touch the parent's ring.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import pickle
+import socket
 import subprocess
 import sys
 import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ._errors import CommError
 from ._ring import DEFAULT_CAPACITY, MIN_CAPACITY, Ring, pause
@@ -44,12 +46,38 @@ from ._writer import (
 )
 
 _dumps = pickle.dumps
+
+
+class _PlainPickler(pickle.Pickler):
+    """Pickles subclasses of str, int and float (a StrEnum, numpy's str_) as the plain
+    value: the writer process loads no user module and no numpy (runstore's own
+    JsonText and MediaText stay what they are)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in (str, int, float, bool) or str(kind.__module__).startswith("runstore."):
+            return NotImplemented
+        if isinstance(obj, str):
+            return str, (str.__str__(obj),)  # the characters, not an Enum's str()
+        for base in (int, float):
+            if isinstance(obj, base):
+                return base, (base(obj),)
+        return NotImplemented
+
+
+def _dumps_plain(item: Any) -> bytes:
+    out = io.BytesIO()
+    _PlainPickler(out, 5).dump(item)
+    return out.getvalue()
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 _live: weakref.WeakSet[Handoff] = weakref.WeakSet()
 
 
 # A writer that ended before its run is replaced by a thread this many times at most.
 MAX_REVIVALS = 3
+# The writer process's warnings are given again here every this many records (+1), and
+# whenever log() waits.
+NOTICE_EVERY = 1023
 
 
 class WriterGone(Exception):
@@ -73,13 +101,17 @@ class Handoff:
         self._ring_path = str(path)
         self._args: dict[str, Any] = {
             "ring": str(path), "store": str(store_path), "run_key": run_key, "run_id": run_id,
-            "t0": t0, "runtime_offset": runtime_offset, "parent": os.getpid()}
+            "t0": t0, "runtime_offset": runtime_offset, "parent": os.getpid(),
+            "host": socket.gethostname()}
         self._ring = _new_ring(path, capacity or DEFAULT_CAPACITY, self._args)
         self._lock = threading.Lock()
         self._seq = 0
         self._notices_seen = 0
         self._notices_read = 0
         self._closed = False
+        self._stopped = False  # the Stop record is in the ring: nothing may follow it
+        self._said_late = False
+        self._puts = 0
         self._revivals = 0
         self._process: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
@@ -95,7 +127,7 @@ class Handoff:
     def _start_thread(self) -> None:
         from ._writer_process import serve_in_thread
 
-        self._thread, self._local = serve_in_thread(self._args)
+        self._thread, self._local = serve_in_thread(self._args, self._ring)
 
     def _host_alive(self) -> bool:
         if self._thread is not None:
@@ -113,17 +145,22 @@ class Handoff:
         warn(f"the writer {how} while run {self._args['run_id']} was logging; the run goes "
              "on with a writer thread")
         self._process = None
-        self._start_thread()
+        try:
+            self._start_thread()
+        except Exception as exc:  # the store is gone or full: nothing can take over
+            warn(f"no writer thread could start ({exc})")
+            raise WriterGone from exc
 
     def _wait(self, attempt: int) -> None:
         """While the ring is full or a flush waits: keep the writer alive, pass on what
-        it said, sleep a little."""
+        it said, sleep a little (attempt -1: before a side file, no sleep)."""
         # A writer gone with records left ended early; one gone with the ring drained
         # ended after the Stop record, as it should.
         if not self._host_alive() and not self._ring.drained():
             self._revive()
         self._forward_notices()
-        pause(attempt)
+        if attempt >= 0:
+            pause(attempt)
 
     def _given_up(self) -> None:
         """The writer keeps dying: say so once, and drop what comes, never block."""
@@ -135,15 +172,32 @@ class Handoff:
 
     def _put(self, item: Any) -> None:
         try:
-            data = _dumps(item, 5)
+            data = _dumps(item, 5) if type(item) is tuple else _dumps_plain(item)
         except Exception as exc:  # a value no log() check foresaw: skip it, go on
             warn(f"could not hand {type(item).__name__} to the writer ({exc!r}); skipped")
             return
         try:
             with self._lock:
+                if self._stopped:
+                    self._late(item)
+                    return
+                self._stopped = type(item) is Stop
                 self._ring.put(data, self._wait)
+                self._puts += 1
+                if not self._puts & NOTICE_EVERY:
+                    self._forward_notices()
         except WriterGone:
             self._given_up()
+        except OSError as exc:  # a side file for a big record, on a full disk
+            warn(f"could not hand {type(item).__name__} to the writer ({exc}); skipped")
+
+    def _late(self, item: Any) -> None:
+        """Something reached the run after finish() handed over its last record (a
+        thread still logging or setting the summary): dropped, with a warning."""
+        if not self._said_late:
+            self._said_late = True
+            warn(f"run {self._args['run_id']} is finished; a {type(item).__name__} that "
+                 "reached it afterwards is not kept")
 
     def put_row(self, step: int, timestamp: float, runtime: float, row: dict[str, Any],
                 plain: bool = False) -> None:
@@ -172,7 +226,7 @@ class Handoff:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything handed over so far is committed."""
-        if self._closed:
+        if self._closed or self._stopped:
             return True
         with self._lock:
             self._seq += 1
@@ -240,24 +294,42 @@ class Handoff:
 
     def _forked(self) -> None:
         """In a child of fork(): this run's writer belongs to the parent."""
+        self._process = None  # not this process's child
         self._drop_from_now_on(
             f"run {self._args['run_id']} belongs to process {self._args['parent']}; what "
             f"process {os.getpid()} (a fork() of it) logs to it is not kept (init a run in "
             "this process to keep it)")
 
     def _drop_from_now_on(self, message: str | None = None) -> None:
-        """Every put_* from now on drops its record (with `message` said once)."""
-        said: list[bool] = []
-
-        def drop(*args: Any, **kwargs: Any) -> None:
-            if message is not None and not said:
-                said.append(True)
-                warn(message)
-
-        for name in ("put_row", "put_run", "put_summary", "put_console", "put_system",
-                     "put_file"):
-            setattr(self, name, drop)
+        """Every record from now on is dropped (with `message` said once): the ring is
+        swapped for one that keeps nothing, so even a put_* bound before (the console
+        capture's) cannot reach the shared map."""
+        self._ring = cast(Ring, _Dropping(message))
         self._closed = True
+
+
+class _Dropping:
+    """A ring that keeps nothing: what a fork() child or a given-up run hands over."""
+
+    def __init__(self, message: str | None) -> None:
+        self._message = message
+
+    def put(self, data: bytes, wait: Any) -> None:
+        if self._message is not None:
+            message, self._message = self._message, None
+            warn(message)
+
+    def acked(self) -> int:
+        return 1 << 62
+
+    def hurry(self) -> None:
+        pass
+
+    def notices(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
 
 
 def _new_ring(path: Path, capacity: int, args: dict[str, Any]) -> Ring:
@@ -301,8 +373,8 @@ main()
 
 def _start_process(args: dict[str, Any]) -> subprocess.Popen | None:
     """Start the writer process, not waiting for it; None where it cannot start."""
-    if not sys.executable:
-        return None
+    if not sys.executable or getattr(sys, "frozen", False):
+        return None  # no Python to start (or a frozen app, which would start itself)
     try:
         return subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _BOOT, _PACKAGE_PARENT, json.dumps(args)],

@@ -250,7 +250,7 @@ def _open_online(
     conn = _store.connect(path)
     # What runs killed together with their writer process left in their rings goes
     # into the store first, so a resume sees all of it.
-    _writer_process.recover(path, lambda pid: bool(pid) and _store.pid_alive(pid))
+    _writer_process.recover(path)
     if resume_mode == "auto":
         # The run a crashed or failed process left behind in this directory.
         recorded = _branch.read_resume_file(root)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-MAGIC = b"RSRING01"
+MAGIC = b"RSRING02"
 HEADER = 4096
 DEFAULT_CAPACITY = 8 << 20
 MIN_CAPACITY = 64 << 10
@@ -82,9 +82,15 @@ class Ring:
     """One ring file, mapped. Both sides use this class; each moves only its own fields."""
 
     def __init__(self, path: Path, create: bool = False, capacity: int = DEFAULT_CAPACITY,
-                 args: dict[str, Any] | None = None) -> None:
+                 args: dict[str, Any] | None = None, share: Ring | None = None) -> None:
         self.path = Path(path)
-        if create:
+        self._map: mmap.mmap
+        self._owns_map = share is None
+        if share is not None:
+            # A consumer in the producer's own process maps nothing new: it works on
+            # even if the file was deleted under the run (the map keeps its pages).
+            self._map = share._map
+        elif create:
             capacity = max(MIN_CAPACITY, _aligned(capacity))
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -122,13 +128,14 @@ class Ring:
         _U64.pack_into(self._map, field, value)
 
     def close(self) -> None:
-        self._map.close()
+        if self._owns_map:
+            self._map.close()
 
     # -- producer --------------------------------------------------------------------
 
     def put(self, data: bytes, wait: Callable[[int], None]) -> None:
         """Append one record (a pickle); while the ring is full, call `wait` with the
-        attempt's number (0, 1, ...)."""
+        attempt's number (0, 1, ...), and with -1 before writing a side file."""
         n = len(data)
         size = (n + 15) & ~7  # 8 bytes of length and CRC, the payload, padded to 8
         head, capacity = self.head, self.capacity
@@ -146,6 +153,7 @@ class Ring:
     def _put_slowly(self, data: bytes, wait: Callable[[int], None]) -> None:
         """put(), when the record is big, wraps, or may not fit beside what waits."""
         if len(data) + 8 > self._largest:
+            wait(-1)  # a side file does not fill the ring: see that the writer lives
             data = self._spill(data)
         n = len(data)
         size = _aligned(8 + n)
@@ -220,10 +228,18 @@ class Ring:
         self._set(TAIL, tail)
 
     def ack(self, seq: int) -> None:
-        self._set(ACKED, seq)
+        """Everything up to barrier `seq` is committed. Barriers of several threads may
+        reach the ring out of their numbers' order, so the mark only moves forward: a
+        higher barrier committed means every record put before a lower one's number was
+        taken is committed too."""
+        if seq > self._get(ACKED):
+            self._set(ACKED, seq)
 
     def noticed(self) -> None:
         self._set(NOTICES, self._get(NOTICES) + 1)
+
+    def tail(self) -> int:
+        return self._get(TAIL)
 
     def drained(self) -> bool:
         return self._get(TAIL) >= self._get(HEAD)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _store
+from . import _store, _writer_process
 from ._errors import UsageError
 from ._store import _artifacts as stored_artifacts
 
@@ -56,6 +56,8 @@ def sync(
                 say(f"{source.parent}: already synced (pass --include-synced to sync again)")
                 continue
             _store.connect(source).close()  # bring an older offline store to this schema
+            # What a killed offline run left in its hand-off ring goes in first.
+            _writer_process.recover(source)
             merged += _sync_one(conn, source, store.parent, project, entity, say,
                                 progress)
             marker.touch()

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, cast
 from . import _store
 from ._offline import new_offline_store
 from ._ring import Ring, Unreadable
-from ._summary import Summary
+from ._summary import Summary, parse_ops
 from ._values import JsonText, MediaText, storable_text, utc_now, warn
 
 BATCH_POINTS = 20_000
@@ -190,6 +190,21 @@ class Writer:
         self._refused: set[str] = set()
         self._last_beat = 0.0
         self.stopped = False
+        if ring.tail() > 0:
+            self._continue_summary()
+
+    def _continue_summary(self) -> None:
+        """A writer taking over a ring (after a writer that died) has not seen the
+        summary changes already committed: start from the store's summary, rules and
+        aggregates, as a resume does."""
+        row = _store.get_run_by_key(self._conn, self._run_key)
+        if row is None:
+            return
+        for d in _store.metric_definitions(row):
+            self._summary.add_rule(d["name"], parse_ops(d.get("summary"), d.get("goal")))
+        self._summary.restore(_store.metric_aggregates(self._conn, self._run_key),
+                              row["summary"] or None)
+        self._summary_saved = self._summary.version
 
     def serve(self, producer_alive: Callable[[], bool]) -> None:
         """Write what the ring holds, batch by batch, until a Stop record is written

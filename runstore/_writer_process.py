@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -32,8 +33,8 @@ from ._writer import Writer
 Args = dict[str, Any]
 
 
-def _writer(args: Args) -> Writer:
-    ring = Ring(Path(args["ring"]))
+def _writer(args: Args, share: Ring | None = None) -> Writer:
+    ring = Ring(Path(args["ring"]), share=share)
     ring.set_consumer(os.getpid())
     t0, offset = float(args["t0"]), float(args["runtime_offset"])
 
@@ -52,9 +53,10 @@ def _serve(writer: Writer, producer_alive: Any) -> None:
         writer.ring.close()
 
 
-def serve_in_thread(args: Args) -> tuple[threading.Thread, Writer]:
-    """The fallback host: a thread of the training process, stopped by the Stop record."""
-    writer = _writer(args)
+def serve_in_thread(args: Args, ring: Ring) -> tuple[threading.Thread, Writer]:
+    """The fallback host: a thread of the training process (on the producer's own map of
+    `ring`), stopped by the Stop record."""
+    writer = _writer(args, share=ring)
     thread = threading.Thread(target=_serve, args=(writer, lambda: True),
                               name="runstore-writer", daemon=True)
     thread.start()
@@ -65,15 +67,22 @@ def _notify_through(ring_path: str) -> None:
     """Warnings go to the notices file (one JSON string a line) and the ring's counter."""
     notices = Path(ring_path + ".notices")
 
-    def show(message: Any, *_: Any, **__: Any) -> None:
-        text = str(message).removeprefix("runstore: ")
-        with open(notices, "a", encoding="utf-8") as f:
-            f.write(json.dumps(text) + "\n")
-        ring = Ring(Path(ring_path))
+    def show(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
+        text = str(message)
+        if not text.startswith("runstore: "):
+            return  # another library's warning, in the writer's own process
+        text = text.removeprefix("runstore: ")
         try:
-            ring.noticed()
-        finally:
-            ring.close()
+            with open(notices, "a", encoding="utf-8") as f:
+                f.write(json.dumps(text) + "\n")
+            ring = Ring(Path(ring_path))
+            try:
+                ring.noticed()
+            finally:
+                ring.close()
+        except (OSError, ValueError):  # the store's folder is gone or full
+            print(f"runstore: {text}", file=sys.stderr)
+            return
         if os.getppid() != parent:
             print(f"runstore: {text}", file=sys.stderr)
 
@@ -82,12 +91,15 @@ def _notify_through(ring_path: str) -> None:
     warnings.simplefilter("always")
 
 
-def recover(store_path: Path, alive: Any, wait_s: float = 30.0) -> int:
+def _alive(pid: int) -> bool:
+    return bool(pid) and _store.pid_alive(pid)
+
+
+def recover(store_path: Path, wait_s: float = 30.0) -> int:
     """Drain the rings of this store whose run is gone: a writer process still draining
     one is given up to `wait_s` to finish (so that what follows, a resume say, sees all
     of it); a ring nobody serves any more (its run and its writer killed together) is
-    drained here and its run marked crashed. `alive(pid)` says whether a process lives.
-    Returns the rings drained here."""
+    drained here and its run marked crashed. Returns the rings drained here."""
     from ._handoff import handoff_dir
 
     drained = 0
@@ -100,12 +112,12 @@ def recover(store_path: Path, alive: Any, wait_s: float = 30.0) -> int:
             args, producer, consumer = ring.args(), ring.producer_pid(), ring.consumer_pid()
         finally:
             ring.close()
-        if args is None or alive(producer):
-            continue
+        if args is None or args.get("host") != socket.gethostname() or _alive(producer):
+            continue  # a live run, or one of another host sharing the folder
         deadline = time.monotonic() + wait_s
-        while alive(consumer) and time.monotonic() < deadline and path.exists():
+        while _alive(consumer) and time.monotonic() < deadline and path.exists():
             time.sleep(0.02)
-        if alive(consumer) or not path.exists():
+        if _alive(consumer) or not path.exists():
             continue
         _serve(_writer({**args, "ring": str(path), "store": str(store_path)}), lambda: False)
         _remove(path)

@@ -3,12 +3,15 @@ the thread fallback and its recovery, warnings, and records bigger than the ring
 
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -37,11 +40,11 @@ def _spawn(code: str, cwd: Path, **kwargs) -> subprocess.Popen:
 
 
 def _counting_child(store_dir: Path, run_id: str, cwd: Path, settings: dict | None = None,
-                    **popen) -> subprocess.Popen:
+                    mode: str = "online", **popen) -> subprocess.Popen:
     """A child that logs {"i": i} and prints i, for i = 0, 1, ... until it is stopped."""
     return _spawn(f"""
         import runstore
-        with runstore.init(project="p", id={run_id!r}, dir={str(store_dir)!r},
+        with runstore.init(project="p", id={run_id!r}, dir={str(store_dir)!r}, mode={mode!r},
                            settings={settings or {}!r}) as run:
             i = 0
             while True:
@@ -76,6 +79,7 @@ def test_a_forked_child_never_writes_into_the_parents_ring(tmp_path, store_dir):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 for _ in range(50):
+                    print("the child prints too (the console capture was bound before)")
                     run.log({{"who": 1.0}})
                 run.summary["child"] = 1
                 run.finish()
@@ -83,6 +87,7 @@ def test_a_forked_child_never_writes_into_the_parents_ring(tmp_path, store_dir):
             os._exit(0)
         os.waitpid(pid, 0)
         for _ in range(3):
+            print("the parent prints")
             run.log({{"who": 0.0}})
         run.finish()
         print("parent done", flush=True)
@@ -94,6 +99,8 @@ def test_a_forked_child_never_writes_into_the_parents_ring(tmp_path, store_dir):
     run = runstore.Api(store_dir).run("p/parent")
     assert [row["who"] for row in run.history()] == [0.0] * 4
     assert run.state == "finished" and "child" not in run.summary
+    lines = [line for (line,) in query(store_dir, "SELECT line FROM console_lines")]
+    assert "the parent prints" in lines and not any("child" in line for line in lines)
 
 
 def test_the_writer_process_stops_soon_after_its_run_dies(tmp_path, store_dir):
@@ -178,3 +185,78 @@ def test_records_bigger_than_the_ring_go_through_a_side_file(tmp_path, store_dir
     assert query(store_dir, "SELECT b.content FROM run_files f JOIN blobs b"
                             " ON b.sha256 = f.sha256 WHERE f.path = 'big.bin'") == [(big,)]
     assert not list((store_dir / "runstore.db-handoff").iterdir())
+
+
+def test_what_reaches_a_finished_run_is_dropped_with_a_warning(store_dir):
+    run = runstore.init(project="p", id="late", dir=store_dir)
+    run.log({"x": 1.0})
+    stop = threading.Event()
+
+    def keep_setting() -> None:  # a thread still busy with the run when it finishes
+        i = 0
+        while not stop.is_set():
+            run.summary["eval_best"] = i
+            i += 1
+
+    thread = threading.Thread(target=keep_setting)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        thread.start()
+        time.sleep(0.05)
+        run.finish()  # returned: before, it could wait forever for the thread's records
+        stop.set()
+        thread.join()
+        run.summary["after"] = 1  # a warning, not an error from a closed file
+        run.config.update({"after": 1})
+        run.define_metric("x", summary="max")
+    assert any("is finished" in str(w.message) for w in caught)
+    assert runstore.Api(store_dir).run("p/late").state == "finished"
+
+
+class Optimizer(str, enum.Enum):
+    ADAM = "adam"
+
+
+def test_str_and_number_subclasses_reach_the_writer_process_as_plain_values(store_dir):
+    np = pytest.importorskip("numpy")
+    run = runstore.init(project="p", id="enums", dir=store_dir,
+                        config={"optimizer": Optimizer.ADAM, "arch": np.array(["resnet"])[0],
+                                "lr": np.float64(0.1)})
+    run.summary["best_optimizer"] = Optimizer.ADAM
+    run.finish()
+    stored = runstore.Api(store_dir).run("p/enums")
+    assert dict(stored.config) == {"optimizer": "adam", "arch": "resnet", "lr": 0.1}
+    assert stored.summary["best_optimizer"] == "adam"
+
+
+def test_a_thread_taking_over_keeps_the_summary_and_its_rules(store_dir):
+    run = runstore.init(project="p", id="rules", dir=store_dir)
+    run.define_metric("loss", summary="min")
+    for i in range(50):
+        run.log({"loss": 10.0 - i if i < 40 else 50.0, "a": float(i)})
+    run.summary["best"] = "kept"
+    assert run._writer.flush()
+    os.kill(run._writer._ring.consumer_pid(), signal.SIGKILL)
+    with pytest.warns(RuntimeWarning, match="ended early"):
+        for i in range(50, 60):
+            run.log({"b": float(i)})
+        run.finish()
+    summary = runstore.Api(store_dir).run("p/rules").summary
+    assert summary["loss"] == {"min": -29.0} and summary["a"] == 49.0
+    assert summary["best"] == "kept" and summary["b"] == 59.0
+
+
+def test_runstore_sync_replays_what_a_killed_offline_run_left_in_its_ring(tmp_path, store_dir):
+    from click.testing import CliRunner
+
+    from runstore._cli import main as cli
+
+    proc = _counting_child(store_dir, "away", tmp_path, {"writer_process": False}, "offline")
+    _read_until(proc, 2000)
+    proc.kill()
+    printed = _printed(proc, 2000)
+    result = CliRunner().invoke(cli, ["sync", "--dir", str(store_dir)])
+    assert result.exit_code == 0, result.output
+    away = runstore.Api(store_dir).run("p/away")
+    assert [row["i"] for row in away.scan_history()][:printed] == list(range(printed))
+    assert away.state == "crashed"
