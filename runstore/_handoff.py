@@ -359,12 +359,13 @@ if hasattr(os, "register_at_fork"):
 
 # The writer process loads only the modules it runs (not runstore/__init__ and what the
 # public API imports) from this very copy of runstore, without site-packages: it needs
-# the standard library alone, and starts in about half the time.
+# the standard library alone, and starts in about half the time. The package is found
+# through its __path__, not sys.path, so nothing installed beside it (a backport named
+# like a standard module, say) can shadow the standard library.
 _BOOT = """
 import sys, types
 package = types.ModuleType("runstore")
 package.__path__ = [sys.argv[1] + "/runstore"]
-sys.path.insert(0, sys.argv[1])
 sys.modules["runstore"] = package
 from runstore._writer_process import main
 main()

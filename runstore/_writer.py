@@ -206,9 +206,12 @@ class Writer:
                               row["summary"] or None)
         self._summary_saved = self._summary.version
 
-    def serve(self, producer_alive: Callable[[], bool]) -> None:
+    def serve(self, producer_alive: Callable[[], bool],
+              producer_stopped: Callable[[], bool] = lambda: False) -> None:
         """Write what the ring holds, batch by batch, until a Stop record is written
-        or the producer is gone and the ring is drained; then close the connection."""
+        or the producer is gone and the ring is drained; then close the connection.
+        The heartbeat is the training process's: none while it is stopped (Ctrl+Z),
+        so a paused run shows as such, as when the writer lived in that process."""
         ring = self.ring
         try:
             while not self.stopped:
@@ -228,7 +231,7 @@ class Writer:
                              "a damaged record; what follows it is lost")
                     self._write([RunFields({"state": "crashed"})])
                     return
-                if time.monotonic() - self._last_beat >= HEARTBEAT_S:
+                if time.monotonic() - self._last_beat >= HEARTBEAT_S and not producer_stopped():
                     self._write([])
                 self._nap(IDLE_S)
         finally:

@@ -33,12 +33,16 @@ from ._writer import Writer
 Args = dict[str, Any]
 
 
-def _writer(args: Args, share: Ring | None = None) -> Writer:
+def _writer(args: Args, share: Ring | None = None, stopped: Any = lambda: False) -> Writer:
     ring = Ring(Path(args["ring"]), share=share)
     ring.set_consumer(os.getpid())
     t0, offset = float(args["t0"]), float(args["runtime_offset"])
 
     def heartbeat() -> dict[str, Any]:
+        # The training process's sign of life, not the writer's: none while it is
+        # stopped, even for records it handed over before it was.
+        if stopped():
+            return {}
         return {"heartbeat_at": utc_now(), "runtime": time.time() - t0 + offset}
 
     store = Path(args["store"])
@@ -46,9 +50,9 @@ def _writer(args: Args, share: Ring | None = None) -> Writer:
                   path=store, run_id=str(args["run_id"]))
 
 
-def _serve(writer: Writer, producer_alive: Any) -> None:
+def _serve(writer: Writer, producer_alive: Any, producer_stopped: Any = lambda: False) -> None:
     try:
-        writer.serve(producer_alive)
+        writer.serve(producer_alive, producer_stopped)
     finally:
         writer.ring.close()
 
@@ -139,7 +143,10 @@ def main() -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     parent = int(args["parent"])
     _notify_through(args["ring"])
-    _serve(_writer(args), lambda: os.getppid() == parent)
+    def stopped() -> bool:
+        return _store.process_stopped(parent)
+
+    _serve(_writer(args, stopped=stopped), lambda: os.getppid() == parent, stopped)
     if os.getppid() != parent:  # the run died: nobody else will tidy up its ring
         _remove(Path(args["ring"]))
 

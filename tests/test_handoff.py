@@ -260,3 +260,24 @@ def test_runstore_sync_replays_what_a_killed_offline_run_left_in_its_ring(tmp_pa
     away = runstore.Api(store_dir).run("p/away")
     assert [row["i"] for row in away.scan_history()][:printed] == list(range(printed))
     assert away.state == "crashed"
+
+
+def test_nothing_installed_beside_runstore_shadows_the_writer_s_standard_library(
+        tmp_path, store_dir, monkeypatch):
+    # As in a site-packages holding a backport named like a standard module.
+    from runstore import _handoff
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    (site / "runstore").symlink_to(Path(runstore.__file__).parent)
+    (site / "pathlib.py").write_text("raise ImportError('a backport shadowed pathlib')\n")
+    monkeypatch.setattr(_handoff, "_PACKAGE_PARENT", str(site))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a writer process that died would warn
+        run = runstore.init(project="p", id="shadowed", dir=store_dir)
+        for i in range(100):
+            run.log({"x": float(i)})
+        assert run._writer.flush()
+        assert run._writer._process is not None and run._writer._process.poll() is None
+        run.finish()
+    assert len(runstore.Api(store_dir).run("p/shadowed").history()) == 100

@@ -97,6 +97,13 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], f"linux:{_read_boot_id()}:{fields[19]}"
 
 
+def process_stopped(pid: int) -> bool:
+    """Whether process `pid` is stopped (Ctrl+Z, SIGSTOP, a debugger); False when it
+    cannot be known (no /proc)."""
+    found = _proc_stat(pid)
+    return found is not None and found[0] in ("T", "t")
+
+
 def _psutil_stat(pid: int) -> tuple[str, str] | None:
     try:
         import psutil  # optional, and only where /proc is not there to read
