@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ._errors import CommError
-from ._ring import DEFAULT_CAPACITY, MIN_CAPACITY, Ring, pause
+from ._ring import DEFAULT_CAPACITY, MIN_CAPACITY, Ring, notices_path, pause, remove
 from ._values import warn
 from ._writer import (
     Barrier,
@@ -266,8 +266,7 @@ class Handoff:
         self._closed = True
         self._forward_notices()
         self._ring.close()
-        for path in (Path(self._ring_path), _notices_path(self._ring_path)):
-            path.unlink(missing_ok=True)
+        remove(self._ring_path)
         _live.discard(self)
 
     # -- what the writer process said ----------------------------------------------------
@@ -278,7 +277,7 @@ class Handoff:
         if count == self._notices_seen:
             return
         self._notices_seen = count
-        path = _notices_path(self._ring_path)
+        path = notices_path(self._ring_path)
         try:
             with open(path, "rb") as f:
                 f.seek(self._notices_read)
@@ -341,10 +340,6 @@ def _new_ring(path: Path, capacity: int, args: dict[str, Any]) -> Ring:
             if exc.errno != errno.ENOSPC or capacity <= MIN_CAPACITY:
                 raise CommError(f"cannot make the hand-off file {path}: {exc}") from exc
             capacity //= 2
-
-
-def _notices_path(ring: str) -> Path:
-    return Path(ring + ".notices")
 
 
 def _forget_all_after_fork() -> None:

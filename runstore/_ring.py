@@ -58,6 +58,18 @@ class Unreadable(NamedTuple):
     error: str
 
 
+def notices_path(ring: str | Path) -> Path:
+    """The writer's warnings for the training process: one JSON string a line."""
+    return Path(f"{ring}.notices")
+
+
+def remove(ring: str | Path) -> None:
+    """Delete a ring with its notices and any side files left beside it."""
+    ring = Path(ring)
+    for path in (ring, notices_path(ring), *ring.parent.glob(ring.name + ".*")):
+        path.unlink(missing_ok=True)
+
+
 def _allocate(fd: int, size: int) -> None:
     """Give the file all its blocks now: a page of a sparse file written through the map
     on a full disk would kill the process with SIGBUS; here it is an OSError."""

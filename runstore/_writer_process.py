@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _store
-from ._ring import Ring
+from ._ring import Ring, notices_path, remove
 from ._values import utc_now
 from ._writer import Writer
 
@@ -69,7 +69,7 @@ def serve_in_thread(args: Args, ring: Ring) -> tuple[threading.Thread, Writer]:
 
 def _notify_through(ring_path: str) -> None:
     """Warnings go to the notices file (one JSON string a line) and the ring's counter."""
-    notices = Path(ring_path + ".notices")
+    notices = notices_path(ring_path)
 
     def show(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
         text = str(message)
@@ -124,16 +124,9 @@ def recover(store_path: Path, wait_s: float = 30.0) -> int:
         if _alive(consumer) or not path.exists():
             continue
         _serve(_writer({**args, "ring": str(path), "store": str(store_path)}), lambda: False)
-        _remove(path)
+        remove(path)
         drained += 1
     return drained
-
-
-def _remove(ring_path: Path) -> None:
-    for path in (ring_path, Path(str(ring_path) + ".notices")):
-        path.unlink(missing_ok=True)
-    for side in ring_path.parent.glob(ring_path.name + ".*"):
-        side.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -148,5 +141,5 @@ def main() -> None:
 
     _serve(_writer(args, stopped=stopped), lambda: os.getppid() == parent, stopped)
     if os.getppid() != parent:  # the run died: nobody else will tidy up its ring
-        _remove(Path(args["ring"]))
+        remove(args["ring"])
 
