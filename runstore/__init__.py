@@ -49,6 +49,25 @@ def define_metric(name: str, **kwargs: Any) -> Any:
     return _current("define_metric").define_metric(name, **kwargs)
 
 
+def sweep(sweep_config: Any, project: str | None = None, entity: str | None = None,
+          **kwargs: Any) -> str:
+    """Register a sweep (a wandb sweep config, dict or YAML path); returns its id.
+    Keywords: dir= (the store), retries=, seed=. See docs/SWEEPS.md."""
+    from ._sweep import sweep as _sweep
+
+    return _sweep(sweep_config, project=project, entity=entity, **kwargs)
+
+
+def agent(sweep_id: str, function: Any = None, count: int | None = None,
+          project: str | None = None, entity: str | None = None, **kwargs: Any) -> None:
+    """Run a sweep's configurations: call `function` for each (its runstore.init() is the
+    configuration's run), or start the sweep's program. Keyword: dir= (the store)."""
+    from ._sweep import agent as _agent
+
+    _agent(sweep_id, function=function, count=count, project=project, entity=entity,
+           **kwargs)
+
+
 def as_wandb() -> None:
     """Make `import wandb` mean runstore in this process and the ones it starts, so
     libraries that log to wandb (transformers, Lightning, SB3, Keras) log here. For
@@ -77,6 +96,7 @@ __all__ = [
     "Table",
     "UsageError",
     "Video",
+    "agent",
     "as_wandb",
     "config",
     "define_metric",
@@ -86,6 +106,7 @@ __all__ = [
     "run",
     "save",
     "summary",
+    "sweep",
 ]
 
 # Users see runstore.Run, not runstore._run.Run, in reprs and tracebacks (as httpx does).

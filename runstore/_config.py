@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._errors import UsageError
@@ -49,6 +49,12 @@ class Config(DictView):
         object.__setattr__(self, "_data", {})
         object.__setattr__(self, "_allow_val_change", allow_val_change)
         object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "_locked", {})
+
+    def lock(self, keys: Iterable[str], by: str) -> None:
+        """Keep `keys` as they are: later updates are ignored with a warning (wandb locks
+        a sweep's parameters this way)."""
+        self._locked.update(dict.fromkeys(keys, by))
 
     def checked(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """`data` validated and made JSON-friendly, without storing it."""
@@ -71,6 +77,11 @@ class Config(DictView):
         staged = {}
         for raw_key, raw_value in data.items():
             key = check_key(raw_key)
+            if key in self._locked:
+                if self._data.get(key) != raw_value:
+                    warn(f"config item {key!r} was locked by {self._locked[key]!r}; "
+                         "the update was ignored")
+                continue
             try:
                 value = plain(raw_value, _other)
             except Unstorable as exc:

@@ -109,6 +109,16 @@ def init(
     magic: Any = None,
 ) -> Run:
     """Start a run, stored in `<dir>/runstore.db`; the arguments are wandb.init()'s."""
+    trial = _sweep_trial()
+    if trial is not None:  # a sweep agent's run: its store, project and id, as in wandb
+        for what, given, used in (("project", project, trial.project),
+                                  ("entity", entity, trial.entity), ("id", id, trial.run_id)):
+            if given is not None and given != used:
+                warn_user(f"runstore: ignoring {what}={given!r}: this run is configuration "
+                          f"{trial.seq} of sweep {trial.sweep_id} ({trial.project}/"
+                          f"{trial.run_id})")
+        project, entity, id, dir = trial.project, trial.entity, trial.run_id, trial.root
+        resume = resume_from = fork_from = None
     s = _settings.resolve(
         {
             "entity": entity, "project": project,
@@ -137,6 +147,10 @@ def init(
         return previous
     cwd = Path.cwd()
     initial_config = _initial_config(config, config_include_keys, config_exclude_keys, s, cwd)
+    if trial is not None:
+        from ._sweep import merged_config
+
+        initial_config = merged_config(initial_config, trial.params)
     allow_change = s.allow_val_change if s.allow_val_change is not None else in_notebook()
     repo_root = Path(s.git_root) if s.git_root else _provenance.find_git_root(cwd)
     identity = _identity(s, repo_root)
@@ -147,7 +161,10 @@ def init(
     main_run = modes.reinit != "create_new"  # the one runstore.run / log / config mean
 
     if modes.mode == "disabled":
-        return _disabled_run(identity, s, initial_config, allow_change, main_run)
+        run = _disabled_run(identity, s, initial_config, allow_change, main_run)
+        if trial is not None:
+            run.config.lock(trial.params, "sweep")
+        return run
 
     root = Path(s.root_dir or _settings.DEFAULT_DIR).expanduser().resolve()
     facts = _provenance.process_facts(host=s.host, program=s.program)
@@ -159,11 +176,23 @@ def init(
         _save_code(opened, facts["program"], git_root, cwd, with_diff=not s.disable_git,
                    now=now)
     run = _make_run(opened, s, allow_change)
+    if trial is not None:  # later config updates of these keys are ignored, as in wandb
+        run.config.lock(trial.params, "sweep")
     _lifecycle.activate(run, make_global=main_run)
     _say_started(run, s, opened)
     _start_background(run, s, opened.root, git_root, main_run=main_run,
                       monitor_gym=bool(monitor_gym))
     return run
+
+
+def _sweep_trial() -> Any:
+    """The sweep trial this init() becomes, if a sweep agent started this process or is
+    running a function in it (runstore._sweep loads only then: import stays light)."""
+    if "runstore._sweep" in sys.modules or "RUNSTORE_SWEEP_PARAM_PATH" in os.environ:
+        from ._sweep import take_trial
+
+        return take_trial()
+    return None
 
 
 def _initial_config(config: Any, include_keys: list[str] | None,

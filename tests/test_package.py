@@ -16,7 +16,8 @@ def test_public_names_are_pinned():
     assert set(runstore.__all__) == {
         "Api", "ApiRun", "Artifact", "CommError", "Error", "Histogram", "Image", "Run",
         "RunNotFound", "Settings", "Table", "UsageError", "Video",
-        "as_wandb", "config", "define_metric", "finish", "init", "log", "run", "save", "summary",
+        "agent", "as_wandb", "config", "define_metric", "finish", "init", "log", "run", "save",
+        "summary", "sweep",
     }
     assert runstore.Run.__module__ == "runstore"
     assert runstore.UsageError.__module__ == "runstore"
