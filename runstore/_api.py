@@ -99,6 +99,68 @@ class ApiRun:
         return f"<runstore.ApiRun {self.path} ({self.name}) {self.state}>"
 
 
+class ApiSweep:
+    """A sweep, read back: `Api(dir).sweep("project/sweep_id")`."""
+
+    def __init__(self, api: Api, row: dict[str, Any]) -> None:
+        self._api, self._key = api, row["sweep_key"]
+        self.id: str = row["id"]
+        self.entity: str = row["entity"]
+        self.project: str = row["project"]
+        self.name: str | None = row["name"]
+        self.method: str = row["method"]
+        self.config: dict[str, Any] = row["config"]
+        metric = self.config.get("metric")
+        self.metric: str | None = metric.get("name") if isinstance(metric, dict) else metric
+        self.goal: str = (metric.get("goal", "minimize") if isinstance(metric, dict)
+                          else "minimize")
+
+    @property
+    def state(self) -> str:
+        """running, paused, cancelled or finished (read now, not when the sweep was read)."""
+        return str(self._api._conn.execute(
+            "SELECT state FROM sweeps WHERE sweep_key = ?", (self._key,)).fetchone()[0])
+
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        """Every configuration tried, in order: seq, attempt, params, run_id, outcome
+        (finished, failed, crashed, stopped; None while it runs) and metric."""
+        from ._store import _sweeps
+
+        keep = ("seq", "attempt", "params", "run_id", "outcome", "metric", "claimed_at",
+                "ended_at")
+        return [{k: t[k] for k in keep} for t in _sweeps.sweep_trials(self._api._conn,
+                                                                       self._key)]
+
+    @property
+    def runs(self) -> list[ApiRun]:
+        """The sweep's runs, in the order their configurations were claimed."""
+        out = []
+        for trial in self.trials:
+            row = _store.get_run(self._api._conn, self.project, trial["run_id"], self.entity)
+            if row is not None:
+                out.append(ApiRun(self._api._conn, self._api._settled([row])[0]))
+        return out
+
+    def best_run(self, order: str | None = None) -> ApiRun | None:
+        """The run with the best metric in its summary (the sweep's metric and goal; or
+        `order`, a summary key, "-key" meaning larger is better); None if no run has it."""
+        from ._sweep import trial_metric
+
+        key, goal = self.metric, self.goal
+        if order:
+            key, goal = order.lstrip("+-"), "maximize" if order.startswith("-") else "minimize"
+        scored: list[tuple[float, ApiRun]] = []
+        for run in self.runs:
+            metric = trial_metric(run.summary, key, goal)
+            if metric is not None:
+                scored.append((metric if goal == "minimize" else -metric, run))
+        return min(scored, key=lambda pair: pair[0])[1] if scored else None
+
+    def __repr__(self) -> str:
+        return f"<runstore.ApiSweep {self.entity}/{self.project}/{self.id} ({self.state})>"
+
+
 class Api:
     """Read access to a store: `Api(dir).run("project/id")`, `.runs("project")`.
 
@@ -139,6 +201,12 @@ class Api:
                 raise UsageError(f"runs path {path!r} must be 'project' or 'entity/project'")
         rows = self._settled(_store.list_runs(self._conn, project, entity))
         return [ApiRun(self._conn, row) for row in rows]
+
+    def sweep(self, path: str) -> ApiSweep:
+        """A sweep by "sweep_id", "project/sweep_id" or "entity/project/sweep_id"."""
+        from ._sweep import find
+
+        return ApiSweep(self, find(self._conn, path))
 
     def _settled(self, rows: list[_store.RunRow]) -> list[_store.RunRow]:
         """`rows`, with the runs whose process on this host is gone recorded as crashed

@@ -189,3 +189,54 @@ def import_tensorboard(logdir: str, project: str | None, directory: str | None) 
                                    "it with: pip install 'runstore[tensorboard]'") from exc
     click.echo(f"{imported} run(s) imported into {store}")
 
+
+
+@main.command(name="sweep")
+@click.argument("config", metavar="CONFIG.yaml|SWEEP_ID")
+@click.option("--project", help="The sweep's project (default: the config's `project`).")
+@click.option("--entity", help="The sweep's entity (default: the config's, else your user).")
+@click.option("--dir", "directory", help="The store directory (default: as `ui`).")
+@click.option("--retries", default=1, show_default=True, type=click.IntRange(0),
+              help="How often a configuration whose run crashed is offered again.")
+@click.option("--seed", type=int, help="Seed of random and bayes draws (default: random).")
+@click.option("--pause", "action", flag_value="paused",
+              help="Pause the sweep SWEEP_ID: agents wait after their current run.")
+@click.option("--resume", "action", flag_value="running", help="Resume a paused sweep.")
+@click.option("--cancel", "action", flag_value="cancelled",
+              help="Cancel the sweep: agents stop their runs and exit.")
+def sweep_command(config: str, project: str | None, entity: str | None,
+                  directory: str | None, retries: int, seed: int | None,
+                  action: str | None) -> None:
+    """Register a sweep from a wandb sweep config, or steer one.
+
+    `runstore sweep sweep.yaml` stores the sweep and prints its id and the command that
+    runs an agent; start as many agents as you like, on this machine or others sharing
+    the store's directory locally. `runstore sweep --pause|--resume|--cancel SWEEP_ID`
+    changes a sweep's state.
+    """
+    from . import _sweep
+
+    if action is not None:
+        _sweep.set_state(config, action, directory)
+        click.echo(f"sweep {config} is now {action}")
+        return
+    sweep_id = _sweep.sweep(config, project, entity, dir=directory, retries=retries,
+                            seed=seed)
+    where = "" if directory is None else f" --dir {directory}"
+    click.echo(f"created sweep {sweep_id}")
+    click.echo(f"run an agent with: runstore agent {sweep_id}{where}")
+
+
+@main.command(name="agent")
+@click.argument("sweep_id", metavar="SWEEP_ID")
+@click.option("--count", type=click.IntRange(1), help="Run at most this many configurations.")
+@click.option("--project", help="The sweep's project, if the id alone is ambiguous.")
+@click.option("--entity", help="The sweep's entity.")
+@click.option("--dir", "directory", help="The store directory (default: as `ui`).")
+def agent_command(sweep_id: str, count: int | None, project: str | None,
+                  entity: str | None, directory: str | None) -> None:
+    """Run a sweep's configurations with its `program`/`command`, one process each,
+    until none is left (or --count of them)."""
+    from . import _sweep
+
+    _sweep.agent(sweep_id, count=count, project=project, entity=entity, dir=directory)

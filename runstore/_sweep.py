@@ -242,7 +242,7 @@ class _Agent:
         try:
             while count is None or ran < count:
                 claimed = self._claim()
-                if claimed == "wait":
+                if isinstance(claimed, str):  # "wait"
                     time.sleep(POLL_S)
                     continue
                 if claimed is None:
@@ -326,7 +326,7 @@ class _Agent:
             run = _store.get_run(self.conn, self.project, t["run_id"], self.entity)
             if run is not None:
                 _store.settle_runs(self.conn, [run])
-                state = _store.shown_state(run)
+                state = _store.shown_state(run) or "crashed"
                 if state == "running":
                     continue  # a program run outlives its agent; it may finish yet
                 metric = trial_metric(run["summary"], self.config.metric, self.config.goal)
@@ -404,7 +404,9 @@ class _Agent:
             args_file = Path(tmp) / "args.json"
             args_file.write_text(json.dumps(trial.params))
             command = expand_command(self.config.raw, trial.params, str(args_file))
-            env = {**os.environ, PARAM_PATH_ENV: str(trial_file), SWEEP_ID_ENV: trial.sweep_id}
+            # A script written for wandb (`import wandb`) logs its run here, too.
+            env = {"RUNSTORE_AS_WANDB": "1", **os.environ, PARAM_PATH_ENV: str(trial_file),
+                   SWEEP_ID_ENV: trial.sweep_id}
             try:
                 proc = subprocess.Popen(command, env=env)
             except OSError as exc:

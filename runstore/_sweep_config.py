@@ -89,7 +89,8 @@ class Param:
         if kind == "int_uniform":
             span = s["max"] - s["min"]
             return s["min"] + min(int(u * (span + 1)), span)
-        lo, hi = s.get("min"), s.get("max")
+        lo: float = s.get("min", 0.0)
+        hi: float = s.get("max", 1.0)
         z = _STANDARD.inv_cdf(min(max(u, _EDGE), 1 - _EDGE))
         x = {
             "uniform": lambda: lo + u * (hi - lo),
