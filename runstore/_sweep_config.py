@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from ._errors import UsageError
+from ._values import warn_user
 
 METHODS = ("grid", "random", "bayes")
 GOALS = ("minimize", "maximize")
@@ -49,6 +50,7 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "log_normal": (),
     "q_log_normal": (),
 }
+_UNSUPPORTED = frozenset({"metrics", "scheduler", "job", "image_uri"})
 _GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
 _EDGE = 1e-12  # quantiles are kept inside (0, 1) for the normal's inverse CDF
 _STANDARD = NormalDist()
@@ -191,6 +193,10 @@ def load(config: Mapping[str, Any] | str | Path) -> SweepConfig:
         raise UsageError(f"a sweep config is a mapping (method, metric, parameters, ...), "
                          f"got {type(raw).__name__}")
     raw = dict(raw)
+    unsupported = sorted(_UNSUPPORTED.intersection(raw))
+    if unsupported:
+        warn_user(f"runstore: sweep config keys {', '.join(unsupported)} are not supported "
+                  "(wandb Launch, multi-objective); ignored")
     method = raw.get("method")
     if method not in METHODS:
         raise UsageError(f"sweep config: method {method!r} is not one of "
@@ -248,13 +254,13 @@ def _param(path: tuple[str, ...], spec: dict[str, Any]) -> Param:
     spec.setdefault("mu", 0.0)
     spec.setdefault("sigma", 1.0)
     spec.setdefault("q", 1.0)
-    for key in ("min", "max", "mu", "sigma", "q"):
-        if key in DISTRIBUTIONS[kind] or key in ("mu", "sigma", "q"):
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
-                raise UsageError(f"sweep parameter {where!r}: {key} must be a finite "
-                                 f"number, got {value!r}")
+    bounds = [k for k in ("min", "max") if k in DISTRIBUTIONS[kind]]
+    for key in (*bounds, "mu", "sigma", "q"):
+        value = spec[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise UsageError(f"sweep parameter {where!r}: {key} must be a finite number, "
+                             f"got {value!r}")
     if "min" in spec and "max" in spec and not spec["min"] < spec["max"]:
         raise UsageError(f"sweep parameter {where!r}: min {spec['min']} is not less than "
                          f"max {spec['max']}")
