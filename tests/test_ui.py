@@ -254,7 +254,7 @@ def _first_await(function: Any) -> str:
 def test_every_route_checks_first_that_the_actor_may_view_the_store() -> None:
     from datasette_plugins.runstore_ui.routes import ROUTES
 
-    assert len({view for _, view in ROUTES}) == len(ROUTES) == 9
+    assert len({view for _, view in ROUTES}) == len(ROUTES) == 11
     first = {view.__name__: _first_await(view) for _, view in ROUTES}
     assert {name: how for name, how in first.items()
             if how not in ("store_db", "store_and_key")} == {}
@@ -268,6 +268,7 @@ def test_every_route_refuses_an_actor_who_may_not_view_the_store(
         path = pattern.strip("^$").replace("\\.", ".")
         path = re.sub(r"\(\?P<database>[^)]*\)", "runstore", path)
         path = re.sub(r"\(\?P<run_key>[^)]*\)", str(store["small"]), path)
+        path = re.sub(r"\(\?P<sweep_id>[^)]*\)", "nosweep", path)
         return re.sub(r"\(\?P<sha256>[^)]*\)", "0" * 64, path) + "?key=train/loss&runs=1,2"
 
     urls = [url(pattern) for pattern, _ in ROUTES]

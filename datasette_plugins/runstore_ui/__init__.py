@@ -31,7 +31,7 @@ from . import cells, compat, detect, security
 from .assets import static_url
 from .metadata import metadata_for
 from .routes import ROUTES
-from .views import compare, home
+from .views import compare, home, sweep
 
 
 @hookimpl
@@ -173,23 +173,25 @@ def extra_template_vars(
     return inner
 
 
-def _run_list_actions(datasette: Any, database: str, table: str) -> Any:
+def _run_list_actions(datasette: Any, database: str, table: str, request: Any) -> Any:
     async def inner() -> list[dict[str, str]]:
         if table == home.RUN_LIST and await detect.is_store(datasette, database):
-            return home.actions(datasette, database)
+            return home.actions(datasette, database) + await sweep.sweep_actions(
+                datasette, database, request)
         return []
 
     return inner
 
 
 @hookimpl
-def table_actions(datasette: Any, actor: Any, database: str, table: str) -> Any:
+def table_actions(datasette: Any, actor: Any, database: str, table: str, request: Any) -> Any:
     """On the run list (a view; 0.65 asks this hook for views too): a link to the
-    database page, which /<db> no longer shows."""
-    return _run_list_actions(datasette, database, table)
+    database page, which /<db> no longer shows, and to the sweeps (of the project the
+    list is filtered to)."""
+    return _run_list_actions(datasette, database, table, request)
 
 
 @hookimpl
-def view_actions(datasette: Any, actor: Any, database: str, view: str) -> Any:
-    """The same link, where views have their own hook (1.0)."""
-    return _run_list_actions(datasette, database, view)
+def view_actions(datasette: Any, actor: Any, database: str, view: str, request: Any) -> Any:
+    """The same links, where views have their own hook (1.0)."""
+    return _run_list_actions(datasette, database, view, request)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .views import compare, edit, media, run, run_output
+from .views import compare, edit, media, run, run_output, sweep
 
 STORE_PATH = r"^/(?P<database>[^/]+)/-/runstore"
 RUN_PATH = STORE_PATH + r"/run/(?P<run_key>[0-9]+)"
@@ -32,4 +32,7 @@ ROUTES: list[tuple[str, View]] = [
     (STORE_PATH + r"/blob/(?P<sha256>[0-9a-f]{64})$", media.blob_view),
     # 2-10 runs side by side
     (STORE_PATH + r"/compare$", compare.compare_view),
+    # sweeps: one sweep's page, and the list of a store's (or a project's) sweeps
+    (STORE_PATH + r"/sweep/(?P<sweep_id>[^/]+)$", sweep.sweep_view),
+    (STORE_PATH + r"/sweeps$", sweep.sweeps_view),
 ]

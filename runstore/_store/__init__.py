@@ -77,7 +77,10 @@ _LAZY = {
     "run_output": "._run_page",
     "run_page": "._run_page",
     "run_status": "._run_page",
+    "run_sweep": "._sweep_page",
     "set_run_fields": "._edits",
+    "store_sweeps": "._sweep_page",
+    "sweep_page": "._sweep_page",
     "system_series": "._run_page",
 }
 
@@ -98,6 +101,7 @@ if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
         run_status,
         system_series,
     )
+    from ._sweep_page import run_sweep, store_sweeps, sweep_page
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: the lazy exports above
@@ -178,6 +182,9 @@ __all__ = [
     "run_output",
     "run_page",
     "run_status",
+    "run_sweep",
     "set_run_fields",
+    "store_sweeps",
+    "sweep_page",
     "system_series",
 ]

@@ -40,7 +40,7 @@ from ..format import (
 )
 from ..markdown import render_notes
 from ..security import can_edit, read_only
-from . import run_output
+from . import run_output, sweep
 from .media import blob_url
 
 # The most points a chart asks metric.json for (the page's width decides below it):
@@ -182,6 +182,9 @@ async def run_view(datasette: Any, request: Any) -> Response:
         ],
     }
     context.update(await run_output.page_context(datasette, db, run_key, live))
+    swept = await sweep.run_sweep_link(datasette, db, run_key)  # a sweep's trial: link it
+    if swept is not None:
+        context["header"].insert(2, ("sweep", swept["text"], swept["href"]))
     html = await datasette.render_template(
         "runstore_run.html", context, request=request, view_name="runstore_run"
     )
