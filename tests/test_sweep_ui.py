@@ -4,6 +4,7 @@ process), a real Datasette app with the plugin, and one real headless Chromium."
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import re
 import sqlite3
@@ -123,13 +124,16 @@ def test_sweep_page_shows_parameters_outcomes_metrics_and_importance(
     assert f">{html.escape(EVIL)}<" in text
     # the best metric (lr 0.001, the EVIL optimiser: 0.01/3) as a sortable number
     assert 'data-value="0.0033333333333333335"' in text and ">0.00333333<" in text
-    # importance: lr (numeric, by value) and opt one-hot, and Optuna's (optuna is installed)
+    # importance: lr (numeric, by value) and opt one-hot, and Optuna's (or why not)
     assert re.search(r"<tr><th>lr</th><td></td><td>value</td><td>5</td>\s*"
                      r"<td class=\"runstore-num\">\+(0\.9\d\d|1\.000)</td>", text)
     assert "<tr><th>opt</th><td>adam</td><td>one-hot</td>" in text
     assert f"<tr><th>opt</th><td>{html.escape(EVIL)}</td><td>one-hot</td>" in text
-    optuna_table = text.split('class="runstore-kv-table runstore-sweep-optuna"', 1)[1]
-    assert "<tr><th>lr</th>" in optuna_table.split("</table>", 1)[0]
+    if importlib.util.find_spec("optuna") is None:
+        assert "optuna is not installed" in text
+    else:
+        optuna_table = text.split('class="runstore-kv-table runstore-sweep-optuna"', 1)[1]
+        assert "<tr><th>lr</th>" in optuna_table.split("</table>", 1)[0]
     # agents, config as YAML (escaped)
     assert "<td>6</td></tr>" in text.split("runstore-sweep-agents", 1)[1]
     assert "method: grid" in text and f"name: grid {html.escape(EVIL)}" in text
@@ -229,3 +233,26 @@ def test_browser_draws_the_sweep_charts(swept: dict[str, Any], tmp_path: Path) -
             assert console_errors == [], console_errors
     finally:
         server.stop()
+
+
+def test_a_claimed_trial_without_its_run_yet_is_pending(tmp_path: Path) -> None:
+    from runstore._store import _sweeps
+
+    sweep_id = runstore.sweep({"method": "grid", "parameters": {"x": {"values": [1, 2]}}},
+                              project="p", dir=tmp_path)
+    conn = _store.connect(tmp_path / "runstore.db")
+    try:
+        (sweep,) = _sweeps.find_sweeps(conn, sweep_id)
+        with _store.transaction(conn):
+            _sweeps.insert_trial(conn, {
+                "sweep_key": sweep["sweep_key"], "seq": 0, "attempt": 0, "params": {"x": 1},
+                "coords": {}, "run_id": "notyet", "agent_id": "a1",
+                "claimed_at": "2024-05-01T12:00:00+00:00"})
+    finally:
+        conn.close()
+    (response,) = ui_get(tmp_path / "runstore.db", f"/runstore/-/runstore/sweep/{sweep_id}")
+    assert response.status_code == 200
+    (row,) = _rows(response.text)
+    assert "runstore-state-other" in row and ">pending<" in row and "<td>notyet</td>" in row
+    assert "No trial has a metric" not in response.text  # said by the script, in the browser
+    assert "needs at least 5 trials with a metric; this sweep has 0." in response.text

@@ -195,3 +195,16 @@ def table_actions(datasette: Any, actor: Any, database: str, table: str, request
 def view_actions(datasette: Any, actor: Any, database: str, view: str, request: Any) -> Any:
     """The same links, where views have their own hook (1.0)."""
     return _run_list_actions(datasette, database, view, request)
+
+
+@hookimpl(specname="top_table")
+def top_table(datasette: Any, request: Any, database: str, table: str) -> Any:
+    """Above the run list, links to the sweeps (of the project it is filtered to; 1.0
+    only: 0.65 has no such hook and lists them in the actions menu)."""
+
+    async def inner() -> str:
+        if table == home.RUN_LIST and await detect.is_store(datasette, database):
+            return await sweep.sweeps_box(datasette, database, request)
+        return ""
+
+    return inner

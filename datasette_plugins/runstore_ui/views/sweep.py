@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from datasette.utils.asgi import NotFound, Response
+from markupsafe import Markup
 
 from runstore._store import run_sweep, store_sweeps, sweep_page
 
@@ -208,6 +209,18 @@ async def sweep_actions(datasette: Any, database: str, request: Any) -> list[dic
     where = f" of {project}" if project else ""
     return [*links, {"href": sweeps_url(database_url, project or None),
                      "label": f"All sweeps{where} ({len(sweeps)})"}]
+
+
+async def sweeps_box(datasette: Any, database: str, request: Any) -> str:
+    """The run list's sweeps as links above the table (Datasette 1.0's top_table slot;
+    0.65 has no such slot, and shows them in the actions menu only): "" when none."""
+    links = await sweep_actions(datasette, database, request)
+    if not links:
+        return ""
+    items = Markup("").join(Markup('<li><a class="runstore-sweep-link" href="{}">{}</a></li>')
+                            .format(link["href"], link["label"]) for link in links)
+    return str(Markup('<nav class="runstore-sweeps-box"><strong>Sweeps</strong>'
+                      "<ul>{}</ul></nav>").format(items))
 
 
 async def run_sweep_link(datasette: Any, db: Any, run_key: int) -> dict[str, str] | None:
