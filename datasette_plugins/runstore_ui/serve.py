@@ -18,9 +18,12 @@ from . import compat, security
 
 
 def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
-          enable_writes: bool = False, allow_hosts: Iterable[str] = ()) -> None:
+          enable_writes: bool = False, allow_hosts: Iterable[str] = (),
+          immutable: bool = False) -> None:
     """Serve the store file `path` on host:port until interrupted; print its address
-    and the one-time sign-in link (and open that in a browser with `open_browser`)."""
+    and the one-time sign-in link (and open that in a browser with `open_browser`).
+    `immutable`: open the file as Datasette's immutable databases (never written, not
+    even its -wal/-shm) and allow no edits."""
     import asyncio
     import webbrowser
 
@@ -43,10 +46,11 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
                    f"reach this machine on port {port}; {state}", err=True)
     config = {
         "allowed_hosts": security.served_hosts(host, port, allow_hosts),
-        "read_only": not (loopback or enable_writes),
+        "read_only": immutable or not (loopback or enable_writes),
     }
-    ds = Datasette([str(path)], **compat.datasette_options({"title": "runstore"},
-                                                           {security.PLUGIN: config}))
+    files = {"immutables": [str(path)]} if immutable else {"files": [str(path)]}
+    ds = Datasette(**files, **compat.datasette_options({"title": "runstore"},
+                                                       {security.PLUGIN: config}))
     asyncio.run(ds.invoke_startup())
     # Datasette's own --root mechanism: /-/auth-token?token=... sets the ds_actor
     # cookie for root, once; nothing else (not even a local request) is root.
@@ -55,8 +59,12 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
     url = base + ds.urls.table(ds.get_database().name, "run_list")
     login = f"{base}{ds.urls.path('-/auth-token')}?token={token}"
     click.echo(f"runstore ui: serving {path} at {url} (Ctrl+C to stop)")
-    click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works once): "
-               f"{login}")
+    if immutable:
+        click.echo("runstore ui: read-only: the store is opened immutable, nothing is "
+                   "written and edits are off")
+    else:
+        click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works "
+                   f"once): {login}")
     if open_browser:
-        webbrowser.open(login)
+        webbrowser.open(url if immutable else login)
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)

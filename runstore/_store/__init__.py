@@ -19,6 +19,7 @@ from ._branching import (
     step_runtime,
     undo_rewind,
 )
+from ._check import integrity_check, schema_version
 from ._files import run_files, save_file
 from ._history import insert_points, intern_keys
 from ._liveness import (
@@ -136,6 +137,7 @@ __all__ = [
     "insert_points",
     "insert_run",
     "insert_system",
+    "integrity_check",
     "intern_keys",
     "is_live",
     "last_step",
@@ -161,6 +163,7 @@ __all__ = [
     "save_file",
     "save_run_files",
     "scan_history",
+    "schema_version",
     "settle_runs",
     "shown_state",
     "snapshot_to",
