@@ -118,8 +118,9 @@ class ApiSweep:
     @property
     def state(self) -> str:
         """running, paused, cancelled or finished (read now, not when the sweep was read)."""
-        return str(self._api._conn.execute(
-            "SELECT state FROM sweeps WHERE sweep_key = ?", (self._key,)).fetchone()[0])
+        from ._store import _sweeps
+
+        return _sweeps.sweep_state(self._api._conn, self._key)
 
     @property
     def trials(self) -> list[dict[str, Any]]:

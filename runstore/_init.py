@@ -23,6 +23,7 @@ from . import (
     _code,
     _config_sources,
     _console,
+    _filesystems,
     _lifecycle,
     _offline,
     _provenance,
@@ -252,7 +253,8 @@ def _open(
 ) -> _Opened:
     """The store and the run's row in it. Online, a store that cannot be written means
     an offline store of the run's own, with a warning (with force=True, a CommError)."""
-    if modes.mode == "online":
+    local = _local_root(root, s, modes)
+    if modes.mode == "online" and local is None:
         try:
             return _open_online(root, s, modes.resume, identity, config, facts, now,
                                 allow_change)
@@ -261,10 +263,36 @@ def _open(
                 raise
             warn_user(f"runstore: {exc}; logging this run offline instead (merge it later "
                       "with `runstore sync`, or pass force=True to make this an error)")
-    path = _offline.new_offline_store(root, identity.id)  # see _offline
+    path = _offline.new_offline_store(local or root, identity.id)  # see _offline
     conn = _store.connect(path)
     return _Opened(conn, path.parent, _branch.create(conn, identity, config, facts, now),
                    offline=True)
+
+
+def _local_root(root: Path, s: _settings.Settings, modes: Modes) -> Path | None:
+    """Where the run keeps a store of its own instead of joining `root`'s: on local disk
+    when `root` is on a network filesystem (never SQLite over NFS), beside `root` when the
+    run publishes itself to a hub. None: the store at `root`, as asked."""
+    if s.publish_dir:
+        _publish_interval(s)  # checked before the run exists
+    network = None if s.allow_network_filesystem else _filesystems.network_filesystem(root)
+    if network is None and not s.publish_dir:
+        return None
+    if modes.resume is not None:
+        warn_user("runstore: resume is ignored for a run kept in a store of its own (on "
+                  "local disk or published to a hub); starting a new run")
+    if network is None:
+        return root
+    local = _filesystems.local_dir()
+    how = (f"it is published to {s.publish_dir} for the hub to merge" if s.publish_dir
+           else "publish it to a hub with RUNSTORE_PUBLISH_DIR=<inbox> (docs/SCALE-OUT.md), "
+                "or merge it later with `runstore sync` on a machine whose disk holds the "
+                "store")
+    warn_user(f"runstore: {root} is on {network}, a network filesystem, where SQLite must "
+              f"not be written (its locks need one host); this run is logged to local disk "
+              f"under {local} instead, and {how}. Set RUNSTORE_ALLOW_NETWORK_FILESYSTEM=true "
+              "if this filesystem's locks are known to work")
+    return local
 
 
 def _open_online(
@@ -332,6 +360,13 @@ def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run
     opened.conn.close()  # the writer has its own connection
 
     def writer(t0: float) -> Handoff:
+        if s.publish_dir:
+            from ._publish import PublishingHandoff
+
+            return PublishingHandoff(path, row.run_key, row.identity.id, t0,
+                                     row.runtime_offset, Path(s.publish_dir).expanduser(),
+                                     _publish_interval(s), capacity=capacity,
+                                     use_process=s.writer_process)
         return Handoff(path, row.run_key, row.identity.id, t0, row.runtime_offset,
                        capacity=capacity, use_process=s.writer_process)
 
@@ -347,6 +382,13 @@ def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run
     if row.summary is not None:
         run.summary.restore(row.aggregates, row.summary)
     return run
+
+
+def _publish_interval(s: _settings.Settings) -> float:
+    interval = s.publish_interval
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+        raise UsageError(f"publish_interval must be a number of seconds > 0, got {interval!r}")
+    return float(interval)
 
 
 def _say_started(run: Run, s: _settings.Settings, opened: _Opened) -> None:

@@ -131,6 +131,15 @@ class Settings:
     # start): a thread of the training process, and the next init() on the store
     # replays what a killed process left.
     writer_process: bool = _field(True, "WRITER_PROCESS", "bool")
+    # runstore's own (docs/SCALE-OUT.md): publish the run into this inbox directory (on a
+    # shared filesystem) every publish_interval seconds and at finish, for a hub's
+    # `runstore sync --watch`; the run itself is kept in a store of its own, as offline.
+    publish_dir: str | None = _field(None, "PUBLISH_DIR", "str")
+    publish_interval: float = _field(30.0, "PUBLISH_INTERVAL", "float")
+    # runstore's own: SQLite must not be written over NFS, SMB, Lustre or GPFS, so a store
+    # there is refused and the run logs offline to local disk instead; True: the user
+    # knows this filesystem locks correctly.
+    allow_network_filesystem: bool = _field(False, "ALLOW_NETWORK_FILESYSTEM", "bool")
 
     def __init__(self, **kwargs: Any) -> None:
         object.__setattr__(self, "_values", {})

@@ -65,6 +65,11 @@ def list_sweeps(conn: sqlite3.Connection, project: str | None = None) -> list[di
                   ("config",))
 
 
+def sweep_state(conn: sqlite3.Connection, sweep_key: int) -> str:
+    return str(conn.execute("SELECT state FROM sweeps WHERE sweep_key = ?",
+                            (sweep_key,)).fetchone()[0])
+
+
 def set_sweep_state(conn: sqlite3.Connection, sweep_key: int, state: str,
                     at: str | None = None) -> None:
     conn.execute("UPDATE sweeps SET state = ?, finished_at = ? WHERE sweep_key = ?",

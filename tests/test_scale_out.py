@@ -1,0 +1,260 @@
+"""Past one laptop: never SQLite over a network filesystem; nodes publish, a hub merges."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import runstore
+from helpers import db_rows, query
+from runstore import _filesystems, _hub
+from runstore._store import _publish
+
+
+def points(path: Path, run_id: str | None = None) -> list[tuple]:
+    """Every point of a store (of one run), as (run id, key, step, value, value_json)."""
+    sql = ("SELECT r.id, k.key, h.step, h.value, h.value_json FROM history h"
+           " JOIN run_records r USING (run_key) JOIN metric_keys k USING (key_id)")
+    if run_id is not None:
+        return db_rows(path, sql + " WHERE r.id = ? ORDER BY 1, 2, 3", (run_id,))
+    return db_rows(path, sql + " ORDER BY 1, 2, 3")
+
+
+def node_store(node: Path) -> Path:
+    (store,) = node.glob("offline-run-*/runstore.db")
+    return store
+
+
+# -- 1. never SQLite on a network filesystem ---------------------------------------------
+
+
+def test_this_machines_disks_are_local():
+    assert _filesystems.network_filesystem("/") is None
+    assert _filesystems.network_filesystem(Path.cwd() / "not" / "made" / "yet") is None
+
+
+@pytest.fixture
+def on_nfs(monkeypatch, tmp_path):
+    """The store's directory reads as NFS (the filesystem type faked); node-local disk is
+    tmp_path/local ($TMPDIR)."""
+    shared = tmp_path / "shared"
+    real = _filesystems.network_filesystem
+
+    def fake(path):
+        return "nfs4" if Path(path).resolve().is_relative_to(shared) else real(path)
+
+    monkeypatch.setattr(_filesystems, "network_filesystem", fake)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "local"))
+    monkeypatch.delenv("SLURM_TMPDIR", raising=False)
+    return shared
+
+
+def test_a_store_on_nfs_is_not_written_the_run_goes_to_local_disk(on_nfs, tmp_path):
+    with pytest.warns(UserWarning, match=r"is on nfs4, a network filesystem.*RUNSTORE_PUBLISH"):
+        run = runstore.init(project="p", dir=on_nfs)
+    run.log({"loss": 1.0})
+    run.finish()
+    assert not (on_nfs / "runstore.db").exists()
+    (local,) = (tmp_path / "local" / "runstore").glob("offline-run-*/runstore.db")
+    assert db_rows(local, "SELECT id, state FROM runs") == [(run.id, "finished")]
+    assert run.offline
+
+
+def test_slurm_tmpdir_is_preferred_and_the_check_can_be_turned_off(on_nfs, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setenv("SLURM_TMPDIR", str(tmp_path / "slurm"))
+    with pytest.warns(UserWarning, match="slurm"):
+        runstore.init(project="p", dir=on_nfs, mode="offline").finish()
+    assert list((tmp_path / "slurm" / "runstore").glob("offline-run-*"))
+    monkeypatch.setenv("RUNSTORE_ALLOW_NETWORK_FILESYSTEM", "true")
+    run = runstore.init(project="p", dir=on_nfs)
+    run.finish()
+    assert query(on_nfs, "SELECT id FROM runs") == [(run.id,)]
+
+
+# -- 2. nodes publish, the hub merges -------------------------------------------------------
+
+
+def publish_run(node: Path, inbox: Path, steps: int = 300, interval: float = 0.2,
+                pause_every: int = 100) -> str:
+    run = runstore.init(project="p", dir=node, settings={
+        "publish_dir": str(inbox), "publish_interval": interval})
+    for i in range(steps):
+        run.log({"loss": 1.0 / (i + 1), "step_int": i, "note": f"s{i}"})
+        if i % pause_every == pause_every - 1:
+            time.sleep(interval * 1.5)
+    run.finish()
+    return run.id
+
+
+def test_a_run_publishes_deltas_and_the_hub_merges_them_exactly(tmp_path):
+    inbox = tmp_path / "inbox"
+    run_id = publish_run(tmp_path / "node", inbox)
+    files = sorted(inbox.glob("*.db"))
+    assert len(files) >= 3 and not list(inbox.glob("*.tmp"))
+    held = [db_rows(f, "SELECT value FROM publish_meta WHERE key = 'points'")[0][0]
+            for f in files]
+    assert sum(held) == 900 and max(held) < 900  # deltas, not the whole run each time
+    assert db_rows(files[-1], "SELECT value FROM publish_meta WHERE key = 'final'") == [(1,)]
+    hub_store = tmp_path / "hub" / "runstore.db"
+    hub = _hub.Hub(hub_store, say=lambda _: None)
+    _hub._collect(inbox, hub.archive)
+    assert hub.merge_archive() == len(files)
+    hub.close()
+    assert not list(inbox.iterdir())  # moved to the archive
+    assert points(hub_store) == points(node_store(tmp_path / "node"))
+    assert db_rows(hub_store, "SELECT id, state FROM runs") == [(run_id, "finished")]
+    # the hub's blocks (chart summaries) are whole
+    assert db_rows(hub_store, "SELECT sum(n) FROM history_blocks WHERE key_id = (SELECT "
+                              "key_id FROM metric_keys WHERE key = 'loss')") == [(300,)]
+
+
+def test_duplicates_out_of_order_and_leftover_tmp_files_change_nothing(tmp_path):
+    inbox = tmp_path / "inbox"
+    publish_run(tmp_path / "node", inbox)
+    files = sorted(inbox.glob("*.db"))
+    expected = points(node_store(tmp_path / "node"))
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for f in files:  # the same file re-published under another name, and a .tmp left over
+        shutil.copy(f, archive / f"again-{f.name}")
+    (inbox / "half-written.db.tmp").write_bytes(b"SQLite format 3\0 and then nothing")
+    hub_store = tmp_path / "hub" / "runstore.db"
+    for f in reversed(files):  # newest first: a late file must not undo a newer one
+        shutil.move(f, archive / f.name)
+    hub = _hub.Hub(hub_store, archive, say=lambda _: None)
+    hub.merge_archive()
+    _hub._collect(inbox, archive)
+    hub.merge_archive()
+    hub.close()
+    assert points(hub_store) == expected
+    assert db_rows(hub_store, "SELECT state FROM runs") == [("finished",)]
+    assert (inbox / "half-written.db.tmp").exists()
+    assert db_rows(hub_store, "SELECT count(*) FROM published_files") == [(2 * len(files),)]
+    # the archive rebuilds the same store from scratch
+    rebuilt = tmp_path / "rebuilt" / "runstore.db"
+    assert _hub.rebuild(rebuilt, archive, say=lambda _: None) == 2 * len(files)
+    assert points(rebuilt) == expected
+    with pytest.raises(runstore.UsageError, match="exists"):
+        _hub.rebuild(rebuilt, archive)
+
+
+def test_a_run_that_stops_publishing_becomes_crashed(tmp_path):
+    inbox = tmp_path / "inbox"
+    code = f"""
+        import os, signal, runstore
+        run = runstore.init(project="p", dir={str(tmp_path / 'node')!r}, settings={{
+            "publish_dir": {str(inbox)!r}, "publish_interval": 0.1}})
+        for i in range(50):
+            run.log({{"loss": float(i)}})
+        import time; time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], timeout=60,
+                          env={**os.environ, "RUNSTORE_SILENT": "true"})
+    assert proc.returncode == -9
+    hub_store = tmp_path / "hub" / "runstore.db"
+    hub = _hub.Hub(hub_store, say=lambda _: None)
+    _hub._collect(inbox, hub.archive)
+    hub.merge_archive()
+    assert db_rows(hub_store, "SELECT state FROM run_records") == [("running",)]
+    assert _publish.keep_alive(hub.conn, "2026-01-01T00:00:00", 60.0) == []
+    time.sleep(0.3)
+    crashed = _publish.keep_alive(hub.conn, "2026-01-01T00:00:00", 0.2)
+    hub.close()
+    assert len(crashed) == 1
+    assert db_rows(hub_store, "SELECT state FROM runs") == [("crashed",)]
+    assert len(points(hub_store)) == 50  # its published prefix: here all it logged
+
+
+def test_publish_settings_are_checked(tmp_path):
+    with pytest.raises(runstore.UsageError, match="publish_interval"):
+        runstore.init(dir=tmp_path, settings={"publish_dir": str(tmp_path / "in"),
+                                              "publish_interval": 0})
+    assert not (tmp_path / "runstore.db").exists()
+
+
+# -- 4. a cluster, simulated -----------------------------------------------------------------
+
+NODE = """
+    import os, sys, time, runstore
+    node, inbox, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    run = runstore.init(project="cluster", dir=node, name=os.path.basename(node), settings={
+        "publish_dir": inbox, "publish_interval": 0.3})
+    print(run.id, flush=True)
+    for i in range(steps):
+        run.log({"loss": 1.0 / (i + 1), "lr": 0.1, "i": i})
+        if i % 50 == 0:
+            time.sleep(0.05)
+    run.finish()
+"""
+
+HUB = """
+    import sys
+    from pathlib import Path
+    from runstore._hub import watch
+    watch(Path(sys.argv[1]), Path(sys.argv[2]), poll_s=0.1, silent_after_s=float(sys.argv[3]))
+"""
+
+
+def start(code: str, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNSTORE_", "WANDB_"))}
+    env["RUNSTORE_SILENT"] = "true"
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_eight_nodes_publish_while_the_hub_merges_and_is_killed(tmp_path):
+    inbox, hub_store = tmp_path / "inbox", tmp_path / "hub" / "runstore.db"
+    inbox.mkdir()
+    nodes = [tmp_path / f"node{i}" for i in range(8)]
+    writers = [start(NODE, str(n), str(inbox), "3000" if i else "100000")
+               for i, n in enumerate(nodes)]
+    hub = start(HUB, str(inbox), str(hub_store), "3")
+    victim = writers[0]  # the long one: killed mid-run, once it has published twice
+    victim_id = victim.stdout.readline().strip()
+    archive = hub_store.parent / "published"
+    deadline = time.monotonic() + 60
+    while len(list(inbox.glob(f"{victim_id}.*.db")) + list(archive.glob(f"{victim_id}.*.db"))
+              ) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    hub.send_signal(signal.SIGKILL)  # the hub dies too, mid-merge or between
+    hub.wait(timeout=30)
+    for w in writers[1:]:
+        out, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err
+    victim.wait(timeout=30)
+    hub = start(HUB, str(inbox), str(hub_store), "3")  # restarted: resumes
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if hub_store.exists() and not list(inbox.glob("*.db")) and db_rows(
+                hub_store, "SELECT count(*) FROM runs WHERE state = 'running'") == [(0,)] \
+                and len(db_rows(hub_store, "SELECT id FROM runs")) == 8:
+            break
+    hub.send_signal(signal.SIGTERM)
+    out, err = hub.communicate(timeout=30)
+    assert hub.returncode == 0, err
+    assert "merged" in out and "stopped; merged" in out
+    states = dict(db_rows(hub_store, "SELECT name, state FROM runs"))
+    assert states == {**{f"node{i}": "finished" for i in range(1, 8)}, "node0": "crashed"}
+    for i, node in enumerate(nodes):
+        local = node_store(node)
+        (run_id,) = db_rows(local, "SELECT id FROM runs")[0]
+        here, there = points(hub_store, run_id), points(local, run_id)
+        if i:
+            assert here == there  # every point, once
+        else:  # the killed node: a prefix of what it wrote, published before it died
+            assert here and set(here) <= set(there)
+            steps = sorted({p[2] for p in here})
+            assert steps == list(range(len(steps)))  # a prefix: no step missing
+    assert db_rows(hub_store, "PRAGMA integrity_check") == [("ok",)]
