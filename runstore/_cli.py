@@ -205,17 +205,42 @@ def run_command(directory: str | None, project: str | None, command: tuple[str, 
 @click.option("--entity", help="Put the synced runs under this entity.")
 @click.option("--include-synced", is_flag=True, help="Sync runs that were synced before.")
 @click.option("--clean", is_flag=True, help="Delete offline runs once they are synced.")
+@click.option("--watch", "inbox", metavar="INBOX", type=click.Path(file_okay=False),
+              help="Be the hub: merge what nodes publish into INBOX (their "
+                   "RUNSTORE_PUBLISH_DIR) as it arrives, until stopped.")
+@click.option("--rebuild", is_flag=True,
+              help="Make the store (which must not exist) again from the archive of "
+                   "published files.")
+@click.option("--archive", type=click.Path(file_okay=False),
+              help="Where the hub keeps merged files (default: DIR/published).")
+@click.option("--crashed-after", default=120.0, show_default=True, type=float,
+              help="With --watch: a published run silent this many seconds is crashed.")
 def sync(paths: tuple[str, ...], directory: str | None, project: str | None,
-         entity: str | None, include_synced: bool, clean: bool) -> None:
+         entity: str | None, include_synced: bool, clean: bool, inbox: str | None,
+         rebuild: bool, archive: str | None, crashed_after: float) -> None:
     """Merge offline runs (their offline-run-* directories) into a store.
 
     With no PATH, every offline run in the store's directory. Each run is merged in
     one transaction; syncing a run again replaces the earlier copy, so nothing is
     duplicated. A run whose process died while running is merged as `crashed`.
+
+    On a cluster's hub, `--watch INBOX` merges the files nodes publish (see
+    docs/SCALE-OUT.md); `--rebuild` remakes the hub's store from its archive.
     """
     from . import _sync
 
     store = store_path(directory)
+    if inbox is not None or rebuild:
+        from . import _hub
+
+        archive_path = Path(archive) if archive else None
+        if rebuild:
+            merged = _hub.rebuild(store, archive_path, say=click.echo)
+            click.echo(f"rebuilt {store} from {merged} published file(s)")
+        if inbox is not None:
+            _hub.watch(Path(inbox), store, archive_path, silent_after_s=crashed_after,
+                       say=click.echo)
+        return
     targets = list(paths) or _sync.find_offline_runs(store.parent)
     if not targets:
         raise click.ClickException(f"no offline runs to sync in {store.parent}")

@@ -91,7 +91,7 @@ class Hub:
 
 
 def watch(inbox: Path, store: Path, archive: Path | None = None, *,
-          poll_s: float = POLL_S, silent_after_s: float = SILENT_AFTER_S,
+          poll_s: float | None = None, silent_after_s: float = SILENT_AFTER_S,
           say: Callable[[str], None] = print,
           stop: threading.Event | None = None) -> None:
     """Merge what arrives in `inbox` into `store` until stopped (SIGINT, SIGTERM or
@@ -110,7 +110,7 @@ def watch(inbox: Path, store: Path, archive: Path | None = None, *,
             hub.merge_archive()
             for run_id in stored.keep_alive(hub.conn, utc_now(), silent_after_s):
                 say(f"run {run_id} sent nothing for {silent_after_s:.0f} s: crashed")
-            if stop.wait(poll_s):
+            if stop.wait(POLL_S if poll_s is None else poll_s):
                 break
     finally:
         restore()

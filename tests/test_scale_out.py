@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import runstore
 from helpers import db_rows, query
 from runstore import _filesystems, _hub
+from runstore._cli import main
 from runstore._store import _publish
 
 
@@ -141,10 +143,14 @@ def test_duplicates_out_of_order_and_leftover_tmp_files_change_nothing(tmp_path)
     assert db_rows(hub_store, "SELECT count(*) FROM published_files") == [(2 * len(files),)]
     # the archive rebuilds the same store from scratch
     rebuilt = tmp_path / "rebuilt" / "runstore.db"
-    assert _hub.rebuild(rebuilt, archive, say=lambda _: None) == 2 * len(files)
+    made = CliRunner().invoke(main, ["sync", "--rebuild", "--dir", str(rebuilt.parent),
+                                     "--archive", str(archive)])
+    assert made.exit_code == 0, made.output
+    assert f"rebuilt {rebuilt} from {2 * len(files)} published file(s)" in made.output
     assert points(rebuilt) == expected
-    with pytest.raises(runstore.UsageError, match="exists"):
-        _hub.rebuild(rebuilt, archive)
+    again = CliRunner().invoke(main, ["sync", "--rebuild", "--dir", str(rebuilt.parent),
+                                      "--archive", str(archive)])
+    assert again.exit_code != 0 and "exists" in again.output
 
 
 def test_a_run_that_stops_publishing_becomes_crashed(tmp_path):
@@ -199,9 +205,11 @@ NODE = """
 
 HUB = """
     import sys
-    from pathlib import Path
-    from runstore._hub import watch
-    watch(Path(sys.argv[1]), Path(sys.argv[2]), poll_s=0.1, silent_after_s=float(sys.argv[3]))
+    from runstore import _hub
+    from runstore._cli import main
+    _hub.POLL_S = 0.1
+    inbox, store, silent = sys.argv[1:4]
+    main(["sync", "--watch", inbox, "--dir", store, "--crashed-after", silent])
 """
 
 
@@ -213,12 +221,13 @@ def start(code: str, *args: str) -> subprocess.Popen:
 
 
 def test_eight_nodes_publish_while_the_hub_merges_and_is_killed(tmp_path):
-    inbox, hub_store = tmp_path / "inbox", tmp_path / "hub" / "runstore.db"
+    inbox, hub_dir = tmp_path / "inbox", tmp_path / "hub"
+    hub_store = hub_dir / "runstore.db"
     inbox.mkdir()
     nodes = [tmp_path / f"node{i}" for i in range(8)]
     writers = [start(NODE, str(n), str(inbox), "3000" if i else "100000")
                for i, n in enumerate(nodes)]
-    hub = start(HUB, str(inbox), str(hub_store), "3")
+    hub = start(HUB, str(inbox), str(hub_dir), "3")
     victim = writers[0]  # the long one: killed mid-run, once it has published twice
     victim_id = victim.stdout.readline().strip()
     archive = hub_store.parent / "published"
@@ -233,7 +242,7 @@ def test_eight_nodes_publish_while_the_hub_merges_and_is_killed(tmp_path):
         out, err = w.communicate(timeout=120)
         assert w.returncode == 0, err
     victim.wait(timeout=30)
-    hub = start(HUB, str(inbox), str(hub_store), "3")  # restarted: resumes
+    hub = start(HUB, str(inbox), str(hub_dir), "3")  # restarted: resumes
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.5)
