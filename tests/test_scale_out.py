@@ -181,6 +181,28 @@ def test_a_run_that_stops_publishing_becomes_crashed(tmp_path):
     assert len(points(hub_store)) == 50  # its published prefix: here all it logged
 
 
+def test_sigterm_at_a_time_limit_finishes_and_publishes_the_run_a_last_time(tmp_path):
+    inbox = tmp_path / "inbox"
+    code = f"""
+        import time, runstore
+        run = runstore.init(project="p", dir={str(tmp_path / 'node')!r}, settings={{
+            "publish_dir": {str(inbox)!r}, "publish_interval": 3600}})
+        for i in range(100):
+            run.log({{"loss": float(i)}})
+        print("ready", flush=True)
+        time.sleep(60)
+    """
+    proc = start(code)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)  # what SLURM sends at the time limit
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    (last,) = inbox.glob("*.db")  # the interval never came: the final file only
+    assert dict(db_rows(last, "SELECT key, value FROM publish_meta"))["final"] == 1
+    assert db_rows(last, "SELECT state, exit_code FROM run_records") == [("failed", 143)]
+    assert db_rows(last, "SELECT count(*) FROM history") == [(100,)]
+
+
 def test_publish_settings_are_checked(tmp_path):
     with pytest.raises(runstore.UsageError, match="publish_interval"):
         runstore.init(dir=tmp_path, settings={"publish_dir": str(tmp_path / "in"),
