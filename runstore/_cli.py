@@ -310,8 +310,9 @@ def sweep_command(config: str, project: str | None, entity: str | None,
     sweep_id = _sweep.sweep(config, project, entity, dir=directory, retries=retries,
                             seed=seed)
     where = "" if directory is None else f" --dir {directory}"
-    click.echo(f"created sweep {sweep_id}")
-    click.echo(f"run an agent with: runstore agent {sweep_id}{where}")
+    click.echo(sweep_id)  # alone on stdout: SWEEP_ID=$(runstore sweep sweep.yaml)
+    click.echo(f"created sweep {sweep_id}; run an agent with: runstore agent "
+               f"{sweep_id}{where}", err=True)
 
 
 @main.command(name="agent")

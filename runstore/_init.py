@@ -135,6 +135,9 @@ def init(
         settings,
     )
     modes = _modes(s)
+    if trial is not None and modes.reinit == "return_previous":
+        # A configuration's init() always starts its own run (a run left open ends).
+        modes = modes._replace(reinit="finish_previous")
     if tensorboard:
         warn_user("runstore: tensorboard=True is deprecated; use sync_tensorboard=True",
                   FutureWarning)

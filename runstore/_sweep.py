@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
 import os
 import random
+import re
 import shlex
 import socket
 import sqlite3
@@ -47,7 +49,11 @@ SWEEP_ID_ENV = "RUNSTORE_SWEEP_ID"
 POLL_S = float(os.environ.get("RUNSTORE_SWEEP_POLL_S", "2"))
 # An agent stops after this many trials in a row failed (a bug in the training script).
 MAX_FAILURES_IN_A_ROW = int(os.environ.get("RUNSTORE_AGENT_MAX_INITIAL_FAILURES", "3"))
+# A program that ignores the SIGTERM of a stop gets SIGKILL this much later.
+KILL_DELAY_S = float(os.environ.get("RUNSTORE_AGENT_KILL_DELAY", "30"))
+_KILLED = (143, 130, 255, -15, -2)  # SIGTERM, SIGINT (shell, runstore, Popen) exit codes
 STATES = ("running", "paused", "cancelled", "finished")
+_ENVVAR = re.compile(r"\$\{envvar:([^}]*)\}")
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
 
 
@@ -93,11 +99,21 @@ def take_trial() -> Trial | None:
         return None
     _env_used = True
     try:
-        return Trial(**json.loads(Path(path).read_text()))
+        trial = Trial(**json.loads(Path(path).read_text()))
     except (OSError, ValueError, TypeError) as exc:
         warn_user(f"runstore: {PARAM_PATH_ENV}={path} names no sweep trial ({exc}); "
                   "this run is not part of a sweep")
         return None
+    conn = _store.connect(trial.store)
+    try:
+        gone = _sql.taken_over(conn, trial.sweep_key, trial.seq, trial.attempt)
+    finally:
+        conn.close()
+    if gone:  # its agent died before this program started its run, and others took over
+        raise UsageError(f"configuration {trial.seq} of sweep {trial.sweep_id} was given to "
+                         "another agent after this program's agent stopped; not running "
+                         "it twice")
+    return trial
 
 
 def merged_config(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,7 +198,8 @@ def trial_metric(summary: Mapping[str, Any], metric: str | None, goal: str) -> f
     value = summary.get(metric)
     if isinstance(value, Mapping):
         value = value.get("min" if goal == "minimize" else "max", value.get("last"))
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
         return None
     return float(value)
 
@@ -223,14 +240,21 @@ class _Agent:
         self._stopped: Trial | None = None  # the trial the monitor stopped
         self._thread_id = threading.get_ident()
         self._done = threading.Event()
+        self._waiting_for: tuple[str, ...] | None = None
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, function: Callable[[], Any] | None, count: int | None) -> None:
-        if function is None and not (self.config.raw.get("program")
-                                     or self.config.raw.get("command")):
+        raw = self.config.raw
+        if function is None and not (raw.get("program") or raw.get("command")):
             raise UsageError(f"sweep {self.sweep_id} has no program or command to run; "
                              "pass agent() a function, or add `program:` to the sweep config")
+        program = raw.get("program")
+        uses_program = "${program}" in json.dumps(raw.get("command") or DEFAULT_COMMAND)
+        if function is None and uses_program and isinstance(program, str) \
+                and not Path(program).exists():
+            raise UsageError(f"the sweep's program {program!r} is not in {Path.cwd()}; start "
+                             "the agent in the directory that holds it")
         if self.config.method == "bayes":  # load Optuna now, not under the claim's lock
             with contextlib.suppress(ImportError):
                 import optuna  # noqa: F401
@@ -270,37 +294,32 @@ class _Agent:
 
     def _claim(self) -> Trial | str | None:
         """The next trial (a Trial), "wait" (paused, or others' runs may still crash and be
-        offered again), or None (the sweep is over)."""
+        offered again), or None (the sweep is over). Every query is indexed: a claim
+        costs the same in the sweep's 10th configuration and its 100,000th."""
         with _store.transaction(self.conn):
-            row = find(self.conn, self.sweep_id, self.project, self.entity)
-            if row["state"] == "paused":
+            state = _sql.sweep_state(self.conn, self.key)
+            if state == "paused":
                 return "wait"
-            if row["state"] != "running":
+            if state != "running":
                 return None
-            trials = self._settled(_sql.sweep_trials(self.conn, self.key))
-            latest: dict[int, dict[str, Any]] = {}
-            for t in trials:
-                latest[t["seq"]] = t
-            done = [Done(t["coords"], t["metric"]) for t in trials
-                    if t["metric"] is not None]
+            still_open = self._settled(_sql.open_trials(self.conn, self.key))
             target = self.config.target
-            if target is not None and any(
-                    (d.metric <= target if self.config.goal == "minimize"
-                     else d.metric >= target) for d in done):
+            if target is not None and _sql.reached(self.conn, self.key, target,
+                                                   self.config.goal):
                 _sql.set_sweep_state(self.conn, self.key, "finished", utc_now())
                 return None
-            again = next((t for t in latest.values() if t["outcome"] == "crashed"
-                          and t["attempt"] < self.retries), None)
+            again = _sql.trial_to_retry(self.conn, self.key, self.retries)
             if again is not None:
                 seq, attempt = again["seq"], again["attempt"] + 1
                 params, coords = again["params"], again["coords"]
             else:
-                seq, attempt = len(latest), 0
+                seq, attempt = _sql.next_seq(self.conn, self.key), 0
                 cap = self.config.run_cap
                 draw = None if cap is not None and seq >= cap else next_draw(
-                    self.config, seq, self.seed, done)
+                    self.config, seq, self.seed, self._learned())
                 if draw is None:
-                    if any(t["outcome"] is None for t in trials):
+                    if still_open:
+                        self._say_waiting(still_open)
                         return "wait"
                     _sql.set_sweep_state(self.conn, self.key, "finished", utc_now())
                     return None
@@ -310,32 +329,49 @@ class _Agent:
             _sql.insert_trial(self.conn, {
                 "sweep_key": self.key, "seq": seq, "attempt": attempt, "params": params,
                 "coords": coords, "run_id": trial.run_id, "agent_id": self.agent_id,
+                "worker_pid": os.getpid(), "worker_started": _store.process_started(),
                 "claimed_at": utc_now()})
             _sql.upsert_agent(self.conn, self.agent_id, self.key, socket.gethostname(),
                               os.getpid(), _store.process_started(), utc_now())
+        self._waiting_for = None
         return trial
 
+    def _learned(self) -> list[Done]:
+        if self.config.method != "bayes":
+            return []
+        return [Done(coords, metric) for coords, metric in _sql.learned(self.conn, self.key)]
+
+    def _say_waiting(self, still_open: list[dict[str, Any]]) -> None:
+        """Say once (per change) what an agent with nothing to claim waits for."""
+        waiting = tuple(t["run_id"] for t in still_open)
+        if waiting != self._waiting_for:
+            self._waiting_for = waiting
+            print(f"runstore: sweep {self.sweep_id} has nothing left to claim; waiting for "
+                  f"{len(waiting)} run(s) other agents are running (one may crash and be "
+                  "offered again)", file=sys.stderr, flush=True)
+
     def _settled(self, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Trials left open by agents that are gone get the outcome their run shows
-        (crashed when it never started); the rows are returned as they now stand."""
-        changed = False
+        """Of the open trials, those left by a worker that is gone get the outcome their
+        run shows (crashed when it never started); returns the trials still open."""
+        still_open = []
         for t in trials:
-            if t["outcome"] is not None or t["agent_id"] == self.agent_id \
-                    or _agent_alive(t):
+            if t["agent_id"] == self.agent_id or _worker_alive(t):
+                still_open.append(t)
                 continue
             run = _store.get_run(self.conn, self.project, t["run_id"], self.entity)
             if run is not None:
                 _store.settle_runs(self.conn, [run])
                 state = _store.shown_state(run) or "crashed"
                 if state == "running":
-                    continue  # a program run outlives its agent; it may finish yet
+                    still_open.append(t)  # written from another host: it may finish yet
+                    continue
                 metric = trial_metric(run["summary"], self.config.metric, self.config.goal)
+                state = _outcome(state, run.get("exit_code"))
             else:
                 state, metric = "crashed", None
             _sql.end_trial(self.conn, self.key, t["seq"], t["attempt"], state, metric,
                            utc_now())
-            changed = True
-        return _sql.sweep_trials(self.conn, self.key) if changed else trials
+        return still_open
 
     def _end(self, trial: Trial, fallback: str) -> str:
         """Record how the trial ended: stopped, else its run's state (`fallback` if it
@@ -344,8 +380,9 @@ class _Agent:
         if run is not None:
             _store.settle_runs(self.conn, [run])
         state = fallback if run is None else _store.shown_state(run) or fallback
-        outcome = "stopped" if self._stopped == trial else (
-            state if state in ("finished", "failed", "crashed") else fallback)
+        outcome = "stopped" if self._stopped == trial else _outcome(
+            state if state in ("finished", "failed", "crashed") else fallback,
+            None if run is None else run.get("exit_code"))
         metric = None if run is None else trial_metric(run["summary"], self.config.metric,
                                                         self.config.goal)
         with _store.transaction(self.conn):
@@ -358,7 +395,10 @@ class _Agent:
     def _call(self, trial: Trial, function: Callable[[], Any]) -> str:
         """The trial in this process: function()'s runstore.init() becomes its run."""
         global _current
+        from . import _lifecycle
+
         exit_code = 0
+        before = {id(run) for run in _lifecycle.active_runs()}
         _current = trial
         try:
             try:
@@ -374,25 +414,25 @@ class _Agent:
         except Exception:
             traceback.print_exc()
             exit_code = 1
-        except BaseException:  # Ctrl+C: end the run as failed, then stop the agent
-            self._finish_run(trial, 255)
-            self._end(trial, "failed")
+        except BaseException:  # Ctrl+C, SIGTERM: end the run, then stop the agent
+            self._finish_runs(trial, before, 255)
+            self._end(trial, "crashed")
             raise
         finally:
             _current = None
-        if not self._finish_run(trial, exit_code):
+        if not self._finish_runs(trial, before, exit_code):
             warn_user(f"runstore: the function of sweep {self.sweep_id} did not call "
                       "runstore.init(); its configuration has no run")
         return self._end(trial, "failed")
 
-    def _finish_run(self, trial: Trial, exit_code: int) -> bool:
-        """Finish the trial's run if function() left it open; False if it never started."""
+    def _finish_runs(self, trial: Trial, before: set[int], exit_code: int) -> bool:
+        """Finish every run function() started and left open (the next configuration's
+        init() must start a run of its own); False if the trial's run never started."""
         from . import _lifecycle
 
         for run in _lifecycle.active_runs():
-            if run.id == trial.run_id:
+            if id(run) not in before:
                 run.finish(exit_code=exit_code)
-                return True
         return _store.get_run(self.conn, trial.project, trial.run_id,
                               trial.entity) is not None
 
@@ -412,6 +452,9 @@ class _Agent:
             except OSError as exc:
                 warn_user(f"runstore: cannot start {shlex.join(command)}: {exc}")
                 return self._end(trial, "failed")
+            with _store.transaction(self.conn):
+                _sql.set_worker(self.conn, trial.sweep_key, trial.seq, trial.attempt,
+                                proc.pid, _store.process_started(proc.pid))
             with self._lock:
                 self._running, self._proc = trial, proc
             try:
@@ -461,24 +504,42 @@ class _Agent:
 
     def _stop(self, trial: Trial) -> None:
         with self._lock:
-            if self._running != trial:
+            if self._running != trial or self._stopped == trial:
                 return
             self._stopped = trial
             if self._proc is not None:
-                self._proc.terminate()  # the program's runstore finishes its run (SIGTERM)
+                proc = self._proc
+                proc.terminate()  # the program's runstore finishes its run (SIGTERM)
+                killer = threading.Timer(KILL_DELAY_S, _kill_if_running, (proc,))
+                killer.daemon = True
+                killer.start()
             else:
                 _raise_in_thread(self._thread_id, SweepStopped)
 
 
-def _agent_alive(trial: Mapping[str, Any]) -> bool:
-    """Whether the agent that claimed a trial may still end it."""
-    if trial.get("agent_stopped_at"):
-        return False
+def _worker_alive(trial: Mapping[str, Any]) -> bool:
+    """Whether the process running a trial (its agent, or the program the agent started,
+    which may outlive it) may still start or end its run."""
     if trial.get("agent_host") == socket.gethostname() and os.name == "posix":
-        return _store.pid_alive(trial.get("agent_pid"), trial.get("agent_pid_started"))
+        return _store.pid_alive(trial.get("worker_pid"), trial.get("worker_started")) or (
+            not trial.get("agent_stopped_at")
+            and _store.pid_alive(trial.get("agent_pid"), trial.get("agent_pid_started")))
     last = trial.get("agent_last_seen")
-    return last is not None and _store.heartbeat_age({"heartbeat_at": last}) \
-        <= _store.STALE_AFTER_S
+    return not trial.get("agent_stopped_at") and last is not None \
+        and _store.heartbeat_age({"heartbeat_at": last}) <= _store.STALE_AFTER_S
+
+
+def _kill_if_running(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+
+
+def _outcome(state: str, exit_code: int | None) -> str:
+    """A trial's outcome from its run's state: a run ended by SIGTERM (a cluster's
+    preemption or time limit) or Ctrl+C was killed, not wrong: crashed, so offered again."""
+    if state == "failed" and exit_code in _KILLED:
+        return "crashed"
+    return state
 
 
 def _raise_in_thread(thread_id: int, exc: type[BaseException]) -> None:
@@ -533,13 +594,7 @@ def expand_command(raw: Mapping[str, Any], params: Mapping[str, Any],
                              "has no `program`")
         for macro, value in single.items():
             item = item.replace(macro, value)
-        while "${envvar:" in item:
-            start = item.index("${envvar:")
-            end = item.find("}", start)
-            if end < 0:
-                break
-            name = item[start + 9:end]
-            item = item[:start] + os.environ.get(name, "") + item[end + 1:]
+        item = _ENVVAR.sub(lambda m: os.environ.get(m.group(1), ""), item)
         if item:
             out.append(item)
     return out

@@ -51,6 +51,14 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "q_log_normal": (),
 }
 _UNSUPPORTED = frozenset({"metrics", "scheduler", "job", "image_uri"})
+# wandb's schema allows no other keys (additionalProperties: false): a typo is an error.
+_TOP_KEYS = frozenset({"method", "parameters", "metric", "early_terminate", "run_cap",
+                       "program", "command", "name", "description", "project", "entity",
+                       "controller", "apiVersion", "kind"}) | _UNSUPPORTED
+_PARAM_KEYS = frozenset({"distribution", "value", "values", "probabilities", "min", "max",
+                         "mu", "sigma", "q", "parameters", "description"})
+_METRIC_KEYS = frozenset({"name", "goal", "target", "impute", "impute_while_running"})
+_HYPERBAND_KEYS = frozenset({"type", "min_iter", "max_iter", "s", "eta", "strict"})
 _GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
 _EDGE = 1e-12  # quantiles are kept inside (0, 1) for the normal's inverse CDF
 _STANDARD = NormalDist()
@@ -193,6 +201,7 @@ def load(config: Mapping[str, Any] | str | Path) -> SweepConfig:
         raise UsageError(f"a sweep config is a mapping (method, metric, parameters, ...), "
                          f"got {type(raw).__name__}")
     raw = dict(raw)
+    _known_keys(raw, _TOP_KEYS, "sweep config")
     unsupported = sorted(_UNSUPPORTED.intersection(raw))
     if unsupported:
         warn_user(f"runstore: sweep config keys {', '.join(unsupported)} are not supported "
@@ -206,6 +215,11 @@ def load(config: Mapping[str, Any] | str | Path) -> SweepConfig:
         raise UsageError("sweep config: `parameters` must map each parameter's name to "
                          "its values, e.g. {lr: {values: [0.1, 0.01]}}")
     params = tuple(_params(parameters, ()))
+    names = [p.name for p in params]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise UsageError(f"sweep config: parameter {clash[0]!r} is named twice (a flat "
+                         "name with dots and a nested parameter); rename one")
     metric, goal, target = _metric(raw.get("metric"), method)
     run_cap = raw.get("run_cap")
     if run_cap is not None and (isinstance(run_cap, bool) or not isinstance(run_cap, int)
@@ -223,7 +237,7 @@ def load(config: Mapping[str, Any] | str | Path) -> SweepConfig:
 
 def _params(parameters: Mapping[str, Any], prefix: tuple[str, ...]) -> list[Param]:
     out = []
-    for name in sorted(parameters):
+    for name in sorted(parameters, key=str):
         spec = parameters[name]
         path = (*prefix, str(name))
         where = ".".join(path)
@@ -241,8 +255,16 @@ def _params(parameters: Mapping[str, Any], prefix: tuple[str, ...]) -> list[Para
     return out
 
 
+def _known_keys(spec: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(str(k) for k in spec if k not in allowed)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: "
+                         f"{', '.join(sorted(allowed))})")
+
+
 def _param(path: tuple[str, ...], spec: dict[str, Any]) -> Param:
     where = ".".join(path)
+    _known_keys(spec, _PARAM_KEYS, f"sweep parameter {where!r}")
     kind = spec.get("distribution") or _inferred(spec, where)
     if kind not in DISTRIBUTIONS:
         raise UsageError(f"sweep parameter {where!r}: distribution {kind!r} is not one of "
@@ -259,8 +281,12 @@ def _param(path: tuple[str, ...], spec: dict[str, Any]) -> Param:
         value = spec[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
+            hint = ""
+            if isinstance(value, str) and _is_number(value):
+                hint = (f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-5, "
+                        "or as !!float 1e-5)")
             raise UsageError(f"sweep parameter {where!r}: {key} must be a finite number, "
-                             f"got {value!r}")
+                             f"got {value!r}{hint}")
     if "min" in spec and "max" in spec and not spec["min"] < spec["max"]:
         raise UsageError(f"sweep parameter {where!r}: min {spec['min']} is not less than "
                          f"max {spec['max']}")
@@ -281,6 +307,14 @@ def _param(path: tuple[str, ...], spec: dict[str, Any]) -> Param:
             raise UsageError(f"sweep parameter {where!r}: probabilities must be a list as "
                              "long as values, summing to 1")
     return Param(path, kind, spec)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _inferred(spec: Mapping[str, Any], where: str) -> str:
@@ -304,6 +338,7 @@ def _metric(metric: Any, method: str) -> tuple[str | None, str, float | None]:
         return metric, "minimize", None
     if not isinstance(metric, Mapping) or not isinstance(metric.get("name"), str):
         raise UsageError("sweep config: metric must be {name: ..., goal: minimize|maximize}")
+    _known_keys(metric, _METRIC_KEYS, "sweep config: metric")
     goal = metric.get("goal", "minimize")
     if goal not in GOALS:
         raise UsageError(f"sweep config: metric goal {goal!r} is not minimize or maximize")
@@ -318,6 +353,7 @@ def _hyperband(spec: Any, metric: str | None) -> dict[str, Any] | None:
         return None
     if not isinstance(spec, Mapping) or spec.get("type") != "hyperband":
         raise UsageError("sweep config: early_terminate supports {type: hyperband, ...}")
+    _known_keys(spec, _HYPERBAND_KEYS, "sweep config: early_terminate")
     if metric is None:
         raise UsageError("sweep config: early_terminate needs a `metric` to compare runs by")
     eta = spec.get("eta", 3)

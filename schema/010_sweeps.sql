@@ -33,6 +33,8 @@ CREATE TABLE sweep_trials (
                                                     -- (grid index, quantiles, Optuna's)
     run_id     TEXT NOT NULL,
     agent_id   TEXT NOT NULL,
+    worker_pid INTEGER,                             -- the process running it (the agent's
+    worker_started TEXT,                            -- own, or its program's) and its start
     claimed_at TEXT NOT NULL,
     ended_at   TEXT,
     outcome    TEXT CHECK (outcome IN ('finished', 'failed', 'crashed', 'stopped')),
@@ -52,6 +54,8 @@ CREATE TABLE sweep_agents (
 );
 
 -- One row per trial with its run, for SQL and Datasette users.
+CREATE INDEX sweep_trials_open ON sweep_trials (sweep_key, outcome);
+
 CREATE VIEW sweep_runs AS
 SELECT
     s.id AS sweep_id, s.project, t.seq, t.attempt, t.params, t.run_id,

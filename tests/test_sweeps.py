@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -174,7 +175,8 @@ def test_every_distribution_draws_within_its_range():
     ({"method": "grid", "parameters": {"a": {"min": 0.0, "max": 1.0}}}, "cannot enumerate"),
     ({"method": "random", "parameters": {"a": {"min": 3, "max": 1}}}, "min 3 is not less"),
     ({"method": "random", "parameters": {"a": {"distribution": "cauchy"}}}, "cauchy"),
-    ({"method": "random", "parameters": {"a": {"vaules": [1]}}}, "give `value`"),
+    ({"method": "random", "parameters": {"a": {"vaules": [1]}}}, "unknown key 'vaules'"),
+    ({"method": "random", "parameters": {"a": {}}}, "give `value`"),
     ({"method": "random", "parameters": {"a": {"values": [1, 2],
                                                "probabilities": [0.5]}}}, "probabilities"),
     ({"method": "random", "parameters": {"a": {"distribution": "log_uniform_values",
@@ -183,6 +185,21 @@ def test_every_distribution_draws_within_its_range():
     ({"method": "grid", "run_cap": 0, "parameters": {"a": {"value": 1}}}, "run_cap"),
     ({"method": "grid", "metric": {"name": "m"}, "early_terminate": {"type": "hyperband"},
       "parameters": {"a": {"value": 1}}}, "max_iter"),
+    # typos are errors, as in wandb's schema (additionalProperties: false)
+    ({"method": "random", "parameters": {"lr": {"distribtion": "log_uniform_values",
+                                                "min": 1e-5, "max": 0.1}}}, "'distribtion'"),
+    ({"method": "random", "metrc": {"name": "m"}, "parameters": {"a": {"value": 1}}},
+     "unknown key 'metrc'"),
+    ({"method": "grid", "metric": {"name": "m", "gaol": "maximize"},
+      "parameters": {"a": {"value": 1}}}, "'gaol'"),
+    ({"method": "grid", "metric": {"name": "m"}, "early_terminate": {
+        "type": "hyperband", "min_iter": 3, "etta": 2}, "parameters": {"a": {"value": 1}}},
+     "'etta'"),
+    ({"method": "random", "parameters": {"lr": {"min": "1e-5", "max": 0.1}}},
+     "write it with a dot"),
+    ({"method": "grid", "parameters": {"a.b": {"values": [1, 2]},
+                                       "a": {"parameters": {"b": {"values": [3]}}}}},
+     "named twice"),
 ])
 def test_a_bad_sweep_config_says_what_is_wrong(tmp_path, config, says):
     with pytest.raises(runstore.UsageError, match=says):
@@ -492,8 +509,8 @@ def test_the_cli_runs_a_real_program_with_args(tmp_path):
         env={k: v for k, v in os.environ.items() if not k.startswith("RUNSTORE_")},
         timeout=60)
     assert made.returncode == 0, made.stderr
-    sweep_id = made.stdout.split()[2]
-    assert f"runstore agent {sweep_id} --dir {store}" in made.stdout
+    sweep_id = made.stdout.strip()
+    assert f"runstore agent {sweep_id} --dir {store}" in made.stderr
     ran = subprocess.run(
         [sys.executable, "-c", "from runstore._cli import main; main()", "agent", sweep_id,
          "--dir", str(store)], cwd=tmp_path, capture_output=True, text=True,
@@ -554,3 +571,120 @@ def test_seed_draws_are_reproducible_across_processes(tmp_path):
     here = next_draw(load({"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}}),
                      2, 99, []).values["x"]
     assert float(outs.pop()) == here
+
+
+def test_envvar_macros_expand_once():
+    os.environ["SWEEP_LOOPY"] = "${envvar:SWEEP_LOOPY}"
+    try:
+        assert _sweep.expand_command({"command": ["x${envvar:SWEEP_LOOPY}"]}, {}, "f") == [
+            "x${envvar:SWEEP_LOOPY}"]
+    finally:
+        del os.environ["SWEEP_LOOPY"]
+
+
+def test_a_run_left_open_does_not_swallow_the_sweeps_runs(tmp_path):
+    notebook = runstore.init(project="nb", dir=tmp_path)  # open before the agent starts
+    sweep_id = runstore.sweep(GRID, project="grid", dir=tmp_path)
+
+    def train():
+        run = runstore.init()
+        runstore.log({"loss": float(run.config["a"])})
+        runstore.init(reinit="create_new", project="side", dir=tmp_path)  # left open
+
+    runstore.agent(sweep_id, function=train, count=3, dir=tmp_path)
+    assert [r[4] for r in trials(tmp_path)] == ["finished"] * 3
+    assert query(tmp_path, "SELECT project, state FROM runs WHERE project != 'grid' "
+                           "ORDER BY created_at") == [("nb", "finished")] + [
+        ("side", "finished")] * 3
+    assert query(tmp_path, "SELECT count(*) FROM runs WHERE project = 'grid'") == [(3,)]
+    assert notebook.id not in {r for (r,) in query(tmp_path, "SELECT run_id FROM sweep_runs")}
+
+
+def test_nan_metrics_never_make_the_best_run(tmp_path):
+    sweep_id = runstore.sweep({"method": "grid", "metric": {"name": "loss"}, "parameters": {
+        "v": {"values": [float("nan"), 3.0, 1.0, 2.0]}}}, project="nan", dir=tmp_path)
+
+    def train():
+        run = runstore.init()
+        runstore.log({"loss": run.config["v"]})
+
+    runstore.agent(sweep_id, function=train, dir=tmp_path)
+    best = runstore.Api(tmp_path).sweep(sweep_id).best_run()
+    assert best.summary["loss"] == 1.0
+    assert [r[5] for r in trials(tmp_path)] == [None, 3.0, 1.0, 2.0]
+
+
+def test_sigterm_to_an_agent_leaves_its_configuration_to_be_run_again(tmp_path):
+    store = tmp_path / "store"
+    sweep_id = runstore.sweep(GRID, project="grid", dir=store)
+    slow = AGENT_SCRIPT.replace("time.sleep(0.05)", "time.sleep(1)")
+    agent = start_agent(slow, tmp_path, {"SWEEP": sweep_id, "STORE": str(store)})
+    deadline = time.monotonic() + 60
+    while not query(store, "SELECT count(*) FROM history") [0][0] \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    agent.send_signal(signal.SIGTERM)  # a cluster's preemption
+    agent.communicate(timeout=60)
+    assert agent.returncode == 143
+    assert [(r[1], r[3], r[4]) for r in trials(store)] == [(0, "failed", "crashed")]
+    runstore.agent(sweep_id, function=lambda: runstore.init(), count=1, dir=store)
+    assert [(r[0], r[1], r[4]) for r in trials(store)] == [(0, 0, "crashed"),
+                                                          (0, 1, "finished")]
+
+
+def test_a_program_whose_agent_died_is_not_run_twice(tmp_path):
+    (tmp_path / "slow.py").write_text(textwrap.dedent("""
+        import time
+        time.sleep(6)  # a slow `import torch`: the agent dies before init()
+        import runstore
+        run = runstore.init()
+        runstore.log({"loss": 1.0})
+        run.finish()
+    """))
+    (tmp_path / "sweep.yaml").write_text("program: slow.py\nmethod: grid\n"
+                                         "parameters: {a: {values: [1]}}\n")
+    store = tmp_path / "store"
+    sweep_id = runstore.sweep(tmp_path / "sweep.yaml", project="slow", dir=store)
+    agent = f"""
+        from runstore._cli import main
+        main(["agent", "{sweep_id}", "--dir", "{store}"])
+    """
+    first = start_agent(agent, tmp_path, {})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not query(
+            store, "SELECT count(*) FROM sweep_trials WHERE worker_pid != ?", (first.pid,))[0][0]:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # the agent dies; its program goes on
+    first.wait(timeout=30)  # (not communicate(): the program still holds the pipes)
+    second = start_agent(agent, tmp_path, {})
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert "waiting for 1 run(s)" in err
+    assert query(store, "SELECT count(*), min(state) FROM runs") == [(1, "finished")]
+    assert [(r[1], r[4]) for r in trials(store)] == [(0, "finished")]
+    assert query(store, "SELECT state FROM sweeps") == [("finished",)]
+
+
+def test_a_stop_becomes_sigkill_for_a_program_that_ignores_sigterm(tmp_path):
+    (tmp_path / "stubborn.py").write_text(textwrap.dedent("""
+        import signal, time, runstore
+        run = runstore.init()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring SIGTERM", flush=True)
+        time.sleep(120)
+    """))
+    (tmp_path / "sweep.yaml").write_text("program: stubborn.py\nmethod: grid\n"
+                                         "parameters: {a: {values: [1, 2]}}\n")
+    store = tmp_path / "store"
+    sweep_id = runstore.sweep(tmp_path / "sweep.yaml", project="stub", dir=store)
+    agent = start_agent(f"""
+        from runstore._cli import main
+        main(["agent", "{sweep_id}", "--dir", "{store}"])
+    """, tmp_path, {"RUNSTORE_AGENT_KILL_DELAY": "0.5"})
+    assert agent.stdout.readline().strip() == "ignoring SIGTERM"
+    started = time.monotonic()
+    runstore._sweep.set_state(sweep_id, "cancelled", store)
+    out, err = agent.communicate(timeout=60)
+    assert agent.returncode == 0, err
+    assert time.monotonic() - started < 20
+    assert [(r[0], r[4]) for r in trials(store)] == [(0, "stopped")]

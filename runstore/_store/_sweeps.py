@@ -17,7 +17,11 @@ from ._json import dumps, loads
 _SWEEP_COLUMNS = ("id", "entity", "project", "name", "method", "config", "seed", "retries",
                   "created_at")
 _TRIAL_COLUMNS = ("sweep_key", "seq", "attempt", "params", "coords", "run_id", "agent_id",
-                  "claimed_at")
+                  "worker_pid", "worker_started", "claimed_at")
+_WITH_AGENT = ("SELECT t.*, a.host AS agent_host, a.pid AS agent_pid,"
+               " a.pid_started AS agent_pid_started, a.last_seen AS agent_last_seen,"
+               " a.stopped_at AS agent_stopped_at"
+               " FROM sweep_trials t LEFT JOIN sweep_agents a ON a.agent_id = t.agent_id")
 
 
 def _dicts(cur: sqlite3.Cursor, json_cols: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -79,18 +83,67 @@ def set_sweep_state(conn: sqlite3.Connection, sweep_key: int, state: str,
 def sweep_trials(conn: sqlite3.Connection, sweep_key: int) -> list[dict[str, Any]]:
     """Every trial of the sweep in (seq, attempt) order, with its agent's host, pid and
     last sign of life."""
-    return _dicts(conn.execute(
-        "SELECT t.*, a.host AS agent_host, a.pid AS agent_pid,"
-        " a.pid_started AS agent_pid_started, a.last_seen AS agent_last_seen,"
-        " a.stopped_at AS agent_stopped_at"
-        " FROM sweep_trials t LEFT JOIN sweep_agents a ON a.agent_id = t.agent_id"
-        " WHERE t.sweep_key = ? ORDER BY t.seq, t.attempt", (sweep_key,)),
-        ("params", "coords"))
+    return _dicts(conn.execute(f"{_WITH_AGENT} WHERE t.sweep_key = ? ORDER BY t.seq,"
+                               " t.attempt", (sweep_key,)), ("params", "coords"))
+
+
+def open_trials(conn: sqlite3.Connection, sweep_key: int) -> list[dict[str, Any]]:
+    """The trials not ended yet, with their agents (as sweep_trials)."""
+    return _dicts(conn.execute(f"{_WITH_AGENT} WHERE t.sweep_key = ? AND t.outcome IS NULL"
+                               " ORDER BY t.seq, t.attempt", (sweep_key,)),
+                  ("params", "coords"))
+
+
+def next_seq(conn: sqlite3.Connection, sweep_key: int) -> int:
+    """The number the sweep's next new configuration gets."""
+    return int(conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM sweep_trials"
+                            " WHERE sweep_key = ?", (sweep_key,)).fetchone()[0])
+
+
+def trial_to_retry(conn: sqlite3.Connection, sweep_key: int,
+                   retries: int) -> dict[str, Any] | None:
+    """The first configuration whose latest attempt crashed with attempts to spare."""
+    found = _dicts(conn.execute(
+        "SELECT * FROM sweep_trials t WHERE sweep_key = ? AND outcome = 'crashed'"
+        " AND attempt < ? AND NOT EXISTS (SELECT 1 FROM sweep_trials u WHERE"
+        " u.sweep_key = t.sweep_key AND u.seq = t.seq AND u.attempt > t.attempt)"
+        " ORDER BY seq LIMIT 1", (sweep_key, retries)), ("params", "coords"))
+    return found[0] if found else None
+
+
+def learned(conn: sqlite3.Connection, sweep_key: int) -> list[tuple[dict[str, Any], float]]:
+    """(coords, metric) of every trial that ended with the metric: what bayes learns from."""
+    return [(loads(coords), metric) for coords, metric in conn.execute(
+        "SELECT coords, metric FROM sweep_trials WHERE sweep_key = ? AND metric IS NOT NULL"
+        " ORDER BY seq, attempt", (sweep_key,))]
+
+
+def reached(conn: sqlite3.Connection, sweep_key: int, target: float, goal: str) -> bool:
+    """Whether a trial's metric reached the target (<= when minimizing, >= maximizing)."""
+    op = "<=" if goal == "minimize" else ">="
+    return conn.execute(f"SELECT 1 FROM sweep_trials WHERE sweep_key = ? AND metric {op} ?"
+                        " LIMIT 1", (sweep_key, target)).fetchone() is not None
+
+
+def taken_over(conn: sqlite3.Connection, sweep_key: int, seq: int, attempt: int) -> bool:
+    """Whether a trial has ended, or was offered again, without its own worker."""
+    return conn.execute(
+        "SELECT 1 FROM sweep_trials WHERE sweep_key = ? AND seq = ? AND ((attempt = ? AND"
+        " outcome IS NOT NULL) OR attempt > ?)", (sweep_key, seq, attempt, attempt)
+    ).fetchone() is not None
+
+
+def set_worker(conn: sqlite3.Connection, sweep_key: int, seq: int, attempt: int, pid: int,
+               started: str | None) -> None:
+    """The process that runs a trial (a program the agent started)."""
+    conn.execute("UPDATE sweep_trials SET worker_pid = ?, worker_started = ? WHERE"
+                 " sweep_key = ? AND seq = ? AND attempt = ?",
+                 (pid, started, sweep_key, seq, attempt))
 
 
 def insert_trial(conn: sqlite3.Connection, fields: dict[str, Any]) -> None:
-    values = [dumps(fields[c]) if c in ("params", "coords") else fields[c]
-              for c in _TRIAL_COLUMNS]
+    values = [dumps(fields[c]) if c in ("params", "coords") else fields.get(c)
+              for c in _TRIAL_COLUMNS]  # worker_pid/_started may be left out
     conn.execute(f"INSERT INTO sweep_trials ({', '.join(_TRIAL_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})", values)
 
