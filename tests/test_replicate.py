@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import runstore
-from helpers import db_rows, free_port, stop_group, wait_drained
+from helpers import db_rows, free_port, stop_group
 from runstore import _replicate
 from runstore._cli import main
 from runstore._errors import UsageError
@@ -95,9 +95,10 @@ def _integrity(path: Path) -> list[str]:
 
 
 def _replicate_while_writing(tmp_path: Path, url: str, env: dict[str, str]) -> None:
-    """Replicate a store to `url` while a child process logs 4 runs into it, wait (by
-    polling restores) until a restore equals the store, stop with SIGINT; then restore
-    once more with `runstore restore` and compare every table."""
+    """Replicate a hub's store to `url` while `runstore sync --watch` merges 4 runs a
+    child process (a node) publishes, wait (by polling restores) until a restore equals
+    the store, stop with SIGINT; then restore once more with `runstore restore` and
+    compare every table."""
     store = tmp_path / "hub"
     runstore.init(dir=store, project="rep", id="first", config={"a": 1}).log({"x": 1})
     runstore.finish()
@@ -107,11 +108,29 @@ def _replicate_while_writing(tmp_path: Path, url: str, env: dict[str, str]) -> N
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         start_new_session=True,
     )
+    # The hub merges what a node publishes while Litestream replicates the hub's store.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    hub = subprocess.Popen(
+        [*_runstore_command(), "sync", "--watch", str(inbox), "--dir", str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )
     try:
-        writer = subprocess.run([sys.executable, "-c", WRITER, str(store)], env=env,
-                                capture_output=True, text=True, timeout=120)
+        writer = subprocess.run(
+            [sys.executable, "-c", WRITER, str(tmp_path / "node")], capture_output=True,
+            text=True, timeout=120,
+            env={**env, "RUNSTORE_PUBLISH_DIR": str(inbox), "RUNSTORE_PUBLISH_INTERVAL": "0.2"})
         assert writer.returncode == 0, writer.stderr
-        assert wait_drained(store)
+        deadline = time.monotonic() + 60
+        while list(inbox.glob("*.db")) or db_rows(
+                store / "runstore.db",
+                "SELECT count(*) FROM runs WHERE state = 'finished'") != [(5,)]:
+            assert time.monotonic() < deadline, "the hub did not merge the runs in 60 s"
+            time.sleep(0.1)
+        hub.send_signal(signal.SIGTERM)
+        out, _ = hub.communicate(timeout=30)
+        assert hub.returncode == 0 and "stopped; merged" in out, out
         assert replicator.poll() is None, replicator.stdout.read() if replicator.stdout else ""
         expected = _tables(store / "runstore.db")
         assert len(expected["view runs"]) == 5
@@ -138,6 +157,7 @@ def _replicate_while_writing(tmp_path: Path, url: str, env: dict[str, str]) -> N
         assert "runstore replicate: stopped" in out
     finally:
         stop_group(replicator)
+        stop_group(hub)
 
     final = tmp_path / "restored"
     result = subprocess.run([*_runstore_command(), "restore", "--from", url, "--to",
