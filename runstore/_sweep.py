@@ -146,7 +146,7 @@ def sweep(sweep_config: Mapping[str, Any] | str | os.PathLike[str], project: str
                or (Path(program).stem if isinstance(program, str) else "uncategorized"))
     entity = entity or raw.get("entity") or env_value("entity") or os_user()
     sweep_id = new_run_id()
-    conn = _store.connect(store_path(dir))
+    conn = _store.connect(_local_store(store_path(dir)))
     try:
         with _store.transaction(conn):
             _sql.insert_sweep(conn, {
@@ -173,6 +173,22 @@ def set_state(sweep_id: str, state: str, dir: str | os.PathLike[str] | None = No
             _sql.set_sweep_state(conn, row["sweep_key"], state, utc_now())
     finally:
         conn.close()
+
+
+def _local_store(path: Path) -> Path:
+    """`path`, unless it is on a network filesystem: agents coordinate through the store's
+    SQLite locks, which must never be taken over NFS (see docs/SCALE-OUT.md)."""
+    from ._filesystems import network_filesystem
+
+    network = None if env_value("allow_network_filesystem") else network_filesystem(path)
+    if network is not None:
+        raise UsageError(
+            f"{path} is on {network}, a network filesystem: sweeps coordinate through the "
+            "store's SQLite locks, which must never be taken over the network. Register the "
+            "sweep and run its agents on the machine whose local disk holds the store (its "
+            "agents may run many processes there); agents on cluster nodes are not "
+            "supported yet (docs/SWEEPS.md)")
+    return path
 
 
 def find(conn: sqlite3.Connection, path: str, project: str | None = None,
@@ -215,7 +231,7 @@ def agent(sweep_id: str, function: Callable[[], Any] | None = None, count: int |
     if count is not None and (isinstance(count, bool) or not isinstance(count, int)
                               or count < 1):
         raise UsageError(f"count must be a positive int, got {count!r}")
-    _Agent(store_path(dir), sweep_id, project, entity).run(function, count)
+    _Agent(_local_store(store_path(dir)), sweep_id, project, entity).run(function, count)
 
 
 class _Agent:

@@ -688,3 +688,16 @@ def test_a_stop_becomes_sigkill_for_a_program_that_ignores_sigterm(tmp_path):
     assert agent.returncode == 0, err
     assert time.monotonic() - started < 20
     assert [(r[0], r[4]) for r in trials(store)] == [(0, "stopped")]
+
+
+def test_sweeps_refuse_a_store_on_a_network_filesystem(tmp_path, monkeypatch):
+    from runstore import _filesystems
+
+    monkeypatch.setattr(_filesystems, "network_filesystem", lambda path: "nfs4")
+    with pytest.raises(runstore.UsageError, match="is on nfs4.*on cluster nodes"):
+        runstore.sweep(GRID, dir=tmp_path / "shared")
+    assert not (tmp_path / "shared" / "runstore.db").exists()
+    with pytest.raises(runstore.UsageError, match="is on nfs4"):
+        runstore.agent("abc", function=print, dir=tmp_path / "shared")
+    monkeypatch.setenv("RUNSTORE_ALLOW_NETWORK_FILESYSTEM", "true")
+    assert runstore.sweep(GRID, dir=tmp_path / "shared")
