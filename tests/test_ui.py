@@ -254,7 +254,7 @@ def _first_await(function: Any) -> str:
 def test_every_route_checks_first_that_the_actor_may_view_the_store() -> None:
     from datasette_plugins.runstore_ui.routes import ROUTES
 
-    assert len({view for _, view in ROUTES}) == len(ROUTES) == 11
+    assert len({view for _, view in ROUTES}) == len(ROUTES) == 12
     first = {view.__name__: _first_await(view) for _, view in ROUTES}
     assert {name: how for name, how in first.items()
             if how not in ("store_db", "store_and_key")} == {}

@@ -27,7 +27,7 @@ from datasette import hookimpl
 
 from runstore._store import canned_queries as store_queries
 
-from . import cells, compat, detect, security
+from . import cells, compat, detect, security, workspace_charts
 from .assets import static_url
 from .metadata import metadata_for
 from .routes import ROUTES
@@ -90,13 +90,18 @@ def render_cell(
 
 
 @hookimpl
-def extra_css_urls(database: str | None, datasette: Any) -> Any:
-    """Our stylesheet on the pages of a store."""
+def extra_css_urls(
+    database: str | None, table: str | None, view_name: str, datasette: Any
+) -> Any:
+    """Our stylesheet on the pages of a store (and the workspace charts' on tables of runs)."""
 
     async def inner() -> list[str]:
         if database and await detect.is_store(datasette, database):
-            return [static_url(datasette, "runstore.css"),
+            urls = [static_url(datasette, "runstore.css"),
                     static_url(datasette, "runstore_compare.css")]
+            if await workspace_charts.shows_runs(datasette, database, table, view_name):
+                urls += workspace_charts.css_urls(datasette)
+            return urls
         return []
 
     return inner
@@ -136,14 +141,17 @@ def asgi_wrapper(datasette: Any) -> Any:
 def extra_js_urls(
     database: str | None, table: str | None, view_name: str, datasette: Any
 ) -> Any:
-    """The "Compare selected" button on the run tables of a store."""
+    """The "Compare selected" button on the run tables of a store; the workspace charts
+    above every table of runs (`workspace_charts`)."""
 
     async def inner() -> list[str]:
+        charts = await workspace_charts.shows_runs(datasette, database, table, view_name)
+        urls = workspace_charts.js_urls(datasette) if charts else []
         if view_name not in ("table", "row") or table not in cells.RUN_TABLES:
-            return []
+            return urls
         if await detect.is_store(datasette, database):
-            return [static_url(datasette, "runstore_pick.js")]
-        return []
+            return [static_url(datasette, "runstore_pick.js"), *urls]
+        return urls
 
     return inner
 

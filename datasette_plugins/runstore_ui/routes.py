@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .views import compare, edit, media, run, run_output, sweep
+from .views import compare, edit, media, run, run_output, series, sweep
 
 STORE_PATH = r"^/(?P<database>[^/]+)/-/runstore"
 RUN_PATH = STORE_PATH + r"/run/(?P<run_key>[0-9]+)"
@@ -32,6 +32,8 @@ ROUTES: list[tuple[str, View]] = [
     (STORE_PATH + r"/blob/(?P<sha256>[0-9a-f]{64})$", media.blob_view),
     # 2-10 runs side by side
     (STORE_PATH + r"/compare$", compare.compare_view),
+    # the workspace charts: metrics of up to 100 runs (a runs table's filter picks them)
+    (STORE_PATH + r"/series\.json$", series.series_view),
     # sweeps: one sweep's page, and the list of a store's (or a project's) sweeps
     (STORE_PATH + r"/sweep/(?P<sweep_id>[^/]+)$", sweep.sweep_view),
     (STORE_PATH + r"/sweeps$", sweep.sweeps_view),

@@ -83,6 +83,8 @@ _LAZY = {
     "store_sweeps": "._sweep_page",
     "sweep_page": "._sweep_page",
     "system_series": "._run_page",
+    "workspace_keys": "._workspace",
+    "workspace_series": "._workspace",
 }
 
 if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
@@ -103,6 +105,7 @@ if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
         system_series,
     )
     from ._sweep_page import run_sweep, store_sweeps, sweep_page
+    from ._workspace import workspace_keys, workspace_series
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: the lazy exports above
@@ -190,4 +193,6 @@ __all__ = [
     "store_sweeps",
     "sweep_page",
     "system_series",
+    "workspace_keys",
+    "workspace_series",
 ]

@@ -1,0 +1,220 @@
+/* runstore parallel coordinates and scatter plots: hand-written SVG, no dependency.
+ *
+ * RunstoreParallel.parallel(el, {axes, rows, metric, goal}) draws parallel coordinates
+ * into `el`: one vertical axis per entry of `axes` ({name, type: "category" | "log" |
+ * "linear", categories (for "category"), metric: true on the metric's axis}), one
+ * polyline per row ({name, values (one per axis; null where a row has none), metric
+ * (a number or null), extra (a title suffix)}), coloured from worst (light) to best
+ * (dark) by the metric (viridis); rows without a metric grey and dashed, underneath.
+ *
+ * RunstoreParallel.scatter(el, {x, y, points}) draws one axis against another:
+ * points [{x, y, name, color}], `x` and `y` the axis names; a text x axis is drawn as
+ * categories.
+ *
+ * The sweep page's plot is the same drawing (runstore_sweep.js keeps its own copy for
+ * now); the workspace charts (runstore_workspace.js) use this one. Run-supplied text
+ * reaches the page only through textContent.
+ */
+(function () {
+  "use strict";
+
+  var SVG = "http://www.w3.org/2000/svg";
+  // viridis, from worst (light) to best (dark)
+  var STOPS = [[253, 231, 37], [94, 201, 98], [33, 145, 140], [59, 82, 139], [68, 1, 84]];
+
+  function isNumber(v) { return typeof v === "number" && isFinite(v); }
+
+  function fmt(v) {
+    if (!isNumber(v)) { return v == null ? "" : String(v); }
+    var a = Math.abs(v);
+    return (a !== 0 && (a < 1e-3 || a >= 1e5)) ? v.toExponential(2) : String(+v.toPrecision(4));
+  }
+
+  function message(el, text) {
+    var p = document.createElement("p");
+    p.className = "runstore-empty";
+    p.textContent = text;
+    el.replaceChildren(p);
+  }
+
+  function node(name, attrs, parent) {
+    var el = document.createElementNS(SVG, name);
+    Object.keys(attrs || {}).forEach(function (k) { el.setAttribute(k, attrs[k]); });
+    if (parent) { parent.appendChild(el); }
+    return el;
+  }
+
+  function color(t) {
+    t = Math.max(0, Math.min(1, t)) * (STOPS.length - 1);
+    var i = Math.min(Math.floor(t), STOPS.length - 2), f = t - i;
+    var a = STOPS[i], b = STOPS[i + 1];
+    return "rgb(" + [0, 1, 2].map(function (k) { return Math.round(a[k] + f * (b[k] - a[k])); })
+      .join(",") + ")";
+  }
+
+  /* The axis type of a list of values: "category" unless all are numbers; "log" for
+   * positive numbers spanning more than two decades. */
+  function axisType(values) {
+    var present = values.filter(function (v) { return v !== null && v !== undefined; });
+    if (!present.length || !present.every(isNumber)) { return "category"; }
+    var lo = Math.min.apply(null, present), hi = Math.max.apply(null, present);
+    return lo > 0 && hi / lo > 100 ? "log" : "linear";
+  }
+
+  /* A scale for one axis: pos(value) in [0, 1] (1 at the top) or null, and its ticks. */
+  function scaleFor(axis, values) {
+    if (axis.type === "category") {
+      var cats = (axis.categories || []).slice();
+      values.forEach(function (v) {
+        if (v !== null && v !== undefined && cats.indexOf(v) < 0) { cats.push(v); }
+      });
+      var n = cats.length;
+      var posOf = function (v) {
+        var i = cats.indexOf(v);
+        return i < 0 ? null : (n === 1 ? 0.5 : 1 - i / (n - 1));
+      };
+      return { pos: posOf, ticks: cats.map(function (c) { return { at: posOf(c), text: fmt(c) }; }) };
+    }
+    var log = axis.type === "log";
+    var xs = values.filter(function (v) { return isNumber(v) && (!log || v > 0); })
+      .map(function (v) { return log ? Math.log10(v) : v; });
+    if (!xs.length) { return { pos: function () { return null; }, ticks: [] }; }
+    var lo = Math.min.apply(null, xs), hi = Math.max.apply(null, xs);
+    if (lo === hi) { lo -= 0.5; hi += 0.5; }
+    var pos = function (v) {
+      if (!isNumber(v) || (log && v <= 0)) { return null; }
+      return ((log ? Math.log10(v) : v) - lo) / (hi - lo);
+    };
+    var ticks = [0, 0.5, 1].map(function (f) {
+      var x = lo + f * (hi - lo);
+      return { at: f, text: fmt(log ? Math.pow(10, x) : x) };
+    });
+    return { pos: pos, ticks: ticks, log: log };
+  }
+
+  function short(text) { return text.length > 18 ? text.slice(0, 17) + "…" : text; }
+
+  function parallel(el, spec) {
+    var axes = spec.axes, rows = spec.rows;
+    if (!rows.length) { message(el, "No runs to draw."); return null; }
+    var W = Math.max(480, el.clientWidth || 800), H = 340;
+    var top = 36, bottom = 30, left = 60, right = 70;
+    var step = axes.length > 1 ? (W - left - right) / (axes.length - 1) : 0;
+    var columns = axes.map(function (axis, a) {
+      return scaleFor(axis, rows.map(function (r) { return r.values[a]; }));
+    });
+    var metrics = rows.map(function (r) { return r.metric; }).filter(isNumber);
+    var mlo = Math.min.apply(null, metrics), mhi = Math.max.apply(null, metrics);
+    var svg = node("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H,
+      role: "img", "class": "runstore-parallel-svg" });
+    node("title", {}, svg).textContent = "Parallel coordinates of " +
+      axes.map(function (a) { return a.name; }).join(", ");
+    var x = function (a) { return left + a * step; };
+    var y = function (p) { return top + (1 - p) * (H - top - bottom); };
+    var lines = node("g", { "class": "runstore-parallel-lines" }, svg);
+    var order = rows.slice().sort(function (s, t) {
+      var sm = isNumber(s.metric), tm = isNumber(t.metric);
+      if (sm !== tm) { return sm ? 1 : -1; }
+      if (!sm) { return 0; }
+      return spec.goal === "minimize" ? t.metric - s.metric : s.metric - t.metric;
+    });
+    order.forEach(function (row) {
+      var pts = [], segments = [];
+      axes.forEach(function (axis, a) {
+        var p = columns[a].pos(row.values[a]);
+        if (p === null) { if (pts.length) { segments.push(pts); } pts = []; return; }
+        pts.push(x(a).toFixed(1) + "," + y(p).toFixed(1));
+      });
+      if (pts.length) { segments.push(pts); }
+      var scored = isNumber(row.metric);
+      var t = scored && mhi > mlo ? (row.metric - mlo) / (mhi - mlo) : 1;
+      if (spec.goal !== "minimize") { t = 1 - t; }
+      var g = node("g", { "class": "runstore-parallel-trial" + (scored ? "" : " runstore-unscored") },
+        lines);
+      node("title", {}, g).textContent = row.name + (row.extra || "") + ": " +
+        (spec.metric || "metric") + " " + (scored ? fmt(row.metric) : "none");
+      segments.forEach(function (seg) {
+        var attrs = { points: seg.join(" "), fill: "none", "stroke-width": scored ? 1.6 : 1,
+          stroke: scored ? color(1 - t) : "#bbb", "stroke-opacity": scored ? 0.85 : 0.7 };
+        if (!scored) { attrs["stroke-dasharray"] = "4 3"; }
+        if (seg.length === 1) {
+          var xy = seg[0].split(",");
+          node("circle", { cx: xy[0], cy: xy[1], r: 2.5, fill: attrs.stroke }, g);
+        } else {
+          node("polyline", attrs, g);
+        }
+      });
+    });
+    axes.forEach(function (axis, a) {
+      var g = node("g", { "class": "runstore-parallel-axis", "data-axis": axis.name }, svg);
+      node("line", { x1: x(a), x2: x(a), y1: y(0), y2: y(1), stroke: "#333" }, g);
+      var name = node("text", { x: x(a), y: top - 18, "text-anchor": "middle",
+        "font-weight": "bold", "font-size": 12 }, g);
+      name.textContent = short(axis.name) + (columns[a].log ? " (log)" : "");
+      columns[a].ticks.forEach(function (tick) {
+        if (tick.at === null) { return; }
+        node("line", { x1: x(a) - 4, x2: x(a), y1: y(tick.at), y2: y(tick.at), stroke: "#333" }, g);
+        var text = node("text", { x: x(a) - 6, y: y(tick.at) + 4, "text-anchor": "end",
+          "font-size": 11, fill: "#333", "paint-order": "stroke", stroke: "#fff",
+          "stroke-width": 3 }, g);
+        text.textContent = short(tick.text);
+      });
+    });
+    el.replaceChildren(svg);
+    return svg;
+  }
+
+  function scatter(el, spec) {
+    var points = spec.points.filter(function (p) {
+      return p.x !== null && p.x !== undefined && isNumber(p.y);
+    });
+    if (!points.length) { message(el, "No run has both " + spec.x + " and " + spec.y + "."); return null; }
+    var W = Math.max(320, el.clientWidth || 480), H = 300;
+    var top = 16, bottom = 44, left = 70, right = 20;
+    var xAxis = { type: axisType(points.map(function (p) { return p.x; })) };
+    var xs = scaleFor(xAxis, points.map(function (p) { return p.x; }));
+    var ys = scaleFor({ type: "linear" }, points.map(function (p) { return p.y; }));
+    var svg = node("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H,
+      role: "img", "class": "runstore-scatter-svg" });
+    node("title", {}, svg).textContent = spec.y + " against " + spec.x;
+    var px = function (p) { return left + (xAxis.type === "category" ? 0.1 + 0.8 * p : p) * (W - left - right); };
+    var py = function (p) { return top + (1 - p) * (H - top - bottom); };
+    node("line", { x1: left, x2: W - right, y1: py(0), y2: py(0), stroke: "#333" }, svg);
+    node("line", { x1: left, x2: left, y1: py(0), y2: py(1), stroke: "#333" }, svg);
+    xs.ticks.forEach(function (tick) {
+      if (tick.at === null) { return; }
+      var t = node("text", { x: px(tick.at), y: py(0) + 16, "text-anchor": "middle",
+        "font-size": 11, fill: "#333" }, svg);
+      t.textContent = short(tick.text);
+    });
+    ys.ticks.forEach(function (tick) {
+      var t = node("text", { x: left - 6, y: py(tick.at) + 4, "text-anchor": "end",
+        "font-size": 11, fill: "#333" }, svg);
+      t.textContent = short(tick.text);
+    });
+    var xl = node("text", { x: (left + W - right) / 2, y: H - 8, "text-anchor": "middle",
+      "font-size": 12, "font-weight": "bold" }, svg);
+    xl.textContent = spec.x + (xs.log ? " (log)" : "");
+    var yl = node("text", { x: 12, y: (top + py(0)) / 2, "text-anchor": "middle",
+      "font-size": 12, "font-weight": "bold",
+      transform: "rotate(-90 12 " + (top + py(0)) / 2 + ")" }, svg);
+    yl.textContent = spec.y;
+    var dots = node("g", { "class": "runstore-scatter-points" }, svg);
+    points.forEach(function (p, i) {
+      var at = xs.pos(p.x);
+      if (at === null) { return; }
+      // categories: a little jitter so runs with the same value stay apart
+      var jitter = xAxis.type === "category" ? ((i * 7919) % 11 - 5) * 1.5 : 0;
+      var c = node("circle", { cx: (px(at) + jitter).toFixed(1), cy: py(ys.pos(p.y)).toFixed(1),
+        r: 4.5, fill: p.color || "#1f77b4", "fill-opacity": 0.85, stroke: "#fff" }, dots);
+      node("title", {}, c).textContent = p.name + ": " + spec.x + " " + fmt(p.x) + ", " +
+        spec.y + " " + fmt(p.y);
+    });
+    el.replaceChildren(svg);
+    return svg;
+  }
+
+  window.RunstoreParallel = {
+    parallel: parallel, scatter: scatter, scaleFor: scaleFor, axisType: axisType, fmt: fmt
+  };
+})();

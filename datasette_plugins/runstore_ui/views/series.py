@@ -1,0 +1,92 @@
+"""The workspace charts' data: metrics of up to 100 runs in one request.
+
+Route: ``/<db>/-/runstore/series.json?runs=<run_key>,<run_key>,...`` with
+
+- ``metric=<key>`` (repeated; none: only the runs and their metric keys),
+- ``points=`` (the most points per run and metric, M4-downsampled from the store's
+  per-block summaries past it; default 400),
+- ``x=step|runtime|time|metric`` and ``x_metric=<key>`` for metric-vs-metric.
+
+Returns ``{"runs": [...], "keys": [...], "series": [...]}``: each run's name, state,
+project, group, job type and flattened config and summary (scalar values only, keys
+dotted as the run page shows them), every numeric metric key any of the runs logged,
+and per run and metric its aligned ``x``, ``y`` and ``steps`` (`runstore._store`'s
+`workspace_series`). The charts panel (static/runstore_workspace.js) asks for it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from datasette.utils.asgi import BadRequest, Response
+
+from runstore._store import workspace_keys, workspace_series
+
+from ..access import int64, points_arg, store_db
+from ..format import flatten
+
+MAX_RUNS = 100
+DEFAULT_POINTS = 400
+X_CHOICES = ("step", "runtime", "time", "metric")
+
+
+def parse_runs(values: list[str]) -> list[int]:
+    """run_keys from ``runs=`` (comma-separated, possibly repeated), without repeats;
+    BadRequest past `MAX_RUNS` or for anything but digits."""
+    keys: dict[int, None] = {}
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key = int64(part)
+            if key is None:
+                raise BadRequest("runs= must be run_key numbers (digits 0-9) separated by "
+                                 "commas, e.g. ?runs=3,7")
+            keys[key] = None
+    if len(keys) > MAX_RUNS:
+        raise BadRequest(f"At most {MAX_RUNS} runs at once (got {len(keys)})")
+    return list(keys)
+
+
+def _scalars(obj: Any) -> dict[str, Any]:
+    """A config or summary as dotted keys -> JSON-safe scalars (numbers, strings, bools)."""
+    if not isinstance(obj, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in flatten(obj):
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = value
+    return out
+
+
+async def series_view(datasette: Any, request: Any) -> Response:
+    """Runs, metric keys and chart data of up to 100 runs as JSON."""
+    db = await store_db(datasette, request)
+    run_keys = parse_runs(request.args.getlist("runs"))
+    metrics = [m for m in request.args.getlist("metric") if m]
+    points = points_arg(request, DEFAULT_POINTS)
+    x = request.args.get("x") or "step"
+    if x not in X_CHOICES:
+        raise BadRequest("x must be step, runtime, time or metric")
+    x_metric = request.args.get("x_metric") or None
+    if x == "metric" and not x_metric:
+        raise BadRequest("x=metric needs x_metric=<a metric key>")
+
+    def read(conn: Any) -> dict[str, Any]:
+        data = workspace_series(conn, run_keys, metrics, points=points, x=x,
+                                x_metric=x_metric)
+        data["keys"] = workspace_keys(conn, run_keys) if run_keys else []
+        return data
+
+    try:
+        data = await db.execute_fn(read)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    for run in data["runs"]:
+        run["config"] = _scalars(run["config"])
+        run["summary"] = _scalars(run["summary"])
+    return Response.json(data)
