@@ -1,13 +1,13 @@
 """Sweeps that live in the store: `runstore.sweep()` registers one, `runstore.agent()`
 runs its configurations (wandb's names, YAML and semantics; see docs/SWEEPS.md).
 
-Agents in any number of processes coordinate only through the store: each claims the
-next configuration in one BEGIN IMMEDIATE transaction (`_claim`), so no configuration runs
-twice; a configuration whose run crashed is offered again (`retries` times). An agent
-runs a configuration by calling a function in its own process (whose `runstore.init()`
-becomes the trial's run) or by starting the sweep's `program`/`command`, whose init()
-finds the trial through RUNSTORE_SWEEP_PARAM_PATH. Hyperband stops runs from the agent
-that runs them.
+Agents claim configurations on a board (`_sweep_board`): the store itself, one
+BEGIN IMMEDIATE transaction per claim, so no configuration runs twice; or, for an agent on
+a cluster node, the hub, asked through files in the inbox. A configuration whose run
+crashed is offered again (`retries` times). An agent runs a configuration by calling a
+function in its own process (whose `runstore.init()` becomes the trial's run) or by
+starting the sweep's `program`/`command`, whose init() finds the trial through
+RUNSTORE_SWEEP_PARAM_PATH. Hyperband stops runs from the agent that runs them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-import math
 import os
 import random
 import re
@@ -29,7 +28,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,11 @@ from ._names import new_run_id
 from ._provenance import os_user
 from ._settings import env_value, store_path
 from ._store import _sweeps as _sql
-from ._sweep_config import SweepConfig, load
-from ._sweep_search import Done, hyperband_stops, next_draw
+from ._sweep_board import RemoteBoard, StoreBoard, Trial, find, trial_metric
+from ._sweep_config import load
 from ._values import utc_now, warn_user
+
+__all__ = ["Trial", "find", "trial_metric"]  # re-exported: the read API and init() use them
 
 PARAM_PATH_ENV = "RUNSTORE_SWEEP_PARAM_PATH"
 SWEEP_ID_ENV = "RUNSTORE_SWEEP_ID"
@@ -51,29 +52,9 @@ POLL_S = float(os.environ.get("RUNSTORE_SWEEP_POLL_S", "2"))
 MAX_FAILURES_IN_A_ROW = int(os.environ.get("RUNSTORE_AGENT_MAX_INITIAL_FAILURES", "3"))
 # A program that ignores the SIGTERM of a stop gets SIGKILL this much later.
 KILL_DELAY_S = float(os.environ.get("RUNSTORE_AGENT_KILL_DELAY", "30"))
-_KILLED = (143, 130, 255, -15, -2)  # SIGTERM, SIGINT (shell, runstore, Popen) exit codes
 STATES = ("running", "paused", "cancelled", "finished")
 _ENVVAR = re.compile(r"\$\{envvar:([^}]*)\}")
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One configuration of a sweep, claimed for one run (what init() needs to know)."""
-
-    sweep_id: str
-    sweep_key: int
-    seq: int
-    attempt: int
-    run_id: str
-    params: dict[str, Any]  # as the run's config holds them (nested parameters nested)
-    store: str  # the store file
-    entity: str
-    project: str
-
-    @property
-    def root(self) -> str:
-        return str(Path(self.store).parent)
 
 
 class SweepStopped(BaseException):
@@ -104,6 +85,8 @@ def take_trial() -> Trial | None:
         warn_user(f"runstore: {PARAM_PATH_ENV}={path} names no sweep trial ({exc}); "
                   "this run is not part of a sweep")
         return None
+    if trial.remote:  # a node's trial: the hub keeps it open while its agent beats
+        return trial
     conn = _store.connect(trial.store)
     try:
         gone = _sql.taken_over(conn, trial.sweep_key, trial.seq, trial.attempt)
@@ -191,35 +174,6 @@ def _local_store(path: Path) -> Path:
     return path
 
 
-def find(conn: sqlite3.Connection, path: str, project: str | None = None,
-         entity: str | None = None) -> dict[str, Any]:
-    """A sweep by "id", "project/id" or "entity/project/id"; UsageError if none."""
-    parts = str(path).strip("/").split("/")
-    if len(parts) > 3 or not all(parts):
-        raise UsageError(f"sweep {path!r}: give its id, project/id or entity/project/id")
-    sweep_id = parts[-1]
-    project = parts[-2] if len(parts) >= 2 else project
-    entity = parts[-3] if len(parts) == 3 else entity
-    found = _sql.find_sweeps(conn, sweep_id, project, entity)
-    if not found:
-        raise UsageError(f"no sweep {path!r} in this store; `runstore sweep CONFIG.yaml` "
-                         "registers one and prints its id")
-    return found[0]
-
-
-def trial_metric(summary: Mapping[str, Any], metric: str | None, goal: str) -> float | None:
-    """The sweep metric in a run's summary: a number, or the min/max a summary rule kept."""
-    if metric is None:
-        return None
-    value = summary.get(metric)
-    if isinstance(value, Mapping):
-        value = value.get("min" if goal == "minimize" else "max", value.get("last"))
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 # -- the agent ----------------------------------------------------------------------------
 
 
@@ -227,64 +181,59 @@ def agent(sweep_id: str, function: Callable[[], Any] | None = None, count: int |
           project: str | None = None, entity: str | None = None, *,
           dir: str | os.PathLike[str] | None = None) -> None:
     """Run the sweep's configurations until none is left (or `count` of them): each by
-    calling `function` in this process, or without it by starting the sweep's program."""
+    calling `function` in this process, or without it by starting the sweep's program.
+    On a cluster node (RUNSTORE_PUBLISH_DIR set), claims go through the hub."""
     if count is not None and (isinstance(count, bool) or not isinstance(count, int)
                               or count < 1):
         raise UsageError(f"count must be a positive int, got {count!r}")
-    _Agent(_local_store(store_path(dir)), sweep_id, project, entity).run(function, count)
+    _Agent(sweep_id, project, entity, dir).run(function, count)
 
 
 class _Agent:
-    def __init__(self, path: Path, sweep_path: str, project: str | None,
-                 entity: str | None) -> None:
-        if not path.exists():
-            raise UsageError(f"no runstore at {path}; pass the dir the sweep was created in")
-        self.path = path
-        self.conn = _store.connect(path)
-        row = find(self.conn, sweep_path, project, entity)
-        self.key: int = row["sweep_key"]
-        self.sweep_id: str = row["id"]
-        self.entity: str = row["entity"]
-        self.project: str = row["project"]
-        self.seed: int = row["seed"]
-        self.retries: int = row["retries"]
-        self.config: SweepConfig = load(row["config"])
+    def __init__(self, sweep_path: str, project: str | None, entity: str | None,
+                 dir: str | os.PathLike[str] | None) -> None:
         self.agent_id = f"{socket.gethostname()}-{os.getpid()}-{new_run_id()[:4]}"
+        self._waiting_for: int | None = None
+        inbox = env_value("publish_dir")
+        self.board: StoreBoard | RemoteBoard
+        if inbox:  # a cluster node: the hub claims for it
+            self.board = RemoteBoard(Path(inbox).expanduser(), store_path(dir), sweep_path,
+                                     self.agent_id, self._say_waiting)
+        else:
+            self.board = StoreBoard(_local_store(store_path(dir)), sweep_path, project,
+                                    entity, self.agent_id, self._say_waiting)
+        self.sweep_id = self.board.sweep.sweep_id
+        self.config = self.board.sweep.config
         self._lock = threading.Lock()
         self._running: Trial | None = None  # the trial being run, for the monitor
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopped: Trial | None = None  # the trial the monitor stopped
         self._thread_id = threading.get_ident()
         self._done = threading.Event()
-        self._waiting_for: tuple[str, ...] | None = None
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, function: Callable[[], Any] | None, count: int | None) -> None:
-        raw = self.config.raw
-        if function is None and not (raw.get("program") or raw.get("command")):
-            raise UsageError(f"sweep {self.sweep_id} has no program or command to run; "
-                             "pass agent() a function, or add `program:` to the sweep config")
-        program = raw.get("program")
-        uses_program = "${program}" in json.dumps(raw.get("command") or DEFAULT_COMMAND)
-        if function is None and uses_program and isinstance(program, str) \
-                and not Path(program).exists():
-            raise UsageError(f"the sweep's program {program!r} is not in {Path.cwd()}; start "
-                             "the agent in the directory that holds it")
-        if self.config.method == "bayes":  # load Optuna now, not under the claim's lock
-            with contextlib.suppress(ImportError):
-                import optuna  # noqa: F401
-        self._beat()
+        try:
+            self._check_program(function)
+            if self.config.method == "bayes":  # load Optuna now, not under a claim's lock
+                with contextlib.suppress(ImportError):
+                    import optuna  # noqa: F401
+            self.board.beat()
+        except BaseException:
+            self.board.close()
+            raise
         monitor = threading.Thread(target=self._monitor, name="runstore-sweep-agent",
                                    daemon=True)
         monitor.start()
         ran = failures = 0
         try:
             while count is None or ran < count:
-                claimed = self._claim()
+                claimed = self.board.claim()
                 if isinstance(claimed, str):  # "wait"
                     time.sleep(POLL_S)
                     continue
+                self._waiting_for = None
                 if claimed is None:
                     break
                 ran += 1
@@ -299,112 +248,31 @@ class _Agent:
         finally:
             self._done.set()
             monitor.join(timeout=POLL_S + 5)
-            with contextlib.suppress(sqlite3.Error), _store.transaction(self.conn):
-                _sql.stop_agent(self.conn, self.agent_id, utc_now())
-            self.conn.close()
+            self.board.close()
 
-    def _beat(self) -> None:
-        with _store.transaction(self.conn):
-            _sql.upsert_agent(self.conn, self.agent_id, self.key, socket.gethostname(),
-                              os.getpid(), _store.process_started(), utc_now())
+    def _check_program(self, function: Callable[[], Any] | None) -> None:
+        raw = self.config.raw
+        if function is not None:
+            return
+        if not (raw.get("program") or raw.get("command")):
+            raise UsageError(f"sweep {self.sweep_id} has no program or command to run; "
+                             "pass agent() a function, or add `program:` to the sweep config")
+        program = raw.get("program")
+        uses_program = "${program}" in json.dumps(raw.get("command") or DEFAULT_COMMAND)
+        if uses_program and isinstance(program, str) and not Path(program).exists():
+            raise UsageError(f"the sweep's program {program!r} is not in {Path.cwd()}; start "
+                             "the agent in the directory that holds it")
 
-    def _claim(self) -> Trial | str | None:
-        """The next trial (a Trial), "wait" (paused, or others' runs may still crash and be
-        offered again), or None (the sweep is over). Every query is indexed: a claim
-        costs the same in the sweep's 10th configuration and its 100,000th."""
-        with _store.transaction(self.conn):
-            state = _sql.sweep_state(self.conn, self.key)
-            if state == "paused":
-                return "wait"
-            if state != "running":
-                return None
-            still_open = self._settled(_sql.open_trials(self.conn, self.key))
-            target = self.config.target
-            if target is not None and _sql.reached(self.conn, self.key, target,
-                                                   self.config.goal):
-                _sql.set_sweep_state(self.conn, self.key, "finished", utc_now())
-                return None
-            again = _sql.trial_to_retry(self.conn, self.key, self.retries)
-            if again is not None:
-                seq, attempt = again["seq"], again["attempt"] + 1
-                params, coords = again["params"], again["coords"]
-            else:
-                seq, attempt = _sql.next_seq(self.conn, self.key), 0
-                cap = self.config.run_cap
-                draw = None if cap is not None and seq >= cap else next_draw(
-                    self.config, seq, self.seed, self._learned())
-                if draw is None:
-                    if still_open:
-                        self._say_waiting(still_open)
-                        return "wait"
-                    _sql.set_sweep_state(self.conn, self.key, "finished", utc_now())
-                    return None
-                params, coords = self.config.config_for(draw.values), draw.coords
-            trial = Trial(self.sweep_id, self.key, seq, attempt, new_run_id(), params,
-                          str(self.path), self.entity, self.project)
-            _sql.insert_trial(self.conn, {
-                "sweep_key": self.key, "seq": seq, "attempt": attempt, "params": params,
-                "coords": coords, "run_id": trial.run_id, "agent_id": self.agent_id,
-                "worker_pid": os.getpid(), "worker_started": _store.process_started(),
-                "claimed_at": utc_now()})
-            _sql.upsert_agent(self.conn, self.agent_id, self.key, socket.gethostname(),
-                              os.getpid(), _store.process_started(), utc_now())
-        self._waiting_for = None
-        return trial
-
-    def _learned(self) -> list[Done]:
-        if self.config.method != "bayes":
-            return []
-        return [Done(coords, metric) for coords, metric in _sql.learned(self.conn, self.key)]
-
-    def _say_waiting(self, still_open: list[dict[str, Any]]) -> None:
+    def _say_waiting(self, count: int) -> None:
         """Say once (per change) what an agent with nothing to claim waits for."""
-        waiting = tuple(t["run_id"] for t in still_open)
-        if waiting != self._waiting_for:
-            self._waiting_for = waiting
+        if count != self._waiting_for:
+            self._waiting_for = count
             print(f"runstore: sweep {self.sweep_id} has nothing left to claim; waiting for "
-                  f"{len(waiting)} run(s) other agents are running (one may crash and be "
-                  "offered again)", file=sys.stderr, flush=True)
-
-    def _settled(self, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Of the open trials, those left by a worker that is gone get the outcome their
-        run shows (crashed when it never started); returns the trials still open."""
-        still_open = []
-        for t in trials:
-            if t["agent_id"] == self.agent_id or _worker_alive(t):
-                still_open.append(t)
-                continue
-            run = _store.get_run(self.conn, self.project, t["run_id"], self.entity)
-            if run is not None:
-                _store.settle_runs(self.conn, [run])
-                state = _store.shown_state(run) or "crashed"
-                if state == "running":
-                    still_open.append(t)  # written from another host: it may finish yet
-                    continue
-                metric = trial_metric(run["summary"], self.config.metric, self.config.goal)
-                state = _outcome(state, run.get("exit_code"))
-            else:
-                state, metric = "crashed", None
-            _sql.end_trial(self.conn, self.key, t["seq"], t["attempt"], state, metric,
-                           utc_now())
-        return still_open
+                  f"{count} run(s) other agents are running (one may crash and be offered "
+                  "again)", file=sys.stderr, flush=True)
 
     def _end(self, trial: Trial, fallback: str) -> str:
-        """Record how the trial ended: stopped, else its run's state (`fallback` if it
-        has no run)."""
-        run = _store.get_run(self.conn, trial.project, trial.run_id, trial.entity)
-        if run is not None:
-            _store.settle_runs(self.conn, [run])
-        state = fallback if run is None else _store.shown_state(run) or fallback
-        outcome = "stopped" if self._stopped == trial else _outcome(
-            state if state in ("finished", "failed", "crashed") else fallback,
-            None if run is None else run.get("exit_code"))
-        metric = None if run is None else trial_metric(run["summary"], self.config.metric,
-                                                        self.config.goal)
-        with _store.transaction(self.conn):
-            _sql.end_trial(self.conn, self.key, trial.seq, trial.attempt, outcome, metric,
-                           utc_now())
-        return outcome
+        return self.board.end(trial, self._stopped == trial, fallback)
 
     # -- running one trial ---------------------------------------------------------------
 
@@ -449,8 +317,7 @@ class _Agent:
         for run in _lifecycle.active_runs():
             if id(run) not in before:
                 run.finish(exit_code=exit_code)
-        return _store.get_run(self.conn, trial.project, trial.run_id,
-                              trial.entity) is not None
+        return self.board.has_run(trial)
 
     def _start(self, trial: Trial) -> str:
         """The trial as a process of the sweep's program/command."""
@@ -468,9 +335,7 @@ class _Agent:
             except OSError as exc:
                 warn_user(f"runstore: cannot start {shlex.join(command)}: {exc}")
                 return self._end(trial, "failed")
-            with _store.transaction(self.conn):
-                _sql.set_worker(self.conn, trial.sweep_key, trial.seq, trial.attempt,
-                                proc.pid, _store.process_started(proc.pid))
+            self.board.started(trial, proc.pid)
             with self._lock:
                 self._running, self._proc = trial, proc
             try:
@@ -488,35 +353,19 @@ class _Agent:
     # -- the monitor thread: heartbeat, hyperband, cancel ----------------------------------
 
     def _monitor(self) -> None:
-        conn = _store.connect(self.path)
+        conn = self.board.monitor_connection()
         try:
             while not self._done.wait(POLL_S):
                 try:
-                    self._check(conn)
-                except sqlite3.Error as exc:  # busy or gone for a moment: try again later
-                    warn_user(f"runstore: sweep agent could not read the store: {exc}")
+                    self.board.beat()
+                    trial = self._running
+                    if trial is not None and self.board.should_stop(trial, conn):
+                        self._stop(trial)
+                except (sqlite3.Error, OSError) as exc:  # busy or gone for a moment
+                    warn_user(f"runstore: sweep agent could not read the sweep: {exc}")
         finally:
-            conn.close()
-
-    def _check(self, conn: sqlite3.Connection) -> None:
-        with _store.transaction(conn):
-            _sql.upsert_agent(conn, self.agent_id, self.key, socket.gethostname(),
-                              os.getpid(), _store.process_started(), utc_now())
-        trial = self._running
-        if trial is None:
-            return
-        state = _sql.find_sweeps(conn, self.sweep_id)[0]["state"]
-        stop = state == "cancelled"
-        hyperband = self.config.hyperband
-        if not stop and hyperband is not None and self.config.metric is not None:
-            trials = _sql.sweep_trials(conn, self.key)
-            histories = _sql.metric_histories(conn, self.entity, self.project,
-                                              [t["run_id"] for t in trials],
-                                              self.config.metric)
-            stop = trial.run_id in hyperband_stops(hyperband, self.config.goal, histories,
-                                                   [trial.run_id])
-        if stop:
-            self._stop(trial)
+            if conn is not None:
+                conn.close()
 
     def _stop(self, trial: Trial) -> None:
         with self._lock:
@@ -533,29 +382,9 @@ class _Agent:
                 _raise_in_thread(self._thread_id, SweepStopped)
 
 
-def _worker_alive(trial: Mapping[str, Any]) -> bool:
-    """Whether the process running a trial (its agent, or the program the agent started,
-    which may outlive it) may still start or end its run."""
-    if trial.get("agent_host") == socket.gethostname() and os.name == "posix":
-        return _store.pid_alive(trial.get("worker_pid"), trial.get("worker_started")) or (
-            not trial.get("agent_stopped_at")
-            and _store.pid_alive(trial.get("agent_pid"), trial.get("agent_pid_started")))
-    last = trial.get("agent_last_seen")
-    return not trial.get("agent_stopped_at") and last is not None \
-        and _store.heartbeat_age({"heartbeat_at": last}) <= _store.STALE_AFTER_S
-
-
 def _kill_if_running(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
-
-
-def _outcome(state: str, exit_code: int | None) -> str:
-    """A trial's outcome from its run's state: a run ended by SIGTERM (a cluster's
-    preemption or time limit) or Ctrl+C was killed, not wrong: crashed, so offered again."""
-    if state == "failed" and exit_code in _KILLED:
-        return "crashed"
-    return state
 
 
 def _raise_in_thread(thread_id: int, exc: type[BaseException]) -> None:
