@@ -20,6 +20,7 @@ from pathlib import Path
 from . import _store
 from ._errors import UsageError
 from ._store import _publish as stored
+from ._sweep_hub import SweepDesk
 from ._values import utc_now
 
 POLL_S = 1.0
@@ -101,6 +102,7 @@ def watch(inbox: Path, store: Path, archive: Path | None = None, *,
                          "nodes' RUNSTORE_PUBLISH_DIR at it")
     stop = stop or threading.Event()
     hub = Hub(store, archive, say)
+    desk = SweepDesk(store, inbox, say)  # sweep agents on the nodes claim through the hub
     restore = _stop_on_signals(stop)
     say(f"watching {inbox}: merging into {store} (archive {hub.archive}); Ctrl+C stops")
     try:
@@ -110,10 +112,12 @@ def watch(inbox: Path, store: Path, archive: Path | None = None, *,
             hub.merge_archive()
             for run_id in stored.keep_alive(hub.conn, utc_now(), silent_after_s):
                 say(f"run {run_id} sent nothing for {silent_after_s:.0f} s: crashed")
+            desk.serve()
             if stop.wait(POLL_S if poll_s is None else poll_s):
                 break
     finally:
         restore()
+        desk.close()
         hub.close()
     say(f"stopped; merged {hub.points} points")
 

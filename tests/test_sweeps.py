@@ -701,3 +701,46 @@ def test_sweeps_refuse_a_store_on_a_network_filesystem(tmp_path, monkeypatch):
         runstore.agent("abc", function=print, dir=tmp_path / "shared")
     monkeypatch.setenv("RUNSTORE_ALLOW_NETWORK_FILESYSTEM", "true")
     assert runstore.sweep(GRID, dir=tmp_path / "shared")
+
+
+def test_agents_on_cluster_nodes_claim_through_the_hub(tmp_path):
+    """Nodes never open the hub's store: they ask the hub (files in the inbox), and
+    publish their runs there; the hub claims for them, one transaction per claim."""
+    hub_dir, inbox = tmp_path / "hub", tmp_path / "inbox"
+    inbox.mkdir()
+    sweep_id = runstore.sweep(GRID, project="cluster", dir=hub_dir)
+    hub = start_agent(f"""
+        from runstore import _hub
+        from runstore._cli import main
+        _hub.POLL_S = 0.1
+        main(["sync", "--watch", "{inbox}", "--dir", "{hub_dir}", "--crashed-after", "30"])
+    """, tmp_path, {})
+    node_env = {"SWEEP": sweep_id, "RUNSTORE_PUBLISH_DIR": str(inbox),
+                "RUNSTORE_PUBLISH_INTERVAL": "0.2"}
+    nodes = [start_agent(AGENT_SCRIPT, tmp_path, {**node_env, "STORE": str(tmp_path / f"n{i}")})
+             for i in range(2)]
+    try:
+        for node in nodes:
+            out, err = node.communicate(timeout=180)
+            assert node.returncode == 0, err
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (list(inbox.glob("*.db")) or query(
+                hub_dir, "SELECT count(*) FROM sweep_runs WHERE run_state = 'finished'")
+                != [(6,)]):
+            time.sleep(0.2)
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        out, err = hub.communicate(timeout=30)
+    rows = trials(hub_dir)
+    assert sorted((json.loads(p)["a"], json.loads(p)["b"]) for _, _, p, *_ in rows) == sorted(
+        itertools.product([1, 2], ["x", "y", "z"]))
+    assert {(r[1], r[3], r[4]) for r in rows} == {(0, "finished", "finished")}
+    for _, _, params, _, _, metric in rows:
+        assert metric == pytest.approx(json.loads(params)["a"] / 3)
+    # both nodes worked, their runs are in the hub store (published), none in its dir
+    assert len({v for (v,) in query(hub_dir, "SELECT h.value FROM history h JOIN "
+                                             "metric_keys k USING (key_id) WHERE k.key = "
+                                             "'pid'")}) == 2
+    assert query(hub_dir, "SELECT count(*) FROM published_files") != [(0,)]
+    assert query(hub_dir, "SELECT state FROM sweeps") == [("finished",)]
+    assert "configuration 5" in out
