@@ -44,6 +44,37 @@
     return color.replace(/^hsl\((.*)\)$/, "hsla($1, " + alpha + ")");
   }
 
+  /* Tick labels from the axis' tick increment: 1.5k, 2.5M, 1.5e-4, 0.25 (never a label
+   * that drops its leading digits, as uPlot's default does past 1e5 in a narrow axis). */
+  var SI = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  function tick(v, incr) {
+    if (v == null || !isFinite(v)) { return ""; }
+    var a = Math.abs(v), step = Math.abs(incr) || a || 1;
+    if (v === 0) { return "0"; }
+    if (a >= 1e15 || (a < 1e-3 && step < 1e-3)) {
+      var digits = Math.max(0, Math.min(6, Math.round(Math.log10(a / step)) + 1));
+      return v.toExponential(Math.min(digits, 4));
+    }
+    for (var i = 0; i < SI.length; i++) {
+      if (a >= SI[i][0] && step >= SI[i][0] / 1000) {
+        return (+(v / SI[i][0]).toFixed(Math.min(decimalsOf(step / SI[i][0]), 3))) + SI[i][1];
+      }
+    }
+    return v.toFixed(decimalsOf(step));
+  }
+
+  /* The decimals that write `step` (a tick increment: 0.25 -> 2, 5 -> 0) exactly. */
+  function decimalsOf(step) {
+    var d = 0;
+    while (d < 10 && Math.abs(Math.round(step * Math.pow(10, d)) - step * Math.pow(10, d)) >
+      1e-6 * Math.max(1, step * Math.pow(10, d))) { d++; }
+    return d;
+  }
+
+  function ticks(u, splits, axisIdx, space, incr) {
+    return splits.map(function (v) { return tick(v, incr); });
+  }
+
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
@@ -274,7 +305,9 @@
         legend: { show: false },
         cursor: { drag: { x: true, y: false }, points: { show: false } },
         scales: { x: { time: settings.x === "time" } },
-        axes: [{ label: xLabelText(), labelSize: 18, size: 36 }, { size: 56 }],
+        axes: [settings.x === "time" ? { label: xLabelText(), labelSize: 18, size: 44, space: 90 }
+          : { label: xLabelText(), labelSize: 18, size: 36, values: ticks },
+        { size: 52, values: ticks }],
         series: [{}]
       };
     }
