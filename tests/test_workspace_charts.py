@@ -59,13 +59,27 @@ def test_m4_from_blocks_keeps_spikes_and_costs_the_same_for_a_bigger_run(
     (s1,), (s2,) = one["series"], two["series"]
     assert s1["total"] == 60_000 and s2["total"] == 120_000
     assert s1["downsampled"] and s2["downsampled"]
-    assert 100 < len(s2["x"]) <= 200 and s2["x"] == s2["steps"] == sorted(s2["x"])
+    assert 100 < len(s2["x"]) <= 200 and s2["x"] == sorted(s2["x"]) and "steps" not in s2
     assert max(s2["y"]) == 50.0 and s2["x"][s2["y"].index(50.0)] == 83_457
     assert min(s1["y"]) == pytest.approx(-1, abs=1e-6)
     # Both runs in one call: one block query for all of them.
     both = _store.workspace_series(conn, [small, big], ["loss"], points=200)
     assert [s["run_key"] for s in both["series"]] == [small, big]
     assert both["series"][1]["y"] == s2["y"]
+
+
+def test_a_short_dense_run_gets_m4_over_its_raw_points(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    run = add_run(conn, "p", "a", "a")
+    values = [1.0] * 5000
+    values[2345], values[77] = 9.0, -3.0
+    add_points(conn, run, "loss", list(enumerate(values)))
+    (series,) = _store.workspace_series(conn, [run], ["loss"], points=400)["series"]
+    assert series["downsampled"] and series["total"] == 5000
+    assert 100 < len(series["x"]) <= 400 and series["x"] == sorted(series["x"])
+    assert series["x"][series["y"].index(9.0)] == 2345
+    assert series["x"][series["y"].index(-3.0)] == 77
+    assert series["x"][0] == 0 and series["x"][-1] == 4999
 
 
 def test_small_runs_are_exact_and_runs_without_the_metric_have_no_series(
@@ -82,7 +96,7 @@ def test_small_runs_are_exact_and_runs_without_the_metric_have_no_series(
     assert data["runs"][1]["run_group"] == "g1" and data["runs"][1]["job_type"] == "train"
     (series,) = data["series"]
     assert series == {"run_key": a, "key": "acc", "x": [0, 2], "y": [0.1, 0.3],
-                      "steps": [0, 2], "total": 2, "downsampled": False}
+                      "total": 2, "downsampled": False}
     assert _store.workspace_keys(conn, [a, b]) == ["acc", "other"]
     assert _store.workspace_keys(conn, [b]) == ["other"]
 

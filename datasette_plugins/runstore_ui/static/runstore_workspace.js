@@ -75,6 +75,12 @@
     return splits.map(function (v) { return tick(v, incr); });
   }
 
+  function valueText(v) {
+    var a = Math.abs(v);
+    if (a !== 0 && (a < 1e-4 || a >= 1e9)) { return v.toExponential(3); }
+    return Number.isInteger(v) ? v.toLocaleString("en-US") : String(+v.toPrecision(5));
+  }
+
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
@@ -381,7 +387,46 @@
         opts.bands.push({ series: [base, base + 1], fill: fade(color, 0.18) });
       });
       return { opts: opts, data: data, points: xs.length * order.length, total: total,
-        sampled: sampled, lines: order.length, groups: order.length };
+        sampled: sampled, lines: order.length, groups: order.length, grouped: true };
+    }
+
+    /* The nearest line to the cursor (within 24 px), named by a tooltip: its run (or
+     * group), its value and x. */
+    function nearest(xs, x) {
+      var lo = 0, hi = xs.length - 1;
+      while (hi - lo > 1) { var mid = (lo + hi) >> 1; if (xs[mid] < x) { lo = mid; } else { hi = mid; } }
+      return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
+    }
+
+    function hover(u, tip, built) {
+      var left = u.cursor.left, top = u.cursor.top;
+      if (left == null || left < 0 || top == null || top < 0) { tip.hidden = true; return; }
+      var x = u.posToVal(left, "x"), best = null;
+      for (var i = 1; i < u.series.length; i++) {
+        var s = u.series[i];
+        if (built.grouped && (i - 1) % 3 !== 2) { continue; }  // a group's mean only
+        var xs = u.mode === 2 ? u.data[i][0] : u.data[0];
+        var ys = u.mode === 2 ? u.data[i][1] : u.data[i];
+        if (!xs || !xs.length) { continue; }
+        var j = nearest(xs, x);
+        if (ys[j] == null) { continue; }
+        var dx = u.valToPos(xs[j], "x") - left, dy = u.valToPos(ys[j], "y") - top;
+        var d = Math.sqrt(dx * dx + dy * dy);
+        if (d < 24 && (!best || d < best.d)) { best = { d: d, s: s, x: xs[j], y: ys[j] }; }
+      }
+      if (!best) { tip.hidden = true; return; }
+      tip.hidden = false;
+      tip.replaceChildren();
+      var swatch = el("span", { "class": "runstore-ws-tip-swatch" });
+      swatch.style.backgroundColor = best.s.stroke();
+      tip.appendChild(swatch);
+      tip.appendChild(el("b", {}, best.s.label));
+      var xText = settings.x === "time" ? new Date(best.x * 1000).toLocaleString()
+        : valueText(best.x);
+      tip.appendChild(el("span", {}, " " + valueText(best.y) + " at " + xLabelText() + " " +
+        xText));
+      tip.style.left = Math.min(left + u.bbox.left / devicePixelRatio + 12, u.width - 160) + "px";
+      tip.style.top = Math.max(0, top - 30) + "px";
     }
 
     function destroyCharts() {
@@ -421,7 +466,10 @@
         note.textContent = " · " + built.lines + (settings.group ? " group" : " run") +
           (built.lines === 1 ? "" : "s") + (built.sampled
             ? " · " + built.total.toLocaleString() + " points, downsampled" : "");
+        var tip = el("div", { "class": "runstore-ws-tip", hidden: "" });
+        built.opts.hooks = { setCursor: [function (u) { hover(u, tip, built); }] };
         chart.u = new window.uPlot(built.opts, built.data, plot);
+        plot.appendChild(tip);
       });
       var text = state.runs.length + " run" + (state.runs.length === 1 ? "" : "s") +
         (state.truncated ? " (the first " + MAX_RUNS + " of this filter)" : "") + " · " +
@@ -429,6 +477,7 @@
       if (picked.more) { text += " (" + picked.more + " more metrics match: narrow the regex)"; }
       if (picked.error) { text += " · " + picked.error; }
       setStatus(text);
+      state.drawnAt = window.performance ? window.performance.now() : null;  // benchmarks
       panel.setAttribute("data-drawn", String(Date.now()));
     }
 
@@ -524,6 +573,12 @@
       fillSweepSelects();
     }
 
+    /* Points per run and metric: about one per pixel column for a few runs, half that
+     * past 10 overlaid runs (M4 keeps each bucket's extremes either way). */
+    function pointsFor(width, runs) {
+      return Math.max(100, Math.min(1000, Math.round(width * (runs > 10 ? 0.5 : 1))));
+    }
+
     var seq = 0;
     function loadSeries() {
       var mine = ++seq;
@@ -537,7 +592,7 @@
       var width = chartWidth();
       var url = seriesUrl + "?runs=" + state.runs.map(function (r) { return r.run_key; }).join(",") +
         picked.map(function (k) { return "&metric=" + encodeURIComponent(k); }).join("") +
-        "&points=" + Math.max(100, Math.min(1000, width)) + xParams();
+        "&points=" + pointsFor(width, state.runs.length) + xParams();
       return fetchJSON(url).then(function (data) {
         if (mine !== seq) { return; }
         state.series = {};
