@@ -4,16 +4,16 @@
  * into `el`: one vertical axis per entry of `axes` ({name, type: "category" | "log" |
  * "linear", categories (for "category"), metric: true on the metric's axis}), one
  * polyline per row ({name, values (one per axis; null where a row has none), metric
- * (a number or null), extra (a title suffix)}), coloured from worst (light) to best
+ * (a number or null), extra (a title suffix), status (its data-status)}), coloured from
+ * worst (light) to best
  * (dark) by the metric (viridis); rows without a metric grey and dashed, underneath.
  *
  * RunstoreParallel.scatter(el, {x, y, points}) draws one axis against another:
  * points [{x, y, name, color}], `x` and `y` the axis names; a text x axis is drawn as
  * categories.
  *
- * The sweep page's plot is the same drawing (runstore_sweep.js keeps its own copy for
- * now); the workspace charts (runstore_workspace.js) use this one. Run-supplied text
- * reaches the page only through textContent.
+ * The sweep page (runstore_sweep.js) and the workspace charts (runstore_workspace.js)
+ * both draw with it. Run-supplied text reaches the page only through textContent.
  */
 (function () {
   "use strict";
@@ -107,8 +107,8 @@
     var mlo = Math.min.apply(null, metrics), mhi = Math.max.apply(null, metrics);
     var svg = node("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H,
       role: "img", "class": "runstore-parallel-svg" });
-    node("title", {}, svg).textContent = "Parallel coordinates of " +
-      axes.map(function (a) { return a.name; }).join(", ");
+    node("title", {}, svg).textContent = spec.title || ("Parallel coordinates of " +
+      axes.map(function (a) { return a.name; }).join(", "));
     var x = function (a) { return left + a * step; };
     var y = function (p) { return top + (1 - p) * (H - top - bottom); };
     var lines = node("g", { "class": "runstore-parallel-lines" }, svg);
@@ -131,6 +131,7 @@
       if (spec.goal !== "minimize") { t = 1 - t; }
       var g = node("g", { "class": "runstore-parallel-trial" + (scored ? "" : " runstore-unscored") },
         lines);
+      if (row.status) { g.setAttribute("data-status", row.status); }
       node("title", {}, g).textContent = row.name + (row.extra || "") + ": " +
         (spec.metric || "metric") + " " + (scored ? fmt(row.metric) : "none");
       segments.forEach(function (seg) {

@@ -7,7 +7,8 @@ Routes (under the database's URL):
   linked, status, each swept parameter as a column by dotted name, the metric; sorted
   by clicking a header, numbers as numbers); a best-so-far chart of the metric in trial
   order (uPlot) and a parallel-coordinates plot of the parameters against the metric
-  (SVG, drawn by static/runstore_sweep.js); parameter importance (`sweep_stats`).
+  (SVG, drawn by static/runstore_sweep.js through static/runstore_parallel.js);
+  parameter importance (`sweep_stats`).
 - ``/<db>/-/runstore/sweeps?project=<project>``: the sweeps of a store (or a project),
   each linked to its page; the run list's actions menu links here (`sweep_actions`).
 """
@@ -162,6 +163,7 @@ async def sweep_view(datasette: Any, request: Any) -> Response:
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css"),
                      static_url(datasette, "runstore_sweep.css")],
         "js_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
+                    static_url(datasette, "runstore_parallel.js"),
                     static_url(datasette, "runstore_sweep.js")],
     }
     html = await datasette.render_template(
