@@ -14,9 +14,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo installs only what it needs: runstore itself (its runtime dependencies) and
+# numpy for examples/train.py, not the test extras (docs/BENCHMARKS.md, "make demo").
+# `make test` later adds the test extras to the same .venv.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e . 'numpy>=1.24'
+	touch $(DEMO_STAMP)
+
+.PHONY: install-demo
+install-demo: $(DEMO_STAMP)
+
 # Logs an example run to examples/runstore (the default ./runstore of the script's
 # working directory) and serves it on 127.0.0.1.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	cd examples && ../$(PY) train.py
 	$(VENV)/bin/runstore ui examples/runstore
 

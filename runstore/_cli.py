@@ -143,7 +143,7 @@ def unrewind(run_path: str, directory: str | None) -> None:
     """
     from ._api import Api
 
-    with Api(directory) as api:
+    with Api(_existing_store(directory, "runstore unrewind --dir DIR PROJECT/ID")) as api:
         run = api.unrewind(run_path)
     click.echo(f"restored the newest rewind of {run.path}")
 
@@ -158,14 +158,43 @@ def list_runs(directory: str | None, project: str | None) -> None:
     """
     from ._api import Api
 
-    with Api(directory) as api:
+    path = _existing_store(directory, "runstore ls DIR")
+    with Api(path) as api:
         runs = api.runs(project)
+        if not runs:
+            _no_run_matched(api, path, project)
+            return
     rows = [(r.id, r.name, f"{r.entity}/{r.project}", r.state, r.created_at[:19],
              "" if r.runtime is None else f"{r.runtime:.1f}s") for r in runs]
     header = ("ID", "NAME", "PROJECT", "STATE", "CREATED", "RUNTIME")
     widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
     for row in (header, *rows):
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _existing_store(directory: str | None, usage: str) -> Path:
+    """The store file of `directory` (as init() resolves it), or a one-line error that
+    says which DIR to give (`usage`: the command line that takes it)."""
+    path = store_path(directory)
+    if not path.is_file():
+        where = ("" if directory is not None else
+                 " (the default: $RUNSTORE_DIR, $WANDB_DIR or ./runstore)")
+        raise click.ClickException(
+            f"no runstore store at {path}{where}; run `{usage}` with the directory your "
+            f"runs were logged to (the dir of runstore.init)")
+    return path
+
+
+def _no_run_matched(api: Any, path: Path, project: str | None) -> None:
+    """Say on stderr that `runstore ls` found no run, and what there is instead."""
+    if project is None:
+        click.echo(f"no runs in {path} yet: runs appear here once a script calls "
+                   f"runstore.init(dir={str(path.parent)!r})", err=True)
+        return
+    projects = sorted({f"{r.entity}/{r.project}" for r in api.runs()})
+    known = (f"; its projects: {', '.join(projects)}" if projects else
+             "; it has no runs yet")
+    click.echo(f"no run matched --project {project} in {path}{known}", err=True)
 
 
 @main.command(name="run", context_settings={"ignore_unknown_options": True,

@@ -9,14 +9,19 @@
 
 Edits need the ``runstore-edit`` permission (an action on a database), which this
 plugin grants to the root actor only (the one Datasette's one-time ``/-/auth-token``
-URL signs in).
+URL signs in). Datasette signs that sign-in cookie with a secret `runstore ui` keeps
+beside the store (`store_secret`, mode 0600), so signing in survives a restart.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
 import socket
+import stat
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from .compat import database_permission
@@ -26,6 +31,53 @@ EDIT_PERMISSION = "runstore-edit"
 EDIT_DESCRIPTION = "Edit the name, tags and notes of runstore runs"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def secret_path(db: Path) -> Path:
+    """The file beside the store `db` that keeps `runstore ui`'s signing secret."""
+    return db.with_name(db.name + "-ui-secret")
+
+
+def _read_secret(path: Path) -> str | None:
+    """The secret kept at `path`, or None when it is missing, unreadable, malformed, or
+    readable by anyone but its owner (then it may have leaked: it is replaced)."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+            return None
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return None
+        value = path.read_text().strip()
+    except OSError:
+        return None
+    return value if len(value) >= 32 else None
+
+
+def store_secret(db: Path) -> str:
+    """The secret Datasette signs cookies with (the sign-in cookie ``ds_actor`` and the
+    CSRF token) for `runstore ui` on the store `db`: kept in `secret_path(db)`, mode
+    0600, so a browser signed in stays signed in when `runstore ui` restarts. Made on
+    first use; one with looser permissions is replaced. OSError if it cannot be written."""
+    path = secret_path(db)
+    value = _read_secret(path)
+    if value is not None:
+        return value
+    value = secrets.token_hex(32)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+        try:
+            os.link(temp, path)  # never overwrites: a concurrent `runstore ui` may win
+        except FileExistsError:
+            kept = _read_secret(path)
+            if kept is not None:
+                return kept
+            os.replace(temp, path)  # the one there was unsafe or malformed
+    finally:
+        temp.unlink(missing_ok=True)
+    return value
 
 
 def plugin_config(datasette: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ unless told otherwise.
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +26,8 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
     and the one-time sign-in link (and open that in a browser with `open_browser`).
     `immutable`: open the file as Datasette's immutable databases (never written, not
     even its -wal/-shm) and allow no edits."""
+    # Hold the port from the start: a port in use is refused before any link is printed.
+    listener = _claim(host, port)
     import asyncio
     import webbrowser
 
@@ -49,8 +53,8 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
         "read_only": immutable or not (loopback or enable_writes),
     }
     files = {"immutables": [str(path)]} if immutable else {"files": [str(path)]}
-    ds = Datasette(**files, **compat.datasette_options({"title": "runstore"},
-                                                       {security.PLUGIN: config}))
+    ds = Datasette(**files, secret=_secret(path, immutable),
+                   **compat.datasette_options({"title": "runstore"}, {security.PLUGIN: config}))
     asyncio.run(ds.invoke_startup())
     # Datasette's own --root mechanism: /-/auth-token?token=... sets the ds_actor
     # cookie for root, once; nothing else (not even a local request) is root.
@@ -64,7 +68,42 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
                    "written and edits are off")
     else:
         click.echo(f"runstore ui: sign in to edit names, tags and notes (the link works "
-                   f"once): {login}")
+                   f"once; a browser signed in before stays signed in): {login}")
     if open_browser:
         webbrowser.open(url if immutable else login)
+    listener.close()  # uvicorn binds it again at once
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)
+
+
+def _claim(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port as uvicorn binds it, or a one-line error saying the
+    port is taken (or the address is not this machine's)."""
+    bare = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((bare, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use (another `runstore ui` or "
+                f"server?); stop it, or pick another port with --port") from None
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}; "
+                                   f"pick another --host or --port") from None
+    return sock
+
+
+def _secret(path: Path, immutable: bool) -> str | None:
+    """The secret Datasette signs the sign-in cookie with: kept beside the store, so a
+    sign-in survives a restart; None (a new one per process) for an immutable store,
+    which is never written and allows no edits, or when it cannot be kept."""
+    if immutable:
+        return None
+    try:
+        return security.store_secret(path)
+    except OSError as exc:
+        click.echo(f"warning: cannot keep a sign-in secret in "
+                   f"{security.secret_path(path)} ({exc.strerror or exc}); signing in "
+                   f"will not survive a restart of runstore ui", err=True)
+        return None

@@ -87,7 +87,8 @@ async def edit_view(datasette: Any, request: Any) -> Response:
                         "address); restart `runstore ui` with --enable-writes to edit")
     if not await can_edit(datasette, request, db):
         raise Forbidden("Editing runs needs the runstore-edit permission: sign in with "
-                        "the one-time link `runstore ui` printed")
+                        "the one-time link that `runstore ui DIR` prints when it starts "
+                        "(plain `datasette` prints one with --root)")
     changes = _changes(await _form(request))
 
     def write(conn: Any) -> tuple[dict[str, Any] | None, str | None]:
