@@ -189,8 +189,8 @@ def measure(runs: int = 100, steps: int = 100_000, metrics: int = 6, repeats: in
                     budget = "<= 1500" if name.startswith("cold") else "<= 1000"
                     rows.append((f"{name}: table interactive", ready, "ms", ""))
                     rows.append((f"{name}: all charts drawn", drawn, "ms", budget))
-                    rows.append((f"  charts / lines drawn", samples[-1]["charts"], "charts", ""))
-                    rows.append((f"  lines", samples[-1]["lines"], "lines", ""))
+                    rows.append(("  charts drawn", samples[-1]["charts"], "charts", ""))
+                    rows.append(("  lines drawn", samples[-1]["lines"], "lines", ""))
                 browser.close()
         finally:
             server.terminate()

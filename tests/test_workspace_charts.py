@@ -12,7 +12,6 @@ kept as text.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from pathlib import Path
@@ -243,7 +242,8 @@ def _make_runs(store_dir: Path) -> dict[str, int]:
                       summary={"val/loss": 1.0 / (1 + i), "acc": i / 10})
         add_points(conn, key, "train/loss",
                    [(s, 2.0 / (1 + s / (100 + 50 * i))) for s in range(3000)])
-        add_points(conn, key, "val/loss", [(s, 1.0 / (1 + s / 500 + i)) for s in range(0, 3000, 100)])
+        add_points(conn, key, "val/loss",
+                   [(s, 1.0 / (1 + s / 500 + i)) for s in range(0, 3000, 100)])
         add_points(conn, key, "tokens_seen", [(s, 1000.0 * s) for s in range(0, 3000, 10)])
         keys[f"r{i}"] = key
     conn.close()
@@ -299,6 +299,20 @@ def test_browser_workspace_charts_follow_the_filter(tmp_path: Path) -> None:
             assert state["axes"] == ["lr", "opt", "seed", "acc"]  # varying config, then metric
             assert state["pwned"] == 0 and state["imgs"] == 0  # names are text
             page.screenshot(path=str(tmp_path / "workspace.png"), full_page=True)
+
+            # Hovering a line names its run (as text) in a tooltip.
+            box = page.locator(".runstore-ws-chart >> nth=1").locator(".u-over").bounding_box()
+            assert box is not None
+            tips: list[str] = []
+            for i in range(40):
+                page.mouse.move(box["x"] + box["width"] * 0.2,
+                                box["y"] + box["height"] * (0.02 + i * 0.025))
+                tips = page.evaluate("() => Array.from(document.querySelectorAll("
+                                     "'.runstore-ws-tip')).filter((t) => !t.hidden)"
+                                     ".map((t) => t.textContent)")
+                if tips:
+                    break
+            assert tips and tips[0].startswith(EVIL), tips
 
             # A filter in the URL: fewer lines.
             page.goto(f"{base}/runs?run_group=wide")
