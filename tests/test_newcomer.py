@@ -215,3 +215,53 @@ def test_ls_says_when_no_run_matched(store: dict[str, Any], tmp_path: Path) -> N
                                      f"its projects: {entity}/p")
     listed = _runstore("ls", str(store["dir"]), "--project", "p", cwd=tmp_path)
     assert listed.returncode == 0 and "plain-run" in listed.stdout and listed.stderr == ""
+
+
+CHROMIUM = os.environ.get("RUNSTORE_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.ui
+def test_a_browser_stays_signed_in_across_a_restart(store: dict[str, Any]) -> None:
+    """Headless Chromium signs in with the first `runstore ui`'s link, then adds a tag
+    through the run page's form served by a second `runstore ui` on the same store."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.skip(f"needs the Python package playwright ({exc}), in the `test` extra")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (`make test` installs it when "
+                    "run as root), or RUNSTORE_TEST_CHROMIUM")
+    port = free_port()
+    page_url = f"http://127.0.0.1:{port}" + run_url(store["key"])
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        except Exception as exc:  # a Chromium that cannot start here
+            pytest.skip(f"headless Chromium did not start: {exc}")
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(15_000)
+            first = start_ui(store["dir"], port)
+            try:
+                login = _login_link(first)
+                _wait_listening(first, port)
+                page.goto(login)
+                page.goto(page_url)
+                assert page.locator("a[href='#runstore-edit']").count() == 1
+            finally:
+                stop_group(first)
+            second = start_ui(store["dir"], port)
+            try:
+                _login_link(second)
+                _wait_listening(second, port)
+                page.goto(page_url + "#runstore-edit")
+                page.fill("input[name=add_tag]", "chromium-after-restart")
+                with page.expect_navigation():
+                    page.click(".runstore-tag-add button[type=submit]")
+                assert page.url.endswith("#runstore-edit")
+            finally:
+                stop_group(second)
+        finally:
+            browser.close()
+    assert _tags(store["path"], store["key"]) == '["baseline", "chromium-after-restart"]'
