@@ -17,6 +17,7 @@ _LINUX_NETWORK = {
     0x6969: "nfs", 0x517B: "smb", 0xFF534D42: "cifs", 0xFE534D42: "smb2",
     0x0BD00BD0: "lustre", 0x47504653: "gpfs", 0x00C36400: "ceph", 0x19830326: "beegfs",
     0x5346414F: "afs", 0x6B414653: "afs", 0x013111A8: "ibrix", 0xAAD7AAEA: "panfs",
+    0x01021997: "9p",  # WSL2's /mnt/c, VM shares
 }
 _MNT_LOCAL = 0x00001000  # macOS <sys/mount.h>
 

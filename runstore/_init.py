@@ -290,7 +290,8 @@ def _local_root(root: Path, s: _settings.Settings, modes: Modes) -> Path | None:
     how = (f"it is published to {s.publish_dir} for the hub to merge" if s.publish_dir
            else "publish it to a hub with RUNSTORE_PUBLISH_DIR=<inbox> (docs/SCALE-OUT.md), "
                 "or merge it later with `runstore sync` on a machine whose disk holds the "
-                "store")
+                "store" + (" (SLURM deletes $SLURM_TMPDIR when the job ends: publish or "
+                           "copy the run before)" if os.environ.get("SLURM_TMPDIR") else ""))
     warn_user(f"runstore: {root} is on {network}, a network filesystem, where SQLite must "
               f"not be written (its locks need one host); this run is logged to local disk "
               f"under {local} instead, and {how}. Set RUNSTORE_ALLOW_NETWORK_FILESYSTEM=true "

@@ -39,6 +39,8 @@ class Publisher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._said: set[str] = set()
+        self._scratch = Path(tempfile.mkdtemp(prefix="runstore-publish-", dir=store.parent))
+        self._empty: Path | None = None  # an empty delta of this schema, copied for each
         self._thread = threading.Thread(target=self._loop, name="runstore-publish",
                                         daemon=True)
         self._thread.start()
@@ -54,20 +56,25 @@ class Publisher:
             meta: dict[str, Any] = {"host": socket.gethostname(), "final": int(final),
                                     "published_ns": time.time_ns(), "seq": self._seq,
                                     "session": self._session}
+            local = self._scratch / name
             try:
-                with tempfile.TemporaryDirectory(prefix="runstore-publish-",
-                                                 dir=self._store.parent) as scratch:
-                    local = Path(scratch) / name
-                    marks, _ = stored.export_delta(self._store, self._run_key, local,
-                                                   self._marks, meta)
-                    self._inbox.mkdir(parents=True, exist_ok=True)
-                    partial = self._inbox / f"{name}.tmp"
-                    shutil.copyfile(local, partial)
-                    os.replace(partial, self._inbox / name)
+                if self._empty is None:
+                    self._empty = self._scratch / "empty.db"
+                    stored.empty_delta(self._empty)
+                shutil.copyfile(self._empty, local)
+                marks, _ = stored.export_delta(self._store, self._run_key, local,
+                                               self._marks, meta)
+                self._inbox.mkdir(parents=True, exist_ok=True)
+                partial = self._inbox / f"{name}.tmp"
+                shutil.copyfile(local, partial)
+                os.replace(partial, self._inbox / name)
             except (OSError, sqlite3.Error) as exc:
+                self._empty = None if isinstance(exc, sqlite3.Error) else self._empty
                 self._say_once(f"could not publish run {self._run_id} into {self._inbox} "
                                f"({exc}); the next file will carry what this one missed")
                 return False
+            finally:
+                local.unlink(missing_ok=True)
             self._marks, self._seq = marks, self._seq + 1
             return True
 
@@ -82,6 +89,7 @@ class Publisher:
         self._stop.set()
         self._thread.join()
         self.publish(final=True)
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 class PublishingHandoff(Handoff):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -161,7 +164,10 @@ def test_a_run_that_stops_publishing_becomes_crashed(tmp_path):
             "publish_dir": {str(inbox)!r}, "publish_interval": 0.1}})
         for i in range(50):
             run.log({{"loss": float(i)}})
-        import time; time.sleep(0.5)
+        import time
+        while not os.path.isdir({str(inbox)!r}) or len(
+                [f for f in os.listdir({str(inbox)!r}) if f.endswith(".db")]) < 2:
+            time.sleep(0.05)  # published twice: the second file holds all 50 steps
         os.kill(os.getpid(), signal.SIGKILL)
     """
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], timeout=60,
@@ -289,3 +295,128 @@ def test_eight_nodes_publish_while_the_hub_merges_and_is_killed(tmp_path):
             steps = sorted({p[2] for p in here})
             assert steps == list(range(len(steps)))  # a prefix: no step missing
     assert db_rows(hub_store, "PRAGMA integrity_check") == [("ok",)]
+
+
+# -- what a hostile review found -----------------------------------------------------------
+
+
+def test_bad_files_in_the_inbox_are_rejected_and_the_hub_goes_on(tmp_path):
+    inbox = tmp_path / "inbox"
+    publish_run(tmp_path / "node", inbox, steps=100, pause_every=1000)
+    good = sorted(inbox.glob("*.db"))
+    (inbox / "junk.db").write_text("not a database")
+    (inbox / "empty.db").write_bytes(b"")
+    (inbox / "dir.db").mkdir()
+    (inbox / "link.db").symlink_to("/etc/hostname")
+    other = sqlite3.connect(inbox / "other-schema.db")
+    other.execute("CREATE TABLE t (x)")
+    other.close()
+    newer = tmp_path / "newer.db"
+    shutil.copy(good[0], newer)
+    db = sqlite3.connect(newer)
+    db.execute("PRAGMA user_version = 999")
+    db.close()
+    shutil.copy(newer, inbox / "newer.db")
+    said: list[str] = []
+    hub = _hub.Hub(tmp_path / "hub" / "runstore.db", say=said.append)
+    hub.merge(_hub._collect(inbox, hub.archive, hub.say_once))
+    hub.close()
+    rejected = sorted(p.name for p in (hub.archive / "rejected").iterdir())
+    assert rejected == ["empty.db", "junk.db", "newer.db", "other-schema.db"]
+    assert any("schema version 999" in line for line in said)
+    assert any("dir.db: not a regular file" in line for line in said)
+    assert any("link.db: not a regular file" in line for line in said)
+    assert (inbox / "dir.db").is_dir() and (inbox / "link.db").is_symlink()
+    assert points(tmp_path / "hub" / "runstore.db") == points(node_store(tmp_path / "node"))
+    # restarted, the hub does not trip on them again
+    again: list[str] = []
+    hub = _hub.Hub(tmp_path / "hub" / "runstore.db", say=again.append)
+    assert hub.merge_archive() == 0 and again == []
+    hub.close()
+
+
+def test_a_run_file_saved_again_reaches_the_hub_with_its_new_content(tmp_path):
+    inbox = tmp_path / "inbox"
+    run = runstore.init(project="p", dir=tmp_path / "node", settings={
+        "publish_dir": str(inbox), "publish_interval": 0.2})
+    notes = tmp_path / "notes.txt"
+    for version in ("first", "second"):
+        notes.write_text(version)
+        run.save(str(notes), base_path=str(tmp_path), policy="now")
+        run.log({"x": 1.0})
+        time.sleep(0.6)
+    run.finish()
+    hub = _hub.Hub(tmp_path / "hub" / "runstore.db", say=lambda _: None)
+    hub.merge(_hub._collect(inbox, hub.archive))
+    hub.close()
+    (content,) = db_rows(tmp_path / "hub" / "runstore.db",
+                         "SELECT b.content FROM run_files f JOIN blobs b USING (sha256) "
+                         "WHERE f.path LIKE '%notes.txt'")[0]
+    assert bytes(content) == b"second"
+
+
+def test_a_second_run_with_a_published_id_is_refused_not_mixed_in(tmp_path):
+    inbox = tmp_path / "inbox"
+    for loss in (1.0, 2.0):  # a requeued job that reuses its id
+        run = runstore.init(project="p", id="R", dir=tmp_path / f"node{loss}", settings={
+            "publish_dir": str(inbox), "publish_interval": 3600})
+        run.log({"loss": loss})
+        run.finish()
+    said: list[str] = []
+    hub = _hub.Hub(tmp_path / "hub" / "runstore.db", say=said.append)
+    hub.merge(_hub._collect(inbox, hub.archive))
+    hub.close()
+    assert db_rows(tmp_path / "hub" / "runstore.db", "SELECT h.value FROM history h") == [
+        (1.0,)]
+    assert any("second run given the same id" in line for line in said)
+    assert len(list((hub.archive / "rejected").iterdir())) == 1
+
+
+def test_a_node_clock_stepping_back_does_not_undo_a_finished_run(tmp_path):
+    inbox = tmp_path / "inbox"
+    publish_run(tmp_path / "node", inbox, steps=200, pause_every=100)
+    files = sorted(inbox.glob("*.db"))
+    for f in files[-2:]:  # the last files claim to be older than the first
+        db = sqlite3.connect(f)
+        db.execute("UPDATE publish_meta SET value = value - 10000000000 "
+                   "WHERE key = 'published_ns'")
+        db.commit()
+        db.close()
+    hub = _hub.Hub(tmp_path / "hub" / "runstore.db", say=lambda _: None)
+    hub.merge(_hub._collect(inbox, hub.archive))
+    assert _publish.keep_alive(hub.conn, "2026-01-01T00:00:00", 0.0) == []
+    hub.close()
+    assert db_rows(tmp_path / "hub" / "runstore.db", "SELECT state FROM runs") == [
+        ("finished",)]
+
+
+def test_same_name_other_content_is_kept_and_a_second_hub_is_refused(tmp_path):
+    inbox = tmp_path / "inbox"
+    publish_run(tmp_path / "a", inbox, steps=50, pause_every=1000)
+    (first,) = sorted(inbox.glob("*.db"))[:1]
+    hub = _hub.Hub(tmp_path / "hub" / "runstore.db", say=lambda _: None)
+    hub.merge(_hub._collect(inbox, hub.archive))
+    publish_run(tmp_path / "b", inbox, steps=50, pause_every=1000)
+    for f in sorted(inbox.glob("*.db")):  # b's files under a's names
+        f.rename(inbox / f"{first.stem}.{f.name}")
+    clash = sorted(inbox.glob("*.db"))[0]
+    clash.rename(inbox / first.name)
+    hub.merge(_hub._collect(inbox, hub.archive))
+    hub.close()
+    assert len(db_rows(tmp_path / "hub" / "runstore.db", "SELECT id FROM runs")) == 2
+    assert list(hub.archive.glob("*.again1.db"))
+    # one hub per inbox: a second (live) hub is refused, with who holds it
+    stop = threading.Event()
+    first_hub = threading.Thread(target=_hub.watch, args=(inbox, tmp_path / "h1" /
+                                                          "runstore.db"),
+                                 kwargs={"stop": stop, "say": lambda _: None})
+    first_hub.start()
+    deadline = time.monotonic() + 30
+    while not (inbox / ".hub").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (inbox / ".hub").write_text(json.dumps({"host": "elsewhere", "pid": 1,
+                                            "store": "/x", "at": time.time()}))
+    with pytest.raises(runstore.UsageError, match="another hub .* on elsewhere"):
+        _hub.watch(inbox, tmp_path / "h2" / "runstore.db", say=lambda _: None)
+    stop.set()
+    first_hub.join(timeout=30)

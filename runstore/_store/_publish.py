@@ -21,7 +21,7 @@ from .._errors import UsageError
 from ._blocks import rebuild_blocks
 from ._read import _row_dict
 from ._runs import RUN_COLUMNS, find_run_key, insert_run, update_run
-from ._schema import migrate, transaction
+from ._schema import latest_version, migrate, transaction
 
 SOURCE = "published"
 _SYNCED_PREFIX = "published:"
@@ -35,21 +35,33 @@ class Marks:
     step: int = -1
     console: int = -1
     system: float = -math.inf
-    files: frozenset[str] = field(default_factory=frozenset)
+    files: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (path, sha256)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> str:
     return ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
 
 
-def export_delta(store: Path, run_key: int, target: Path, marks: Marks,
-                 meta: dict[str, Any]) -> tuple[Marks, int]:
-    """Write into the new file `target` run `run_key` of `store`, with what it logged
-    after `marks`; returns the new marks and the points written. Reads one consistent
-    snapshot of `store` and takes no write lock on it (the run's writer goes on)."""
+def empty_delta(target: Path) -> None:
+    """An empty store file of this schema, to copy for each delta (migrating a new file
+    each time would cost far more than what most deltas hold)."""
     out = sqlite3.connect(target, isolation_level=None)
     try:
         migrate(out)
+    finally:
+        out.close()
+
+
+def export_delta(store: Path, run_key: int, target: Path, marks: Marks,
+                 meta: dict[str, Any]) -> tuple[Marks, int]:
+    """Write into `target` (a copy of `empty_delta`'s file) run `run_key` of `store`,
+    with what it logged after `marks`; returns the new marks and the points written.
+    Reads one consistent snapshot of `store` and takes no write lock on it (the run's
+    writer goes on)."""
+    out = sqlite3.connect(target, isolation_level=None)
+    try:
+        out.execute("PRAGMA journal_mode = OFF")  # a scratch file: rebuilt if it fails
+        out.execute("PRAGMA synchronous = OFF")
         out.execute(f"ATTACH DATABASE ? AS {SOURCE}", (str(store),))
         out.execute("BEGIN")  # deferred: a read snapshot of the store, writes to `target`
         new_marks, points = _copy_run(out, run_key, marks)
@@ -82,11 +94,14 @@ def _copy_run(out: sqlite3.Connection, run_key: int, marks: Marks) -> tuple[Mark
             " AND step > ?", (run_key, key_id, marks.step)).rowcount
     out.execute(f"INSERT INTO console_lines SELECT * FROM {s}.console_lines WHERE run_key = ?"
                 " AND seq > ?", (run_key, marks.console))
-    out.execute(f"INSERT INTO system_metrics SELECT * FROM {s}.system_metrics"
-                " WHERE run_key = ? AND at > ?", (run_key, marks.system))
+    for (key_id,) in out.execute(f"SELECT DISTINCT key_id FROM {s}.system_metrics"
+                                 " WHERE run_key = ?", (run_key,)).fetchall():
+        out.execute(f"INSERT INTO system_metrics SELECT * FROM {s}.system_metrics"
+                    " WHERE run_key = ? AND key_id = ? AND at > ?",
+                    (run_key, key_id, marks.system))
     files = [(p, sha) for p, sha in out.execute(
         f"SELECT path, sha256 FROM {s}.run_files WHERE run_key = ?", (run_key,))
-        if p not in marks.files]
+        if (p, sha) not in marks.files]  # new, or saved again with new content
     for path, sha in files:
         out.execute(f"INSERT INTO run_files SELECT * FROM {s}.run_files WHERE run_key = ?"
                     " AND path = ?", (run_key, path))
@@ -100,7 +115,7 @@ def _copy_run(out: sqlite3.Connection, run_key: int, marks: Marks) -> tuple[Mark
         step=marks.step if step is None else step,
         console=marks.console if console is None else console,
         system=marks.system if system is None else system,
-        files=marks.files | {p for p, _ in files}), points
+        files=marks.files | set(files)), points
 
 
 # -- the hub ------------------------------------------------------------------------------
@@ -122,12 +137,25 @@ def merge_delta(conn: sqlite3.Connection, path: Path, now: str) -> dict[str, Any
     held (entity, project, id, state, points, final). A file merged before: skipped."""
     conn.execute(f"ATTACH DATABASE ? AS {SOURCE}", (str(path),))
     try:
-        meta = dict(conn.execute(f"SELECT key, value FROM {SOURCE}.publish_meta").fetchall())
-        cur = conn.execute(f"SELECT * FROM {SOURCE}.run_records")
-        rows = cur.fetchall()
+        version = conn.execute(f"PRAGMA {SOURCE}.user_version").fetchone()[0]
+        if version != latest_version():
+            raise UsageError(f"{path.name} has schema version {version}, this hub "
+                             f"{latest_version()}: upgrade runstore on the hub or the node")
+        try:
+            meta = dict(conn.execute(f"SELECT key, value FROM {SOURCE}.publish_meta"))
+            session, seq = int(meta["session"]), int(meta["seq"])
+            int(meta["published_ns"])
+        except (sqlite3.Error, KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{path.name} is not a published run ({exc})") from None
+        try:
+            cur = conn.execute(f"SELECT * FROM {SOURCE}.run_records")
+            rows = cur.fetchall()
+        except sqlite3.Error as exc:
+            raise UsageError(f"{path.name} is not a published run ({exc})") from None
         if len(rows) != 1:
             raise UsageError(f"{path.name} is not a published run: it holds {len(rows)} runs")
         row = dict(_row_dict(cur, rows[0]))
+        meta.update(session=session, seq=seq)
         with transaction(conn):
             if merged(conn, path.name):
                 return {**_said(row, meta), "points": 0, "skipped": True}
@@ -148,7 +176,7 @@ def _merge(conn: sqlite3.Connection, row: dict[str, Any], meta: dict[str, Any], 
     source_key = row["run_key"]
     fields = {k: row[k] for k in RUN_COLUMNS if k in row}
     fields.update(parent_run_key=None, synced_from=f"{_SYNCED_PREFIX}{meta.get('host')}")
-    ns = int(meta["published_ns"])
+    session, seq = meta["session"], meta["seq"]
     target = find_run_key(conn, fields["entity"], fields["project"], fields["id"])
     if target is None:
         target, newest = insert_run(conn, fields), True
@@ -159,9 +187,15 @@ def _merge(conn: sqlite3.Connection, row: dict[str, Any], meta: dict[str, Any], 
             raise UsageError(f"run {fields['id']!r} of {fields['entity']}/{fields['project']} "
                              f"exists in this store and was not published; {name} is not "
                              "merged")
-        last = conn.execute("SELECT published_ns FROM published_runs WHERE run_key = ?",
+        last = conn.execute("SELECT session, seq FROM published_runs WHERE run_key = ?",
                             (target,)).fetchone()
-        newest = last is None or ns >= last[0]
+        if last is not None and last[0] != session:
+            raise UsageError(
+                f"run {fields['id']!r} of {fields['entity']}/{fields['project']} was already "
+                f"published by another process; {name} comes from a second run given the "
+                "same id (a requeued job?), which publishing cannot resume. Give each job "
+                "its own id, or sync the node's store into a store of its own")
+        newest = last is None or seq >= last[1]
         if newest:
             update_run(conn, target, {k: v for k, v in fields.items()
                                       if k not in ("entity", "project", "id")})
@@ -186,19 +220,23 @@ def _merge(conn: sqlite3.Connection, row: dict[str, Any], meta: dict[str, Any], 
         f" ON k.key = sk.key WHERE m.run_key = ?", (target, source_key))
     conn.execute(f"INSERT OR IGNORE INTO blobs (sha256, size, content) SELECT sha256, size,"
                  f" content FROM {s}.blobs")
-    conn.execute(f"INSERT OR IGNORE INTO run_files (run_key, path, kind, sha256, created_at)"
+    conn.execute(f"INSERT INTO run_files (run_key, path, kind, sha256, created_at)"
                  f" SELECT ?, path, kind, sha256, created_at FROM {s}.run_files"
-                 f" WHERE run_key = ?", (target, source_key))
+                 f" WHERE run_key = ? AND true ON CONFLICT (run_key, path) DO UPDATE SET"
+                 " kind = excluded.kind, sha256 = excluded.sha256, created_at ="
+                 " excluded.created_at WHERE excluded.created_at > run_files.created_at",
+                 (target, source_key))  # a file saved again: its newest content wins
     first = conn.execute(f"SELECT min(step) FROM {s}.steps").fetchone()[0]
     if first is not None:
         rebuild_blocks(conn, target, first)
-    conn.execute("INSERT INTO published_files (name, run_key, published_ns, points, final,"
-                 " merged_at) VALUES (?, ?, ?, ?, ?, ?)",
-                 (name, target, ns, points, int(bool(meta.get("final"))), now))
-    conn.execute("INSERT INTO published_runs (run_key, published_ns, seen_at) VALUES (?, ?, ?)"
-                 " ON CONFLICT (run_key) DO UPDATE SET published_ns = max(published_ns,"
-                 " excluded.published_ns), seen_at = excluded.seen_at",
-                 (target, ns, time.time()))
+    conn.execute("INSERT INTO published_files (name, run_key, session, seq, published_ns,"
+                 " points, final, merged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (name, target, session, seq, int(meta["published_ns"]), points,
+                  int(bool(meta.get("final"))), now))
+    conn.execute("INSERT INTO published_runs (run_key, session, seq, seen_at) VALUES"
+                 " (?, ?, ?, ?) ON CONFLICT (run_key) DO UPDATE SET seq = max(seq,"
+                 " excluded.seq), seen_at = excluded.seen_at",
+                 (target, session, seq, time.time()))
     return points
 
 
