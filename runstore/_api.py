@@ -8,10 +8,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import _store
-from ._branch import summary_from
 from ._errors import RunNotFound, UsageError
 from ._settings import store_path
-from ._values import utc_now
 
 
 class ApiRun:
@@ -219,16 +217,8 @@ class Api:
         """Undo the newest rewind of a run: its archived tail goes back into the live
         history, and whatever was logged since is archived in turn (nothing is lost)."""
         run = self.run(path)
-        with _store.transaction(self._conn):
-            row = _store.get_run_by_key(self._conn, run._run_key)
-            if row is None:  # deleted since self.run() read it
-                raise RunNotFound(f"no run {path!r} in {self._path}")
-            _store.check_not_live(row, "undo a rewind of")
-            if _store.undo_rewind(self._conn, run._run_key, utc_now()) is None:
-                raise UsageError(f"run {path!r} has no rewind to undo")
-            summary = summary_from(_store.metric_aggregates(self._conn, run._run_key),
-                                   _store.metric_definitions(row))
-            _store.update_run(self._conn, run._run_key, {"summary": summary})
+        if _store.unrewind_run(self._conn, run._run_key) is None:  # deleted since self.run()
+            raise RunNotFound(f"no run {path!r} in {self._path}")
         return self.run(path)
 
     def close(self) -> None:

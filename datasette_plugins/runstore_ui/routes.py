@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .views import compare, edit, media, run, run_output, series, sweep
+from .views import compare, edit, lineage, media, run, run_output, series, sweep
 
 STORE_PATH = r"^/(?P<database>[^/]+)/-/runstore"
 RUN_PATH = STORE_PATH + r"/run/(?P<run_key>[0-9]+)"
@@ -24,6 +24,7 @@ ROUTES: list[tuple[str, View]] = [
     (RUN_PATH + r"/metric\.json$", run.metric_view),
     (RUN_PATH + r"/status\.json$", run.status_view),
     (RUN_PATH + r"/edit$", edit.edit_view),
+    (RUN_PATH + r"/unrewind$", lineage.unrewind_view),  # undo the newest rewind (POST)
     # its output beyond metrics: console lines, system metrics, media at a step
     (RUN_PATH + r"/console\.json$", run_output.console_view),
     (RUN_PATH + r"/system\.json$", run_output.system_view),

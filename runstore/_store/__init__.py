@@ -18,6 +18,7 @@ from ._branching import (
     rewind,
     step_runtime,
     undo_rewind,
+    unrewind_run,
 )
 from ._check import integrity_check, schema_version
 from ._files import run_files, save_file
@@ -174,6 +175,7 @@ __all__ = [
     "system_samples",
     "transaction",
     "undo_rewind",
+    "unrewind_run",
     "update_run",
     # used by the Datasette plugin only (datasette_plugins/runstore_ui); loaded lazily
     "blob_range",

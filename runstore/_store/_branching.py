@@ -163,3 +163,31 @@ def lineage(conn: sqlite3.Connection, run_key: int) -> list[dict[str, Any]]:
     )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def unrewind_run(conn: sqlite3.Connection, run_key: int) -> Any:
+    """Undo the newest rewind of run `run_key` in one transaction (`undo_rewind`, then the
+    summary recomputed from the history as it is now); the run row after it, or None when
+    there is no such run. `Api.unrewind` (so `runstore unrewind`) and the run page's
+    unrewind button both come here. Raises UsageError when the run is live or has no
+    rewind to undo."""
+    # The summary rules and errors live with the library (imported here: it imports us).
+    from .._branch import summary_from
+    from .._errors import UsageError
+    from .._values import utc_now
+    from ._liveness import check_not_live
+    from ._read import get_run_by_key
+    from ._runs import metric_definitions, update_run
+    from ._schema import transaction
+
+    with transaction(conn):
+        row = get_run_by_key(conn, run_key)
+        if row is None:
+            return None
+        check_not_live(row, "undo a rewind of")
+        if undo_rewind(conn, run_key, utc_now()) is None:
+            raise UsageError(f"run {row['id']!r} of project {row['entity']}/{row['project']}"
+                             " has no rewind to undo")
+        summary = summary_from(metric_aggregates(conn, run_key), metric_definitions(row))
+        update_run(conn, run_key, {"summary": summary})
+        return get_run_by_key(conn, run_key)

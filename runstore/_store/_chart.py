@@ -10,6 +10,13 @@ points in the requested range (counted from `history_blocks`):
 - more: M4 over the per-block summaries: blocks merged k to a bucket so there
   are at most `max_points // 4` buckets; only the two edge blocks cut by the
   range are read raw. A 1M-point metric costs ~1,000 block rows.
+  When the blocks are coarser than asked (a 200k-step range has 196 blocks, 784
+  points, where 4,000 were asked) and the range holds at most `REFINE_LIMIT`
+  points, M4 runs over the raw points instead, one bucket per requested column:
+  the resolution asked for, at the cost of the raw path. Past `REFINE_LIMIT` the
+  blocks are at least `REFINE_LIMIT // BLOCK` buckets, half the default 4,000
+  points' 1,000 buckets. Either way each bucket keeps its min and max, so a spike
+  never disappears.
 
 Asked for them (`times=True`), the points also carry their steps' wall-clock time
 and runtime from `steps` (wandb's `_timestamp` and `_runtime`), so a chart can put
@@ -40,6 +47,8 @@ _INT64 = (-(2**63), 2**63 - 1)
 DEFAULT_MAX_POINTS = 4000
 # Above this many points in range, buckets come from history_blocks (128 blocks).
 RAW_M4_LIMIT = 128 * BLOCK
+# Blocks coarser than the buckets asked for: raw M4 up to this many points in range.
+REFINE_LIMIT = 512 * BLOCK
 
 # A bucket's summary, in history_blocks' column order:
 # [n, first_step, first_value, last_step, last_value, min_step, min_value, max_step, max_value]
@@ -85,7 +94,8 @@ def metric_points(
             "SELECT step, value " + _POINTS + " ORDER BY step",
             (run_key, key_id, lo, hi, _MAX_FLOAT),
         ).fetchall()
-    elif total <= RAW_M4_LIMIT or blocks is None:
+    elif total <= RAW_M4_LIMIT or blocks is None or (
+            max(blocks) - min(blocks) + 1 < buckets and total <= REFINE_LIMIT):
         width = -(-(hi - lo + 1) // buckets)  # ceiling division
         points = _m4_points(raw_buckets(conn, run_key, key_id, lo, hi, origin=lo, width=width))
     else:

@@ -59,8 +59,11 @@ def run_status(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
     if run is None:
         return None
     # Media keys (images, histograms, tables, videos) are shown as media, not charts.
+    (steps,) = conn.execute(
+        "SELECT count(*) FROM steps WHERE run_key = ?", (run_key,)
+    ).fetchone()
     return {"run": run, "metric_keys": chart_keys(conn, run_key),
-            "last_step": last_step(conn, run_key)}
+            "last_step": last_step(conn, run_key), "step_count": steps}
 
 
 def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
@@ -69,18 +72,28 @@ def run_page(conn: sqlite3.Connection, run_key: int) -> dict[str, Any] | None:
     status = run_status(conn, run_key)
     if status is None:
         return None
-    (steps,) = conn.execute(
-        "SELECT count(*) FROM steps WHERE run_key = ?", (run_key,)
-    ).fetchone()
     parent = status["run"].get("parent_run_key")
     return {
         **status,
-        "step_count": steps,
         "lineage": lineage(conn, run_key),
         "parent": get_run_by_key(conn, parent) if parent is not None else None,
         "files": _run_file_list(conn, run_key),
         "artifacts": run_artifacts(conn, run_key),
+        # A failed or crashed run shows its error at the top of its page.
+        "stderr_tail": stderr_tail(conn, run_key)
+        if status["run"].get("state") in ("failed", "crashed") else [],
     }
+
+
+def stderr_tail(conn: sqlite3.Connection, run_key: int, limit: int = 15) -> list[str]:
+    """The last `limit` stderr lines of a run, oldest first (the traceback of a failed
+    run ends there)."""
+    if "console_lines" not in has_tables(conn):
+        return []
+    rows = conn.execute(
+        "SELECT line FROM console_lines WHERE run_key = ? AND stream = 'stderr'"
+        " ORDER BY seq DESC LIMIT ?", (run_key, limit)).fetchall()
+    return [line for (line,) in reversed(rows)]
 
 
 def _run_file_list(conn: sqlite3.Connection, run_key: int) -> list[dict[str, Any]]:

@@ -14,7 +14,14 @@
  *   out (gaps), and a chart with no positive value stays linear and says so;
  * - x axis: step, relative time (the run's runtime, s) or wall-clock time.
  * Drag to zoom fetches the exact points of the visible range (a time range is turned
- * into the step range of the points drawn); a double click goes back.
+ * into the step range of the points drawn) and draws them at once; a double click goes
+ * back.
+ *
+ * What a chart shows: y tick labels formatted from the ticks (tickLabels: enough digits
+ * to tell them apart, scientific when tiny or huge) on an axis as wide as its widest
+ * label; one crosshair shared by the charts of a page (uPlot cursor sync, key
+ * options.syncKey); a tooltip by the cursor; a legend that, when not hovered, reads each
+ * run's last, min and max; lineage markers (options.markersFor) as dashed lines.
  *
  * Live runs: while any run of the page is live (running, its writer beating), its
  * status route is polled every few seconds (not while the page is hidden); when its
@@ -24,7 +31,9 @@
  * page as text (textContent; uPlot sets legend labels with textContent).
  *
  * RunstoreCharts.fetchJSON(url) is the JSON fetch of the run page's other script
- * (runstore_run_output.js) too.
+ * (runstore_run_output.js) too; tickLabels(splits, incr) and valueText(v) are the number
+ * formats, axisSize(u, values, axisIdx) a uPlot axis `size`, SYNC_KEY the default
+ * cursor sync key: for other charts of a page (the workspace) to match these.
  */
 (function () {
   "use strict";
@@ -35,6 +44,7 @@
   var X_FIELDS = { step: "steps", runtime: "runtimes", time: "timestamps" };
   var X_LABELS = { step: "step", runtime: "runtime", time: "time" };
   var TIME_FIELDS = ["timestamps", "runtimes"];
+  var SYNC_KEY = "runstore";  // uPlot.sync: the charts of a page share one crosshair
 
   function readSettings() {
     var settings = { smooth: 0, log: false, x: "step" };
@@ -129,6 +139,14 @@
     });
   }
 
+  /* Axis text and grid colours for the page's colour scheme (dark mode follows the
+   * system, as runstore.css does). */
+  function axisInk() {
+    var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+    return dark ? { text: "#c0c4ca", grid: "rgba(255,255,255,0.09)" }
+      : { text: "#333", grid: "rgba(0,0,0,0.07)" };
+  }
+
   function fade(color, alpha) {
     var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
     if (!m) { return color; }
@@ -153,9 +171,110 @@
     return sign + m + "m" + (sec < 10 ? "0" : "") + sec + "s";
   }
 
+  /* Unix seconds as local time, 2026-11-30 01:02:03 (the UI's one time format). */
+  function timeText(seconds) {
+    if (seconds == null || !isFinite(seconds)) { return ""; }
+    var d = new Date(seconds * 1000);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+  }
+
   function logLabel(v) {
     if (v == null) { return ""; }
     return v >= 1e-3 && v < 1e6 ? String(Number(v.toPrecision(3))) : v.toExponential(0);
+  }
+
+  /* Scientific notation without JS's "+" in exponents: 1.5e-4, 1.2e6. */
+  function expText(v, digits) {
+    return v.toExponential(digits).replace("e+", "e");
+  }
+
+  function fixedText(v, decimals) {
+    if (Math.abs(v) >= 1e4) {  // grouped: 1,250,000 (one locale, so tests can pin it)
+      return v.toLocaleString("en-US", {
+        minimumFractionDigits: decimals, maximumFractionDigits: decimals
+      });
+    }
+    return v.toFixed(decimals);
+  }
+
+  /* Labels of a linear axis' ticks, formatted from the ticks themselves: fixed notation
+   * with as many decimals as the tick increment needs when the largest |tick| is in
+   * [1e-3, 1e7), else scientific with as many mantissa digits as tell the ticks apart.
+   * Every label reads back within 1% of an increment of its tick, and distinct ticks get
+   * distinct labels (1.5e-4..4.5e-4, 1,000,000..1,612,000, 22.850..22.875). A tick within
+   * a billionth of an increment of 0 is "0". Pure: tests/test_chart_format.py runs it in
+   * node. */
+  function tickLabels(splits, incr) {
+    var finite = splits.filter(function (v) { return v != null && isFinite(v); });
+    if (!finite.length) { return splits.map(function () { return ""; }); }
+    var step = incr > 0 ? incr : 0, i;
+    if (!step) {
+      var sorted = finite.slice().sort(function (a, b) { return a - b; });
+      for (i = 1; i < sorted.length; i++) {
+        var d = sorted[i] - sorted[i - 1];
+        if (d > 0 && (!step || d < step)) { step = d; }
+      }
+    }
+    var mag = 0;
+    finite.forEach(function (v) { mag = Math.max(mag, Math.abs(v)); });
+    if (!step) { step = mag || 1; }
+    var zero = step * 1e-9;
+    var scientific = mag >= 1e7 || (mag > 0 && mag < 1e-3);
+    function format(v, digits) {
+      if (v == null || !isFinite(v)) { return ""; }
+      if (Math.abs(v) <= zero) { return "0"; }
+      return scientific ? expText(v, digits) : fixedText(v, digits);
+    }
+    function good(labels, digits) {
+      var seen = {};
+      for (var j = 0; j < splits.length; j++) {
+        var v = splits[j];
+        if (v == null || !isFinite(v)) { continue; }
+        var back = Number(labels[j].replace(/,/g, ""));
+        if (!(Math.abs(back - v) <= step * 0.01 + zero) || seen[labels[j]]) { return false; }
+        seen[labels[j]] = true;
+      }
+      return true;
+    }
+    var labels = null;
+    for (var digits = 0; digits <= 16; digits++) {
+      labels = splits.map(function (v) { return format(v, digits); });
+      if (good(labels, digits)) { return labels; }
+    }
+    return labels;
+  }
+
+  /* One value as a legend or tooltip shows it: 6 significant digits, scientific when
+   * tiny or huge; integers as they are. */
+  function valueText(v) {
+    if (v == null || !isFinite(v)) { return v == null ? "" : String(v); }
+    var a = Math.abs(v);
+    if (v === Math.round(v) && a < 1e7) { return fixedText(v, 0); }
+    if (a !== 0 && (a < 1e-3 || a >= 1e7)) { return expText(v, 5).replace(/\.?0+e/, "e"); }
+    if (a >= 1e4) {
+      return Number(v.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 6 });
+    }
+    return String(Number(v.toPrecision(6)));
+  }
+
+  /* The width (css px) a y axis needs for its labels: measured with the axis font. */
+  function axisSize(u, values, axisIdx) {
+    if (!values || !values.length) { return 50; }
+    var axis = u.axes[axisIdx], font = axis && axis.font && axis.font[0];
+    var widest = 0, ratio = window.devicePixelRatio || 1;
+    if (font && u.ctx) {
+      u.ctx.save();
+      u.ctx.font = font;
+      values.forEach(function (text) {
+        widest = Math.max(widest, u.ctx.measureText(String(text)).width / ratio);
+      });
+      u.ctx.restore();
+    } else {
+      values.forEach(function (text) { widest = Math.max(widest, String(text).length * 7); });
+    }
+    return Math.ceil(widest) + 20;  // tick (10) and gap (5) + a margin
   }
 
   function message(plot, text) {
@@ -256,42 +375,173 @@
         chart.current = results;
         chart.range = range;
         chart.zoomed = true;
+        chart.zoomX = [min, max];
         render(false);
+        // setData without a scale reset keeps the index range of the old (overview)
+        // data: the chart drew ~16 of 1,512 points until a resize. Setting the same x
+        // range again recomputes it from the new data, now.
+        if (chart.u === u) {
+          chart.quiet = true;
+          try { u.setScale("x", { min: min, max: max }); } finally { chart.quiet = false; }
+        }
       });
+    }
+
+    /* last, min and max of the points at hand of run `i` (M4 keeps every extreme). */
+    function runStats(i) {
+      var d = chart.current && chart.current[i], out = { last: null, min: null, max: null };
+      if (!d) { return out; }
+      d.values.forEach(function (v) {
+        if (v == null || !isFinite(v)) { return; }
+        out.last = v;
+        if (out.min == null || v < out.min) { out.min = v; }
+        if (out.max == null || v > out.max) { out.max = v; }
+      });
+      return out;
+    }
+
+    /* A y series' legend value: the hovered point's value, else (cursor away) its run's
+     * last, min and max, so the legend reads well without hovering. */
+    function legendValue(runIndex) {
+      return function (u, v, seriesIdx, idx) {
+        if (idx != null) { return v == null ? "" : valueText(v); }
+        var st = runStats(runIndex);
+        if (st.last == null) { return ""; }
+        return "last " + valueText(st.last) + " · min " + valueText(st.min) +
+          " · max " + valueText(st.max);
+      };
+    }
+
+    function xText(settings, v) {
+      if (v == null) { return ""; }
+      if (settings.x === "runtime") { return durationText(v); }
+      if (settings.x === "time") { return timeText(v); }
+      return valueText(v);
+    }
+
+    /* The tooltip by the cursor: x, then each series' value at the hovered point (text
+     * only). Shown on the chart under the mouse, not on the ones synced to it. */
+    function showTooltip(u) {
+      var tip = chart.tip, idx = u.cursor.idx, settings = page.settings;
+      if (!tip) { return; }
+      if (idx == null || !chart.hover || u.cursor.left == null || u.cursor.left < 0) {
+        tip.style.display = "none";
+        return;
+      }
+      tip.textContent = "";
+      var head = document.createElement("div");
+      head.className = "runstore-tooltip-x";
+      head.textContent = X_LABELS[settings.x] + " " + xText(settings, u.data[0][idx]);
+      tip.appendChild(head);
+      var rows = 0;
+      for (var si = 1; si < u.series.length; si++) {
+        var v = u.data[si][idx], sr = u.series[si];
+        if (v == null || !sr.show) { continue; }
+        var row = document.createElement("div");
+        var swatch = document.createElement("span");
+        swatch.className = "runstore-tooltip-swatch";
+        swatch.style.background = typeof sr.stroke === "function" ? sr.stroke(u, si) : sr.stroke;
+        row.appendChild(swatch);
+        row.appendChild(document.createTextNode(sr.label + " " + valueText(v)));
+        tip.appendChild(row);
+        rows++;
+      }
+      if (!rows) { tip.style.display = "none"; return; }
+      tip.style.display = "block";
+      var left = u.cursor.left + 14, top = Math.max(0, u.cursor.top - 10);
+      var width = tip.offsetWidth, over = u.over.clientWidth;
+      if (left + width > over) { left = Math.max(0, u.cursor.left - 14 - width); }
+      tip.style.left = left + "px";
+      tip.style.top = top + "px";
+    }
+
+    /* The x value of `step` for run i on the page's x axis: the step itself, or the
+     * time of the first point at or after it. */
+    function markerX(i, step) {
+      if (page.settings.x === "step") { return step; }
+      var d = chart.current[i], xs = d && d[X_FIELDS[page.settings.x]];
+      if (!xs) { return null; }
+      for (var j = 0; j < d.steps.length; j++) {
+        if (d.steps[j] >= step && xs[j] != null) { return xs[j]; }
+      }
+      return null;
+    }
+
+    /* Lineage markers (page.markersFor(run): [{step, label}]): a dashed line at a fork
+     * or rewind step, labelled; the steps drawn are in the figure's data-markers. */
+    function drawMarkers(u) {
+      var drawn = [];
+      if (!page.markersFor) { return; }
+      var ctx = u.ctx, ratio = window.devicePixelRatio || 1, box = u.bbox;
+      runs.forEach(function (run, i) {
+        (page.markersFor(run) || []).forEach(function (marker) {
+          var xv = markerX(i, marker.step);
+          if (xv == null) { return; }
+          var x = Math.round(u.valToPos(xv, "x", true));
+          if (x < box.left || x > box.left + box.width) { return; }
+          ctx.save();
+          ctx.strokeStyle = marker.color || "#b26b00";
+          ctx.fillStyle = marker.color || "#b26b00";
+          ctx.lineWidth = ratio;
+          ctx.setLineDash([4 * ratio, 3 * ratio]);
+          ctx.beginPath();
+          ctx.moveTo(x + 0.5, box.top);
+          ctx.lineTo(x + 0.5, box.top + box.height);
+          ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.font = (11 * ratio) + "px sans-serif";
+          ctx.textBaseline = "top";
+          var text = marker.label || "";
+          var w = ctx.measureText(text).width;
+          ctx.fillText(text, x + 4 * ratio + w > box.left + box.width ? x - 4 * ratio - w
+            : x + 4 * ratio, box.top + 2 * ratio);
+          ctx.restore();
+          drawn.push(marker.step);
+        });
+      });
+      figure.setAttribute("data-markers", drawn.join(","));
     }
 
     function options(settings, log) {
       var series = [{
         label: X_LABELS[settings.x],
-        value: settings.x === "runtime" ? function (u, v) { return durationText(v); }
-          : (settings.x === "step" ? function (u, v) { return v == null ? "" : String(v); }
-             : undefined)
+        value: function (u, v, si, idx) { return idx == null ? "" : xText(settings, v); }
       }];
       var count = chart.current.reduce(function (n, d) { return n + d.steps.length; }, 0);
       // No spanGaps: a null (a value a log scale cannot show) is a gap; the holes
       // uPlot.join leaves where runs have different x values are undefined, which
       // lines cross.
-      runs.forEach(function (run) {
+      runs.forEach(function (run, i) {
         var color = page.colorFor(run, index), label = page.labelFor(run, key);
         if (settings.smooth > 0) {
           series.push({ label: label + " (raw)", stroke: fade(color, 0.28), width: 1,
-                        points: { show: false } });
-          series.push({ label: label, stroke: color, width: 2, points: { show: false } });
+                        points: { show: false },
+                        value: function (u, v, si, idx) { return idx == null ? "" : valueText(v); } });
+          series.push({ label: label, stroke: color, width: 2, points: { show: false },
+                        value: legendValue(i) });
         } else {
-          series.push({ label: label, stroke: color, width: 1.5,
+          series.push({ label: label, stroke: color, width: 1.5, value: legendValue(i),
                         points: { show: count < 60 * runs.length, size: 5 } });
         }
       });
-      var xAxis = { label: X_LABELS[settings.x] };
+      var ink = axisInk();
+      var xAxis = { label: X_LABELS[settings.x], stroke: ink.text, grid: { stroke: ink.grid },
+                    ticks: { stroke: ink.grid } };
       if (settings.x === "runtime") {
         xAxis.values = function (u, splits, axisIdx, space, incr) {
           return splits.map(function (v) { return durationText(v, incr); });
         };
+      } else if (settings.x === "step") {
+        xAxis.values = function (u, splits, axisIdx, space, incr) {
+          return tickLabels(splits, incr);
+        };
       }
-      var yAxis = {};
-      if (log) {  // uPlot's default labels round 0.0001 to "0"
-        yAxis.values = function (u, splits) { return splits.map(logLabel); };
-      }
+      var yAxis = { size: axisSize, stroke: ink.text, grid: { stroke: ink.grid },
+                    ticks: { stroke: ink.grid } };
+      // uPlot's default labels round 0.00015 to "0" and 22.875 gets clipped: ours come
+      // from the ticks (tickLabels) and the axis is as wide as its widest label.
+      yAxis.values = log ? function (u, splits) { return splits.map(logLabel); }
+        : function (u, splits, axisIdx, space, incr) { return tickLabels(splits, incr); };
       return {
         width: width(),
         height: page.height,
@@ -300,6 +550,7 @@
         axes: [xAxis, yAxis],
         series: series,
         cursor: {
+          sync: { key: page.syncKey, setSeries: false },
           drag: { x: true, y: false },
           bind: {
             dblclick: function (u, target, handler) {
@@ -307,6 +558,7 @@
                 if (chart.zoomed) {
                   chart.zoomed = false;
                   chart.range = null;
+                  chart.zoomX = null;
                   chart.current = chart.overview;
                   render(true);
                 } else {
@@ -318,9 +570,26 @@
           }
         },
         hooks: {
+          init: [function (u) {
+            var tip = document.createElement("div");
+            tip.className = "runstore-tooltip";
+            tip.style.display = "none";
+            u.over.appendChild(tip);
+            chart.tip = tip;
+            u.over.addEventListener("mouseenter", function () { chart.hover = true; });
+            u.over.addEventListener("mouseleave", function () {
+              chart.hover = false;
+              tip.style.display = "none";
+            });
+          }],
+          setCursor: [showTooltip],
+          draw: [drawMarkers],
           setScale: [function (u, scaleKey) {
-            if (scaleKey !== "x" || u !== chart.u) { return; }
+            if (scaleKey !== "x" || u !== chart.u || chart.quiet) { return; }
             var min = u.scales.x.min, max = u.scales.x.max, full = chart.full;
+            if (chart.zoomed && chart.zoomX && chart.zoomX[0] === min && chart.zoomX[1] === max) {
+              return;
+            }
             if (min == null || max == null || !full || (min <= full[0] && max >= full[1])) {
               return;
             }
@@ -460,6 +729,12 @@
         el.textContent = status.runtime_text;
       }
     });
+    var steps = document.querySelectorAll("[data-runstore-steps]");
+    Array.prototype.forEach.call(steps, function (el) {
+      if (el.getAttribute("data-runstore-steps") === String(run.runKey) && status.step_count) {
+        el.textContent = String(status.step_count);
+      }
+    });
   }
 
   function liveText(text) {
@@ -502,6 +777,7 @@
           statuses.forEach(function (status, i) {
             var run = polled[i];
             showStatus(run, status);
+            if (page.onStatus) { page.onStatus(run, status); }
             run.live = !!status.live;
             if (status.last_step !== run.lastStep || !run.live) {
               run.lastStep = status.last_step;
@@ -582,7 +858,11 @@
   /* options: runs [{runKey, name, metricUrl, statusUrl, live, keys, lastStep}],
    * maxPoints (the most points a chart asks for; from the page data), height,
    * colorFor(run, chartIndex), labelFor(run, key), onNewKey(run, key)
-   * (optional: add a figure for a key that appeared while live; call page.observe). */
+   * (optional: add a figure for a key that appeared while live; call page.observe),
+   * onStatus(run, status) (optional: a live run's status.json came; the page's own
+   * parts follow it), markersFor(run) (optional: [{step, label, color}] lineage markers drawn on every
+   * chart of the run), syncKey (optional: the uPlot.sync key whose charts share one
+   * crosshair; default "runstore", every chart of the page). */
   function start(options) {
     if (typeof uPlot === "undefined") { return null; }
     var page = {
@@ -592,6 +872,9 @@
       colorFor: options.colorFor,
       labelFor: options.labelFor,
       onNewKey: options.onNewKey,
+      markersFor: options.markersFor,
+      onStatus: options.onStatus,
+      syncKey: options.syncKey || SYNC_KEY,
       settings: readSettings(),
       charts: []
     };
@@ -627,5 +910,8 @@
     return page;
   }
 
-  window.RunstoreCharts = { start: start, fetchJSON: fetchJSON };
+  window.RunstoreCharts = {
+    start: start, fetchJSON: fetchJSON, tickLabels: tickLabels, valueText: valueText,
+    axisSize: axisSize, SYNC_KEY: SYNC_KEY
+  };
 })();

@@ -312,6 +312,11 @@
       lastSeq = answer.last_seq;
       remaining = answer.remaining;
       loading = false;
+      var total = document.querySelector(".runstore-console-total");  // the counter
+      if (total && answer.total) {
+        total.textContent = answer.total + (answer.total === 1 ? " line" : " lines") +
+          " of stdout and stderr";
+      }
       showMore();
       return answer;
     }, function (error) {

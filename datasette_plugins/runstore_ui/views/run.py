@@ -73,6 +73,8 @@ class Status(TypedDict):
     runtime: float | None
     runtime_text: str
     metric_keys: list[str]
+    step_count: int  # the header's "steps"
+    summary: list[tuple[str, str]]  # (dotted key, value text), as the summary table
 
 
 def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> list[tuple]:
@@ -91,6 +93,8 @@ def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> lis
         ("job type", run.get("job_type"), None),
         ("created", run.get("created_at"), None),
         ("finished", run.get("finished_at"), None),
+        ("last heartbeat", run.get("heartbeat_at") if run.get("state") == "crashed" else None,
+         None),
         ("runtime", duration_text(runtime_of(run)), None),
         ("exit code", run.get("exit_code"), None),
         ("steps", page["step_count"] or None, None),
@@ -105,6 +109,32 @@ def _header(run: dict[str, Any], page: dict[str, Any], database_url: str) -> lis
         ("git dirty", dirty_text, None),
     ]
     return [(label, str(text), href) for label, text, href in rows if text not in (None, "")]
+
+
+# Header rows whose text is a timestamp: shown as local time (static/runstore_run.js).
+TIME_LABELS = frozenset({"created", "finished", "last heartbeat"})
+# Header rows shown in the compact header line; the others sit behind "details".
+MAIN_LABELS = ("project", "group", "job type", "created", "runtime", "steps", "exit code",
+               "last heartbeat", "sweep", "git commit")
+
+
+def markers(run_key: int, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lineage markers for the charts (runstore_charts.js markersFor): the step this run
+    was forked from its parent at, each fork made from it, each rewind of it."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        step, relation = event.get("step"), event.get("relation")
+        if step is None:
+            continue
+        if relation == "fork" and event["run_key"] == run_key:
+            out.append({"step": step, "kind": "forked",
+                        "label": f"forked from {event.get('parent_id') or '?'}"})
+        elif relation == "fork":
+            out.append({"step": step, "kind": "fork", "label": f"fork {event['run_id']}"})
+        elif relation == "rewind" and event["run_key"] == run_key:
+            undone = " (undone)" if event.get("undone_at") else ""
+            out.append({"step": step, "kind": "rewind", "label": f"rewind{undone}"})
+    return out
 
 
 def _pairs(column: Any) -> list[tuple[str, str]]:
@@ -126,8 +156,19 @@ async def run_view(datasette: Any, request: Any) -> Response:
     tags = loads(run.get("tags"), [])
     groups = metric_groups(page["metric_keys"])
     state, live = live_state(run)
+    rewinds = [e for e in page["lineage"] if e["relation"] == "rewind"
+               and e["run_key"] == run_key and not e.get("undone_at")]
+    editable = await can_edit(datasette, request, db)
     context = {
         "database": db.name,
+        "state": state,
+        "stderr_tail": page.get("stderr_tail") or [],
+        "heartbeat_at": run.get("heartbeat_at"),
+        "time_labels": TIME_LABELS,
+        "main_labels": MAIN_LABELS,
+        "can_unrewind": editable and bool(rewinds) and not live,
+        "last_rewind": rewinds[-1] if rewinds else None,
+        "unrewind_url": f"{this_url}/unrewind",
         "run": run,
         "run_key": run_key,
         "header": _header(run, page, database_url),
@@ -136,7 +177,7 @@ async def run_view(datasette: Any, request: Any) -> Response:
                                  f"{database_url}/run_list"),
         "notes_html": render_notes(run.get("notes")),
         "tag_list": [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
-        "can_edit": await can_edit(datasette, request, db),
+        "can_edit": editable,
         "read_only": read_only(datasette),
         "edit_url": f"{this_url}/edit",
         "config": _pairs(run.get("config")),
@@ -172,6 +213,7 @@ async def run_view(datasette: Any, request: Any) -> Response:
             # As recorded at the run's last sign of life: the page never counts it on.
             "runtime": runtime_of(run),
             "maxPoints": DEFAULT_POINTS,
+            "markers": markers(run_key, page["lineage"]),
         },
         # runstore.css comes through the extra_css_urls hook, as on every store page.
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
@@ -228,6 +270,8 @@ def status_payload(run_key: int, status: dict[str, Any]) -> Status:
         "runtime": runtime_of(run),
         "runtime_text": duration_text(runtime_of(run)),
         "metric_keys": status["metric_keys"],
+        "step_count": status.get("step_count") or 0,
+        "summary": _pairs(run.get("summary")),
     }
 
 
