@@ -159,10 +159,11 @@ def test_series_route_answers_runs_keys_and_points(small_store: dict[str, Any]) 
     keys = small_store["keys"]
     runs = ",".join(map(str, keys))
     base = "/runstore/-/runstore/series.json"
-    ok, only_keys, too_many, bad, bad_x = ui_get(
+    ok, only_keys, first, too_many, bad, bad_x = ui_get(
         small_store["path"],
         f"{base}?runs={runs}&metric=loss&points=20",
         f"{base}?runs={runs}",
+        f"{base}?runs={runs}&first=24&points=20",
         f"{base}?runs={','.join(str(i) for i in range(1, 102))}",
         f"{base}?runs=1,x",
         f"{base}?runs={runs}&metric=loss&x=metric",
@@ -176,6 +177,7 @@ def test_series_route_answers_runs_keys_and_points(small_store: dict[str, Any]) 
     assert [s["run_key"] for s in data["series"]] == keys
     assert all(s["downsampled"] and len(s["x"]) <= 20 for s in data["series"])
     assert only_keys.json()["series"] == [] and only_keys.json()["keys"] == ["loss"]
+    assert first.json()["series"] == data["series"]  # the first 24 keys: here just loss
     assert too_many.status_code == 400 and "At most 100 runs" in too_many.text
     assert bad.status_code == 400
     assert bad_x.status_code == 400

@@ -605,18 +605,49 @@
       setStatus("Charts unavailable: " + error.message);
     }
 
-    function load() {
-      fetchJSON(tableJsonUrl()).then(function (rows) {
+    /* The run_keys of the table's rows, when the page shows every row the filter selects
+     * (no next page) and each row names its run: no need to ask for the JSON. */
+    function pageKeys() {
+      if (!table || !table.tBodies[0] || document.querySelector('a[href*="_next="]')) {
+        return null;
+      }
+      var rows = table.tBodies[0].rows, keys = [];
+      if (rows.length > MAX_RUNS) { return null; }
+      for (var i = 0; i < rows.length; i++) {
+        var key = rowKey(rows[i], i, []);
+        if (key === null) { return null; }
+        if (keys.indexOf(Number(key)) < 0) { keys.push(Number(key)); }
+      }
+      return keys;
+    }
+
+    function tableKeys() {
+      return fetchJSON(tableJsonUrl()).then(function (rows) {
         if (!Array.isArray(rows)) { rows = rows.rows || []; }
         var keys = [];
         rows.forEach(function (row) {
           var k = row && row.run_key;
           if (typeof k === "number" && keys.indexOf(k) < 0) { keys.push(k); }
         });
-        state.jsonKeys = keys;
         state.truncated = rows.length >= MAX_RUNS;
+        return keys;
+      });
+    }
+
+    /* Runs, metric keys and (with no metric regex: the first metrics') series in one
+     * request; with a regex, the series follow once the keys are known. */
+    function load() {
+      var known = pageKeys(), asked = null;
+      (known ? Promise.resolve(known) : tableKeys()).then(function (keys) {
+        state.jsonKeys = keys;
         if (!keys.length) { return { runs: [], keys: [], series: [] }; }
-        return fetchJSON(seriesUrl + "?runs=" + keys.join(","));
+        var url = seriesUrl + "?runs=" + keys.join(",");
+        if (!settings.match) {
+          asked = settings.x;
+          url += "&first=" + MAX_CHARTS + "&points=" + pointsFor(chartWidth(), keys.length) +
+            xParams();
+        }
+        return fetchJSON(url);
       }).then(function (data) {
         state.runs = data.runs;
         state.keys = data.keys;
@@ -624,6 +655,13 @@
         assignColors();
         decorateRows(state.jsonKeys);
         drawSweep();
+        if (asked !== null && asked === settings.x) {
+          seq++;
+          state.series = {};
+          data.series.forEach(function (s) { state.series[s.run_key + "\u0000" + s.key] = s; });
+          drawCharts();
+          return null;
+        }
         return loadSeries();
       }).catch(fail);
     }

@@ -2,7 +2,9 @@
 
 Route: ``/<db>/-/runstore/series.json?runs=<run_key>,<run_key>,...`` with
 
-- ``metric=<key>`` (repeated; none: only the runs and their metric keys),
+- ``metric=<key>`` (repeated; none: only the runs and their metric keys), or
+  ``first=N``: the first N of the runs' metric keys (sorted; what the panel draws when
+  no metric regex is set, so a first page load takes one request),
 - ``points=`` (the most points per run and metric, M4-downsampled from the store's
   per-block summaries past it; default 400),
 - ``x=step|runtime|time|metric`` and ``x_metric=<key>`` for metric-vs-metric.
@@ -23,11 +25,12 @@ from datasette.utils.asgi import BadRequest, Response
 
 from runstore._store import workspace_keys, workspace_series
 
-from ..access import int64, points_arg, store_db
+from ..access import int64, number_arg, points_arg, store_db
 from ..format import flatten
 
 MAX_RUNS = 100
 DEFAULT_POINTS = 400
+MAX_METRICS = 50  # runstore._store._workspace.MAX_METRICS
 X_CHOICES = ("step", "runtime", "time", "metric")
 
 
@@ -76,10 +79,14 @@ async def series_view(datasette: Any, request: Any) -> Response:
     if x == "metric" and not x_metric:
         raise BadRequest("x=metric needs x_metric=<a metric key>")
 
+    first = number_arg(request, "first") or 0
+
     def read(conn: Any) -> dict[str, Any]:
-        data = workspace_series(conn, run_keys, metrics, points=points, x=x,
+        keys = workspace_keys(conn, run_keys) if run_keys else []
+        wanted = metrics or [k for k in keys if k != x_metric][:max(0, min(first, MAX_METRICS))]
+        data = workspace_series(conn, run_keys, wanted, points=points, x=x,
                                 x_metric=x_metric)
-        data["keys"] = workspace_keys(conn, run_keys) if run_keys else []
+        data["keys"] = keys
         return data
 
     try:
