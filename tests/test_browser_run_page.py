@@ -216,6 +216,7 @@ def test_failed_crashed_lineage_unrewind(browser_tools: tuple[Any, str],  # noqa
 
         # A failed run: its error at the top, every value escaped.
         page.goto(_run_url(server, "bad"))
+        page.screenshot(path=str(tmp_path / "failed-run.png"))
         error = page.locator(".runstore-error")
         assert error.is_visible()
         text = error.text_content() or ""
@@ -235,6 +236,7 @@ def test_failed_crashed_lineage_unrewind(browser_tools: tuple[Any, str],  # noqa
         # Lineage markers: the rewind on src, the fork on kid (and on src).
         page.goto(_run_url(server, "src"))
         _wait_charts(page, ["loss"])
+        page.screenshot(path=str(tmp_path / "lineage.png"), full_page=True)
         assert page.title().startswith(EVIL)
         assert page.evaluate("() => window.__pwned") is None
         markers = page.get_attribute('figure.runstore-chart[data-key="loss"]', "data-markers")
