@@ -15,7 +15,10 @@ loopback port and opens the runs table in Debian's chromium (Playwright, headles
   table is interactive (DOMContentLoaded) and when every chart is drawn (the panel's
   `drawnAt`, performance.now() from the navigation's start);
 - filter change: the same page with a filter in the URL (a group: 20 runs; lr: about
-  33 runs; back to all 100), timed the same way.
+  33 runs; back to all 100), timed the same way (in Datasette a filter is a new URL, so
+  a page load);
+- of each load, the series.json request (runs, keys and the 6 metrics' M4 points in
+  one response): from request to last byte, and its size.
 
 Each figure is the median of --repeats page loads, after one warm-up load. Budgets:
 issue 13 (all charts drawn <= 1.5 s; a changed filter redrawn <= 1 s).
@@ -140,7 +143,14 @@ def _serve(path: Path, port: int) -> subprocess.Popen:
 TIMES_JS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const ws = window.runstoreWorkspace;
+  const series = performance.getEntriesByType("resource")
+    .filter((r) => r.name.indexOf("/series.json") >= 0);
+  const last = series[series.length - 1];
   return {interactive: nav.domContentLoadedEventEnd, drawn: ws.drawnAt,
+          seriesMs: last ? last.responseEnd - last.requestStart : null,
+          seriesKb: last ? last.encodedBodySize / 1000 : null,
+          drawMs: last ? ws.drawnAt - last.responseEnd : null,
+          requests: series.length,
           charts: ws.charts.filter((c) => c.u).length,
           lines: ws.charts.reduce((n, c) => n + c.lines, 0)};
 }"""
@@ -189,6 +199,11 @@ def measure(runs: int = 100, steps: int = 100_000, metrics: int = 6, repeats: in
                     budget = "<= 1500" if name.startswith("cold") else "<= 1000"
                     rows.append((f"{name}: table interactive", ready, "ms", ""))
                     rows.append((f"{name}: all charts drawn", drawn, "ms", budget))
+                    rows.append(("  series.json: request to last byte",
+                                 statistics.median(s["seriesMs"] for s in samples), "ms", ""))
+                    rows.append(("  series.json: body", samples[-1]["seriesKb"], "kB", ""))
+                    rows.append(("  drawing (last byte to all charts drawn)",
+                                 statistics.median(s["drawMs"] for s in samples), "ms", ""))
                     rows.append(("  charts drawn", samples[-1]["charts"], "charts", ""))
                     rows.append(("  lines drawn", samples[-1]["lines"], "lines", ""))
                 browser.close()
