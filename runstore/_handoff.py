@@ -170,7 +170,10 @@ class Handoff:
 
     # -- producer ----------------------------------------------------------------------
 
-    def _put(self, item: Any) -> None:
+    def put(self, item: Any) -> None:
+        """Hand over one record: a history row as a bare tuple of _writer.Row's fields
+        (log() calls this directly, a Python call fewer than put_row), or one of
+        _writer's records."""
         try:
             data = _dumps(item, 5) if type(item) is tuple else _dumps_plain(item)
         except Exception as exc:  # a value no log() check foresaw: skip it, go on
@@ -202,27 +205,27 @@ class Handoff:
     def put_row(self, step: int, timestamp: float, runtime: float, row: dict[str, Any],
                 plain: bool = False) -> None:
         """Hand over one committed history row (`plain`: only ints and floats)."""
-        self._put((step, timestamp, runtime, row, plain))
+        self.put((step, timestamp, runtime, row, plain))
 
     def put_run(self, fields: dict[str, Any]) -> None:
         """Hand over an update of run columns (applied in order with the rows)."""
-        self._put(RunFields(fields))
+        self.put(RunFields(fields))
 
     def put_summary(self, operation: str, args: tuple[Any, ...]) -> None:
         """Hand over a change of the run's summary (see Summary.apply)."""
-        self._put(SummaryChange(operation, args))
+        self.put(SummaryChange(operation, args))
 
     def put_console(self, stream: str, at: float, line: str) -> None:
         """Hand over one line the run printed."""
-        self._put(ConsoleLine(stream, at, line))
+        self.put(ConsoleLine(stream, at, line))
 
     def put_system(self, at: float, sample: dict[str, float]) -> None:
         """Hand over one sample of system metrics."""
-        self._put(SystemSample(at, sample))
+        self.put(SystemSample(at, sample))
 
     def put_file(self, path: str, kind: str, content: bytes) -> None:
         """Hand over a file to keep with the run (deduplicated by content)."""
-        self._put(File(path, kind, content))
+        self.put(File(path, kind, content))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything handed over so far is committed."""
@@ -231,7 +234,7 @@ class Handoff:
         with self._lock:
             self._seq += 1
             seq = self._seq
-        self._put(Barrier(seq))
+        self.put(Barrier(seq))
         self._ring.hurry()
         deadline = None if timeout is None else time.monotonic() + timeout
         attempt = 0
@@ -252,7 +255,7 @@ class Handoff:
         stopped, and remove the ring."""
         if self._closed:
             return
-        self._put(Stop())
+        self.put(Stop())
         self._ring.hurry()
         attempt = 0
         while not self._closed:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _lifecycle
 from ._config import Config
@@ -238,7 +238,7 @@ class Run(RunLibraryMethods):
             return
         plain = type(data) is dict and plain_numbers(data)
         # A plain row is encoded into the ring before log() returns: no copy needed.
-        row = cast(dict, data) if plain else flatten(data)
+        row: dict[str, Any] = data if plain else flatten(data)  # type: ignore[assignment]
         if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
             row, synced = self._sync_steps(row)
             plain = plain and (not synced or plain_numbers(row))
@@ -294,7 +294,7 @@ class Run(RunLibraryMethods):
         self.summary.add_row(row, plain)
         writer = self._writer
         if writer is not None:
-            writer.put_row(step, ts, ts - self._t0 + self._runtime_offset, row, plain)
+            writer.put((step, ts, ts - self._t0 + self._runtime_offset, row, plain))
             if self._sync:
                 writer.flush()
 

@@ -95,15 +95,22 @@ class Summary(DictView):
         object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
         object.__setattr__(self, "_aggs", {})
         object.__setattr__(self, "_on_change", on_change)
-        object.__setattr__(self, "version", 0)
+        # A box, not an attribute: a plain assignment would be __setattr__'s (a key), and
+        # object.__setattr__ per logged row costs the training loop more than this.
+        object.__setattr__(self, "_version", [0])
+
+    @property
+    def version(self) -> int:
+        """Counts the changes: the writer saves the summary when it moved."""
+        return self._version[0]
 
     def apply(self, operation: str, args: tuple) -> None:
         """Replay a change another Summary reported to its `on_change`."""
         getattr(self, "_" + operation)(*args)
-        object.__setattr__(self, "version", self.version + 1)
+        self._version[0] += 1
 
     def _changed(self, operation: str, *args: Any) -> None:
-        object.__setattr__(self, "version", self.version + 1)
+        self._version[0] += 1
         if self._on_change is not None:
             self._on_change(operation, args)
 
@@ -163,7 +170,7 @@ class Summary(DictView):
         values, rules = self._data, self._rules
         if plain and not rules:
             values.update(row)
-            object.__setattr__(self, "version", self.version + 1)
+            self._version[0] += 1
             return
         for key, value in row.items():
             if isinstance(value, JsonText):
@@ -182,7 +189,7 @@ class Summary(DictView):
                         values.pop(key, None)
                     continue
             values[key] = value
-        object.__setattr__(self, "version", self.version + 1)
+        self._version[0] += 1
 
     # -- the dict a user sees -------------------------------------------------------
 

@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from operator import is_
 from typing import Any
 
 MAX_JSON_CHARS = 100_000
@@ -217,22 +218,34 @@ def truncated(text: str) -> dict[str, Any]:
     return {"truncated": text[:SUMMARY_PREVIEW_CHARS], "chars": len(text)}
 
 
-_FLOAT_ONLY = {float}
 _NUMBERS = {float, int}
 _STR_ONLY = {str}
+# The keys of the last row whose keys passed plain_numbers' checks (exact str, none
+# reserved), and as many `float`s. A training loop logs the same key objects step after
+# step, so a row whose keys are these very objects, in order, needs no check of them:
+# by identity, never by equality, since a str subclass equal to a checked key must
+# still be refused.
+_checked: tuple[tuple[object, ...], tuple[type, ...]] = ((object(),), (float,))
 
 
 def plain_numbers(data: dict) -> bool:
     """True for the common payload, a flat dict of str keys to floats and int64 ints,
-    which needs no flattening or conversion (checked with C-level set operations)."""
+    which needs no flattening or conversion (checked with C-level operations)."""
+    global _checked
+    keys, floats = _checked  # one read: another thread may replace it meanwhile
+    if len(data) != len(keys) or not all(map(is_, data, keys)):
+        if set(map(type, data)) != _STR_ONLY or not RESERVED_KEYS.isdisjoint(data):
+            return False
+        keys = tuple(data)
+        floats = (float,) * len(keys)
+        _checked = keys, floats
+    if tuple(map(type, data.values())) == floats:  # types compare by identity
+        return True
     kinds = set(map(type, data.values()))
-    if kinds != _FLOAT_ONLY:
-        if not kinds <= _NUMBERS:
-            return False
-        ints = [v for v in data.values() if type(v) is int]
-        if ints and not (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX):
-            return False
-    return set(map(type, data)) == _STR_ONLY and RESERVED_KEYS.isdisjoint(data)
+    if not kinds <= _NUMBERS:
+        return False
+    ints = [v for v in data.values() if type(v) is int]
+    return not ints or (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX)
 
 
 def flatten(

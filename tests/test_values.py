@@ -17,6 +17,7 @@ import pytest
 import runstore
 from helpers import REPO, query
 from runstore import _store
+from runstore._values import plain_numbers
 
 FIXTURE_V1 = REPO / "tests" / "fixtures" / "store_v1.db"
 
@@ -207,6 +208,60 @@ def test_a_step_beyond_int64_is_refused_and_the_run_goes_on(store_dir):
     api_run = _api_run(store_dir, run)
     assert api_run.state == "finished"
     assert [(r["_step"], r["a"]) for r in api_run.history()] == [(0, 1.0), (2**63 - 1, 3.0)]
+
+
+class _Key(str):
+    """A str subclass (as a StrEnum member is): equal to a key, yet not a plain key."""
+
+
+def test_plain_numbers_checks_every_value_of_a_repeated_layout():
+    # log() skips the key checks for the very key objects of the last plain row, so a
+    # row with those keys must still have each value checked, and an equal key that is
+    # not an exact str must still be refused.
+    x, y = "x", "y"
+    assert plain_numbers({x: 1.0, y: 2.0})
+    assert plain_numbers({x: 1.0, y: 2})
+    assert plain_numbers({x: 1.0, y: 2**63 - 1})
+    for value in ("text", True, 2**63, -(2**63) - 1, np.float64(1.0), None, [1.0], {"z": 1.0}):
+        assert not plain_numbers({x: 1.0, y: value}), value
+    assert plain_numbers({x: 1.0, y: 3.0})
+    assert not plain_numbers({x: 1.0, _Key(y): 3.0})
+    assert not plain_numbers({x: 1.0, "_step": 3.0})
+    assert not plain_numbers({y: 1.0, x: 3.0, 4: 1.0})
+    assert not plain_numbers({})
+
+
+def test_a_repeated_layout_converts_values_whose_type_changes(store_dir):
+    keys = ["a", "b"]  # the same key objects at every step, as a training loop has them
+    changes = [1.0, "text", True, 2**64, np.float64(0.5), 7, -(2**63) - 1, {"nested": 2.0}]
+    run = _run(store_dir)
+    for value in changes:
+        run.log({keys[0]: 1.5, keys[1]: value})
+    run.log({keys[0]: 2.5, keys[1]: 3.0})
+    with pytest.warns(RuntimeWarning, match="is not a string"):
+        run.log({keys[0]: 3.5, _Key(keys[1]): 4.0})
+    run.finish()
+    history = _api_run(store_dir, run).history()
+    got = [r.get("b") for r in history]
+    assert got == [1.0, "text", True, 2**64, 0.5, 7, -(2**63) - 1, None, 3.0, None]
+    assert [type(v) for v in got[:7]] == [float, str, bool, int, float, int, int]
+    assert history[7]["b.nested"] == 2.0 and [r["a"] for r in history][-3:] == [1.5, 2.5, 3.5]
+
+
+def test_a_reused_dict_is_logged_with_its_values_at_each_call(store_dir):
+    run = _run(store_dir)
+    row = {"loss": 0.0, "acc": 0.0}
+    for i in range(5):
+        row["loss"] = i * 1.5
+        row["acc"] = "warming up" if i == 3 else float(i)
+        run.log(row)
+    row["loss"] = "after the last call"
+    assert run.summary["loss"] == 6.0
+    run.finish()
+    api_run = _api_run(store_dir, run)
+    assert [(r["loss"], r["acc"]) for r in api_run.history()] == [
+        (0.0, 0.0), (1.5, 1.0), (3.0, 2.0), (4.5, "warming up"), (6.0, 4.0)]
+    assert api_run.summary["loss"] == 6.0 and api_run.summary["acc"] == 4.0
 
 
 def test_self_containing_and_deep_values_are_skipped_with_a_warning(store_dir):
