@@ -27,7 +27,7 @@ from datasette import hookimpl
 
 from runstore._store import canned_queries as store_queries
 
-from . import cells, compat, detect, security, workspace_charts
+from . import cells, compat, detect, runs_table, security, workspace_charts
 from .assets import static_url
 from .metadata import metadata_for
 from .routes import ROUTES
@@ -42,7 +42,8 @@ def startup(datasette: Any) -> Any:
 
     async def inner() -> None:
         for name in detect.user_databases(datasette):
-            await detect.is_store(datasette, name)
+            if await detect.is_store(datasette, name):
+                await runs_table.ensure_views(datasette, name)  # each project's runs table
 
     return inner
 
@@ -54,7 +55,12 @@ def get_metadata(datasette: Any, key: Any, database: Any, table: Any) -> dict[st
         names = [database] if detect.is_store_sync(datasette, database) else []
     else:
         names = detect.store_names(datasette)
-    return metadata_for(names) if names else {}
+    metadata = metadata_for(names) if names else {}
+    for name in names:  # each project's runs table (runs/<project>)
+        tables = metadata["databases"][name]["tables"]
+        for view in runs_table.known_views(datasette, name):
+            tables[view] = runs_table.view_options_of(view)
+    return metadata
 
 
 @hookimpl
@@ -70,9 +76,9 @@ def render_cell(
     """Run names as links, states as badges, tags as chips, summaries as pairs."""
     if table is None and column == "run_key" and type(value) is int:
         return compare.query_run_link(datasette, database, value)  # query results
-    if table is None or (table not in cells.RUN_TABLES and column != "run_key"):
+    if table is None or (not cells.is_run_table(table) and column != "run_key"):
         return None
-    if table not in cells.RUN_TABLES | cells.LINKED_TABLES:
+    if not cells.is_run_table(table) and table not in cells.LINKED_TABLES:
         return None
 
     async def inner() -> Any:
@@ -82,7 +88,7 @@ def render_cell(
         html = cells.render(
             row, value, column, table, database_url, datasette.urls.table(database, table)
         )
-        if html is not None and column == "name" and table in cells.RUN_TABLES:
+        if html is not None and column == "name" and cells.is_run_table(table):
             html = compare.pick_box(database_url, row["run_key"]) + html  # compare checkbox
         return html
 
@@ -101,6 +107,8 @@ def extra_css_urls(
                     static_url(datasette, "runstore_compare.css")]
             if await workspace_charts.shows_runs(datasette, database, table, view_name):
                 urls += workspace_charts.css_urls(datasette)
+            if runs_table.is_project_view(table):
+                urls += runs_table.css_urls(datasette)
             return urls
         return []
 
@@ -134,7 +142,8 @@ def asgi_wrapper(datasette: Any) -> Any:
     to its run list (`views.home`). The Host check comes first, so a misdirected
     request is never redirected."""
     host_check = security.wrap_app(datasette)
-    return lambda app: host_check(home.redirect_home(app, datasette))
+    return lambda app: host_check(home.redirect_home(
+        runs_table.refresh_on_visit(app, datasette), datasette))
 
 
 @hookimpl
@@ -147,10 +156,11 @@ def extra_js_urls(
     async def inner() -> list[str]:
         charts = await workspace_charts.shows_runs(datasette, database, table, view_name)
         urls = workspace_charts.js_urls(datasette) if charts else []
-        if view_name not in ("table", "row") or table not in cells.RUN_TABLES:
+        if view_name not in ("table", "row") or not cells.is_run_table(table):
             return urls
         if await detect.is_store(datasette, database):
-            return [static_url(datasette, "runstore_pick.js"), *urls]
+            columns = runs_table.js_urls(datasette) if runs_table.is_project_view(table) else []
+            return [static_url(datasette, "runstore_pick.js"), *columns, *urls]
         return urls
 
     return inner
@@ -185,7 +195,8 @@ def _run_list_actions(datasette: Any, database: str, table: str, request: Any) -
     async def inner() -> list[dict[str, str]]:
         if table == home.RUN_LIST and await detect.is_store(datasette, database):
             return home.actions(datasette, database) + await sweep.sweep_actions(
-                datasette, database, request)
+                datasette, database, request) + await runs_table.project_actions(
+                datasette, database)
         return []
 
     return inner

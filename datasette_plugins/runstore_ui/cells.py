@@ -8,9 +8,11 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from .format import STATES, duration_text, flatten, loads, value_text
+from .format import STATES, duration_text, flatten, loads, relative_time, value_text
 
 RUN_TABLES = frozenset({"runs", "run_list", "run_records"})
+# A project's view of runs (`runs/<project>`, the workspace's runs table) is a run table too.
+PROJECT_VIEW_PREFIX = "runs/"
 # Views whose state is the one every reader shows (schema 008): running there is live.
 SHOWN_STATE_VIEWS = frozenset({"runs", "run_list"})
 # Views and tables whose rows carry a run_key worth linking to the run page.
@@ -18,6 +20,16 @@ LINKED_TABLES = frozenset(
     {"run_list", "run_tags", "config_values", "summary_values", "metrics", "history", "steps"}
 )
 MAX_PAIRS = 4
+
+
+def is_run_table(table: str | None) -> bool:
+    """The runs tables and views, including each project's view."""
+    return table is not None and (table in RUN_TABLES or table.startswith(PROJECT_VIEW_PREFIX))
+
+
+def shows_state(table: str) -> bool:
+    """Tables whose state is the one every reader shows (running there is live)."""
+    return table in SHOWN_STATE_VIEWS or table.startswith(PROJECT_VIEW_PREFIX)
 
 
 def run_url(database_url: str, run_key: Any) -> str:
@@ -86,14 +98,18 @@ def render(
     """The HTML for one cell of a store table, or None to leave it to Datasette."""
     if column == "run_key" and table in LINKED_TABLES and value is not None:
         return run_link(database_url, value, value)
-    if table not in RUN_TABLES:
+    if not is_run_table(table):
         return None
+    if table.startswith(PROJECT_VIEW_PREFIX):
+        html = project_view_cell(value, column)
+        if html is not None:
+            return html
     if column == "name" and _has(row, "run_key"):
         return run_link(database_url, row["run_key"], "" if value is None else value)
     if column == "state" and value is not None:
         # The runs and run_list views already show a running run whose writer stopped
         # beating as crashed, so running there is live; run_records keeps what was written.
-        return live_badge(value, table in SHOWN_STATE_VIEWS and value == "running")
+        return live_badge(value, shows_state(table) and value == "running")
     if column == "tags":
         tags = loads(value)
         return tag_chips(tags, table_url) if isinstance(tags, list) else None
@@ -112,3 +128,25 @@ def _has(row: Any, column: str) -> bool:
         return column in row.keys()
     except AttributeError:
         return False
+
+
+def project_view_cell(value: Any, column: str) -> Markup | None:
+    """Cells a project's runs table shows more compactly than the run list: the
+    creation time relative ("3 h ago", exact in the title), notes as their first line
+    (all of them in the title), numbers of config and summary keys shortened (exact in
+    the title)."""
+    if column == "created_at" and isinstance(value, str) and value:
+        return Markup('<time class="runstore-when" datetime="{}" title="{}">{}</time>').format(
+            value, value, relative_time(value))
+    if column == "notes" and isinstance(value, str) and value.strip():
+        first = value.strip().splitlines()[0]
+        return Markup('<span class="runstore-note" title="{}">{}</span>').format(value, first)
+    if column == "runtime" and isinstance(value, (int, float)):
+        text = duration_text(value)
+        if "h " in text:  # 1h 02m: seconds add nothing past an hour
+            text = text.rsplit(" ", 1)[0]
+        return Markup('<span class="runstore-runtime" title="{} s">{}</span>').format(value, text)
+    if column.startswith(("config.", "summary.")) and isinstance(value, float):
+        return Markup('<span class="runstore-num" title="{}">{}</span>').format(
+            repr(value), value_text(value))
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -88,6 +89,26 @@ def duration_text(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+
+
+def relative_time(iso: str, now: datetime.datetime | None = None) -> str:
+    """An ISO-8601 UTC time as "12 s ago", "3 min ago", "5 h ago", "2 d ago" (else the
+    date); the text itself when it is not a time."""
+    try:
+        when = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    seconds = (now - when).total_seconds()
+    if seconds < 0:
+        return when.strftime("%Y-%m-%d %H:%M")
+    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86400, "h", 3600),
+                              (86400 * 60, "d", 86400)):
+        if seconds < limit:
+            return f"{int(seconds // size)} {unit} ago"
+    return when.strftime("%Y-%m-%d")
 
 
 def live_state(run: Mapping[str, Any]) -> tuple[str | None, bool]:

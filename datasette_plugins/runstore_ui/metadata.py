@@ -13,6 +13,10 @@ _RUN_TABLE: dict[str, Any] = {
     "facets": ["project", "state", "run_group", "job_type", {"array": "tags"}],
     "sort_desc": "created_at",
     "label_column": "name",
+    # ?_search= over names, notes, tags and config (schema 012: FTS5 set up by sqlite-utils;
+    # its rowid is the run_key)
+    "fts_table": "run_records_fts",
+    "fts_pk": "run_key",
 }
 
 DESCRIPTION = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import runs_table
 from .views import compare, edit, lineage, media, run, run_output, series, sweep
 
 STORE_PATH = r"^/(?P<database>[^/]+)/-/runstore"
@@ -31,6 +32,8 @@ ROUTES: list[tuple[str, View]] = [
     (RUN_PATH + r"/media\.json$", run_output.media_view),
     # the files runs reference (images, videos, saved code)
     (STORE_PATH + r"/blob/(?P<sha256>[0-9a-f]{64})$", media.blob_view),
+    # a project's runs table: redirects to its view (`runs_table`), keeping the filter
+    (STORE_PATH + r"/workspace$", runs_table.workspace_view),
     # 2-10 runs side by side
     (STORE_PATH + r"/compare$", compare.compare_view),
     # the workspace charts: metrics of up to 100 runs (a runs table's filter picks them)

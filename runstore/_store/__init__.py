@@ -68,22 +68,28 @@ STORE_FILENAME = "runstore.db"
 # What only the Datasette plugin needs loads on first use, so `import runstore` stays light.
 _LAZY = {
     "blob_range": "._run_page",
+    "RUN_SEARCH_TABLE": "._runs_table",
     "canned_queries": "._queries",
     "compare_runs": "._compare",
     "console_page": "._run_page",
     "decode_json": "._json",
     "is_runstore": "._run_page",
     "media_at": "._run_page",
+    "project_of_view": "._runs_table",
+    "project_view_name": "._runs_table",
     "metric_points": "._chart",
     "referenced_blob": "._run_page",
+    "refresh_workspace_views": "._runs_table",
     "run_output": "._run_page",
     "run_page": "._run_page",
     "run_status": "._run_page",
     "run_sweep": "._sweep_page",
     "set_run_fields": "._edits",
+    "stale_projects": "._runs_table",
     "store_sweeps": "._sweep_page",
     "sweep_page": "._sweep_page",
     "system_series": "._run_page",
+    "workspace_projects": "._runs_table",
     "workspace_keys": "._workspace",
     "workspace_series": "._workspace",
 }
@@ -104,6 +110,14 @@ if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
         run_page,
         run_status,
         system_series,
+    )
+    from ._runs_table import (
+        RUN_SEARCH_TABLE,
+        project_of_view,
+        project_view_name,
+        refresh_workspace_views,
+        stale_projects,
+        workspace_projects,
     )
     from ._sweep_page import run_sweep, store_sweeps, sweep_page
     from ._workspace import workspace_keys, workspace_series
@@ -178,6 +192,7 @@ __all__ = [
     "unrewind_run",
     "update_run",
     # used by the Datasette plugin only (datasette_plugins/runstore_ui); loaded lazily
+    "RUN_SEARCH_TABLE",
     "blob_range",
     "canned_queries",
     "compare_runs",
@@ -186,15 +201,20 @@ __all__ = [
     "is_runstore",
     "media_at",
     "metric_points",
+    "project_of_view",
+    "project_view_name",
     "referenced_blob",
+    "refresh_workspace_views",
     "run_output",
     "run_page",
     "run_status",
     "run_sweep",
     "set_run_fields",
+    "stale_projects",
     "store_sweeps",
     "sweep_page",
     "system_series",
     "workspace_keys",
+    "workspace_projects",
     "workspace_series",
 ]

@@ -96,6 +96,17 @@ def _statements(sql: str) -> Iterator[str]:
         yield buf
 
 
+def _enable_search(conn: sqlite3.Connection) -> None:
+    from ._runs_table import enable_search
+
+    enable_search(conn)
+
+
+# Steps run after a migration's SQL, in its transaction (version 12: sqlite-utils sets
+# up the runs' full-text search).
+_PYTHON_STEPS = {12: _enable_search}
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the store up to the newest schema, one transaction per migration."""
     known = migrations()
@@ -115,6 +126,8 @@ def migrate(conn: sqlite3.Connection) -> int:
                 continue
             for statement in _statements(path.read_text()):
                 conn.execute(statement)
+            if version in _PYTHON_STEPS:  # the part of a migration written in Python
+                _PYTHON_STEPS[version](conn)
             conn.execute(f"PRAGMA user_version = {int(version)}")
     return newest
 

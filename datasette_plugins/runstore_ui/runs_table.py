@@ -1,0 +1,167 @@
+"""The workspace's runs table: a project's view (``runs/<project>``, built by the store:
+`runstore._store.refresh_workspace_views`) shown by Datasette's own table page, with its
+filters, sort, facets, search, ``_col`` and CSV/JSON export.
+
+- ``/<db>/-/runstore/workspace?project=P`` brings P's view up to date and redirects to
+  its table page, keeping every other query argument (``_sort_desc=...``,
+  ``config.optimizer__exact=adamw``, ``_search=...``): a bookmarkable filter.
+- A visit straight to a project view's table page (a bookmark) brings it up to date too
+  (`refresh_on_visit`, an ASGI wrapper), as does the plugin's startup hook.
+- Views are DDL, so they are (re)built in Datasette's write thread, in one short
+  transaction; a read-only or immutable store shows the views it has.
+- Table options (facets, sort, search through `run_records_fts`, page size) come from
+  `view_options`: the get_metadata hook on 0.65, configuration on 1.0 (`compat`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from datasette.utils.asgi import BadRequest, NotFound, Response
+
+from runstore._store import (
+    RUN_SEARCH_TABLE,
+    project_of_view,
+    project_view_name,
+    refresh_workspace_views,
+    stale_projects,
+    workspace_projects,
+)
+
+from . import compat, detect
+from .access import store_db
+from .assets import static_url
+
+PROJECT_ARG = "project"
+# Shown in the actions menu of the run list; more projects are reached by its facet.
+MAX_LISTED = 30
+
+
+def is_project_view(table: str | None) -> bool:
+    return table is not None and project_of_view(table) is not None
+
+
+def view_options(project: str) -> dict[str, Any]:
+    """Datasette table options of a project view."""
+    return {
+        "title": f"Runs of {project}",
+        # No default facets: each is a query over every run of the project (~80 ms at
+        # 10,000 runs); "Facet by this" in a column's menu adds one, kept in the URL.
+        "sort_desc": "created_at",
+        "label_column": "name",
+        "fts_table": RUN_SEARCH_TABLE,
+        "fts_pk": "run_key",
+        "size": 50,
+    }
+
+
+def view_options_of(view: str) -> dict[str, Any]:
+    return view_options(project_of_view(view) or "")
+
+
+def js_urls(datasette: Any) -> list[str]:
+    return [static_url(datasette, "runstore_columns.js")]
+
+
+def css_urls(datasette: Any) -> list[str]:
+    return [static_url(datasette, "runstore_runs_table.css")]
+
+
+# datasette -> {database: the project views ensure_views last saw}: 0.65's get_metadata
+# hook (synchronous, asked without a table name) gives each of them its options.
+_known: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+
+
+def known_views(datasette: Any, database: str) -> list[str]:
+    return _known.get(datasette, {}).get(database, [])
+
+
+async def _configure(datasette: Any, database: str, views: list[str]) -> None:
+    """Remember the views for get_metadata (0.65); on 1.0, put their options in
+    configuration, where it reads them."""
+    _known.setdefault(datasette, {})[database] = list(views)
+    tables = {}
+    for view in views:
+        project = project_of_view(view)
+        if project is not None:
+            tables[view] = view_options(project)
+    if tables:
+        await compat.configure_store(datasette, database, {"tables": tables}, {})
+
+
+async def ensure_views(datasette: Any, database: str, project: str | None = None) -> None:
+    """Bring the project views of a store (or one project's) up to date: one read
+    (`stale_projects`, a few ms at 10,000 runs) when nothing changed."""
+    db = datasette.get_database(database)
+    stale = await db.execute_fn(lambda conn: stale_projects(conn, project))
+    if stale and db.is_mutable:
+        try:
+            await compat.execute_write_fn(
+                db, lambda conn: refresh_workspace_views(conn, project))
+        except Exception:  # locked past the timeout, read-only file: show what exists
+            pass
+    if stale or database not in _known.get(datasette, {}):
+        names = await db.execute_fn(
+            lambda conn: [p["view"] for p in workspace_projects(conn)])
+        await _configure(datasette, database, names)
+
+
+async def workspace_view(datasette: Any, request: Any) -> Response:
+    """Redirect to a project's runs table, brought up to date, keeping the filter."""
+    db = await store_db(datasette, request)
+    project = request.args.get(PROJECT_ARG)
+    if project is None:
+        raise BadRequest("Say which project: /-/runstore/workspace?project=NAME")
+    projects = await db.execute_fn(lambda conn: [p["project"] for p in workspace_projects(conn)])
+    if project not in projects:
+        raise NotFound(f"No runs in project {project[:200]!r}")
+    await ensure_views(datasette, db.name, project)
+    rest = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+            if k != PROJECT_ARG]
+    url = datasette.urls.table(db.name, project_view_name(project))
+    return Response.redirect(url + ("?" + urlencode(rest) if rest else ""))
+
+
+def workspace_url(datasette: Any, database: str, project: str) -> str:
+    return (f"{datasette.urls.database(database)}/-/runstore/workspace?"
+            + urlencode({PROJECT_ARG: project}))
+
+
+async def project_actions(datasette: Any, database: str) -> list[dict[str, str]]:
+    """Links to each project's runs table (newest project first)."""
+    db = datasette.get_database(database)
+    projects = await db.execute_fn(workspace_projects)
+    return [{"href": workspace_url(datasette, database, p["project"]),
+             "label": f"Workspace: {p['project']} ({p['runs']} runs)"}
+            for p in projects[:MAX_LISTED]]
+
+
+def _without_suggestions(scope: dict[str, Any]) -> dict[str, Any]:
+    """The request with ``_nosuggest=1``: Datasette would otherwise try one facet query
+    per column to suggest facets, and a project view has a column per key (seconds on
+    10,000 runs). Facets stay one click away in each column's menu."""
+    query = scope.get("query_string") or b""
+    if b"_nosuggest=" in query:
+        return scope
+    return dict(scope, query_string=(query + b"&" if query else b"") + b"_nosuggest=1")
+
+
+def refresh_on_visit(app: Any, datasette: Any) -> Any:
+    """Wrap an ASGI app: a GET of a project view's pages (``/<db>/runs~2F<project>``,
+    also .json/.csv) first brings the store's stale views up to date, and asks
+    Datasette not to suggest facets there (`_without_suggestions`)."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method") in ("GET", "HEAD"):
+            path = scope.get("path") or ""
+            for name in detect.user_databases(datasette):
+                prefix = datasette.urls.database(name) + "/runs~2F"
+                if path.startswith(prefix) and await detect.is_store(datasette, name):
+                    await ensure_views(datasette, name)
+                    scope = _without_suggestions(scope)
+                    break
+        await app(scope, receive, send)
+
+    return wrapped
