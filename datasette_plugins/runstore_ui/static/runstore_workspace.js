@@ -236,6 +236,17 @@
       return jsonKeys[i] != null ? String(jsonKeys[i]) : null;
     }
 
+    /* Where a row's swatch goes: its name cell, else its first cell that is shown (a
+     * column chooser may hide run_key). */
+    function swatchCell(tr) {
+      var named = tr.querySelector("td.col-name");
+      if (named && named.offsetParent !== null) { return named; }
+      for (var i = 0; i < tr.cells.length; i++) {
+        if (tr.cells[i].offsetParent !== null) { return tr.cells[i]; }
+      }
+      return tr.cells[0] || null;
+    }
+
     function decorateRows(jsonKeys) {
       if (!table || !table.tBodies[0]) { return; }
       Array.prototype.forEach.call(table.tBodies[0].rows, function (tr, i) {
@@ -248,8 +259,8 @@
             event.preventDefault();
             toggle(key);
           });
-          var first = tr.cells[0];
-          if (first) { first.insertBefore(swatch, first.firstChild); }
+          var cell = swatchCell(tr);
+          if (cell) { cell.insertBefore(swatch, cell.firstChild); }
         }
         var hidden = !!state.hidden[key];
         swatch.style.backgroundColor = hidden ? "transparent" : state.colors[key];
