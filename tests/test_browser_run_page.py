@@ -7,7 +7,8 @@ ui` with headless Chromium (the set-up of test_browser.py):
 - the charts of a page share a crosshair (uPlot cursor sync), a tooltip follows the cursor;
 - the legend reads last/min/max when not hovered (not `--`);
 - a failed run shows its last stderr lines at the top (escaped), a crashed run its last
-  heartbeat; lineage markers at the fork and rewind steps;
+  heartbeat; lineage markers at the fork and rewind steps; a rewind's archived tail drawn
+  faintly;
 - unrewind: a real form POST with Datasette's CSRF token, then the store shows the rewind
   undone.
 """
@@ -241,6 +242,16 @@ def test_failed_crashed_lineage_unrewind(browser_tools: tuple[Any, str],  # noqa
         assert page.evaluate("() => window.__pwned") is None
         markers = page.get_attribute('figure.runstore-chart[data-key="loss"]', "data-markers")
         assert set(markers.split(",")) == {"300", "600"}, markers
+        # The rewind's archived tail (steps 601..999), drawn faintly beside the live line.
+        archived = page.evaluate("""() => {
+          const u = document.querySelector('figure.runstore-chart[data-key="loss"]')
+            .runstoreChart.u;
+          const i = u.series.findIndex((s) => s.label === "loss (archived)");
+          if (i < 0) { return null; }
+          const xs = u.data[0].filter((x, j) => u.data[i][j] != null);
+          return {n: xs.length, first: xs[0], last: xs[xs.length - 1]};
+        }""")
+        assert archived == {"n": 399, "first": 601, "last": 999}, archived
         notes = page.locator(".runstore-notes")
         assert notes.locator("h3").text_content() == "Heading"
         assert notes.locator("table td").count() == 2

@@ -65,19 +65,30 @@ def _last_step(store: dict[str, Any]) -> int:
 
 
 def test_root_undoes_the_rewind_through_the_page(store: dict[str, Any]) -> None:
+    archive_url = run_url(store["src"]) + "/metric.json?key=loss&archived=1"
+
     async def go(ds: Datasette) -> list[httpx.Response]:
         page = await ds.client.get(run_url(store["src"]),
                                    cookies={"ds_actor": ds.sign({"a": ROOT}, "actor")})
-        return [page, await _post(ds, store["src"])]
+        before = await ds.client.get(archive_url)
+        done = await _post(ds, store["src"])
+        return [page, done, before, await ds.client.get(archive_url)]
 
     assert _last_step(store) == 59
-    page, done = _go(store["path"], go)
+    page, done, before, after = _go(store["path"], go)
+    # The archived tail, for the chart to draw faintly: 51..99 before, and after the
+    # undo what had been logged since the rewind (51..59, archived in turn).
+    assert before.json()["steps"] == list(range(51, 100))
+    assert before.json()["rewind_step"] == 50 and before.json()["total"] == 49
+    assert after.json()["steps"] == list(range(51, 60))
+    assert set(after.json()["values"]) == {-1.0}
     assert page.status_code == 200
     assert 'class="runstore-unrewind"' in page.text and 'name="csrftoken"' in page.text
     assert "Rewound to step 50" in page.text
     data = re.search(r'id="runstore-page-data">(.*?)</script>', page.text, re.S)
     assert data and json.loads(data.group(1))["markers"] == [
         {"step": 50, "kind": "rewind", "label": "rewind"}]
+    assert json.loads(data.group(1))["archived"] is True
     assert done.status_code == 302 and done.headers["location"] == run_url(store["src"])
     assert _last_step(store) == 99  # the archived tail is back
     undone = db_rows(store["path"], "SELECT undone_at FROM run_events WHERE run_key = ?"

@@ -64,8 +64,12 @@ def metric_points(
     max_step: int | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     times: bool = False,
+    archived: bool = False,
 ) -> dict[str, Any]:
     """The numeric points of one metric of one run, in step order.
+
+    With `archived`, the points the run's newest rewind that is not undone took out of
+    the live history instead (`archived_points`), for a chart to draw them faintly.
 
     Non-numeric and non-finite values are left out. More than `max_points` points
     in the range are downsampled with M4 into `max_points // 4` buckets. Returns
@@ -76,6 +80,8 @@ def metric_points(
     result: dict[str, Any] = {
         "key": key, "steps": [], "values": [], "total": 0, "downsampled": False,
     }
+    if archived:
+        return archived_points(conn, run_key, key, max_points=max_points)
     if times:
         result.update(timestamps=[], runtimes=[])
     key_id = find_key_id(conn, key)
@@ -107,6 +113,53 @@ def metric_points(
     result["values"] = [p[1] for p in points]
     if times:
         result["timestamps"], result["runtimes"] = step_times(conn, run_key, result["steps"])
+    return result
+
+
+def archived_points(
+    conn: sqlite3.Connection, run_key: int, key: str, *, max_points: int = DEFAULT_MAX_POINTS,
+) -> dict[str, Any]:
+    """The finite points of `key` that the run's newest not-undone rewind archived, in
+    step order, M4-downsampled past `max_points`: `key`, `steps`, `values`, `total`,
+    `downsampled` and `rewind_step` (the step rewound to; None with no such rewind)."""
+    result: dict[str, Any] = {"key": key, "steps": [], "values": [], "total": 0,
+                              "downsampled": False, "rewind_step": None}
+    event = conn.execute(
+        "SELECT event_id, step FROM run_events WHERE run_key = ? AND relation = 'rewind'"
+        " AND undone_at IS NULL ORDER BY event_id DESC LIMIT 1", (run_key,)).fetchone()
+    key_id = find_key_id(conn, key)
+    if event is None:
+        return result
+    result["rewind_step"] = event[1]
+    if key_id is None:
+        return result
+    rows = conn.execute(
+        "SELECT step, value FROM history_archive WHERE event_id = ? AND key_id = ?"
+        " AND value IS NOT NULL AND abs(value) <= ? ORDER BY step",
+        (event[0], key_id, _MAX_FLOAT)).fetchall()
+    result["total"] = len(rows)
+    max_points = max(int(max_points), 8)
+    if len(rows) > max_points:
+        buckets = max_points // 4
+        lo, hi = rows[0][0], rows[-1][0]
+        width = -(-(hi - lo + 1) // buckets)
+        grouped: dict[int, Stats] = {}
+        for step, value in rows:
+            b = (step - lo) // width
+            stats = grouped.get(b)
+            if stats is None:
+                grouped[b] = [1, step, value, step, value, step, value, step, value]
+                continue
+            stats[0] += 1
+            stats[3:5] = step, value
+            if value < stats[6]:
+                stats[5:7] = step, value
+            if value > stats[8]:
+                stats[7:9] = step, value
+        rows = _m4_points(grouped)
+        result["downsampled"] = True
+    result["steps"] = [p[0] for p in rows]
+    result["values"] = [p[1] for p in rows]
     return result
 
 

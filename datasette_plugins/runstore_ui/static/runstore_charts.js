@@ -90,6 +90,15 @@
     });
   }
 
+  /* The points the run's newest rewind archived (metric.json?archived=1), or null. */
+  function fetchArchived(run, key, points) {
+    if (!run.archived) { return Promise.resolve(null); }
+    var params = new URLSearchParams({ key: key, points: String(points), archived: "1" });
+    return fetchJSON(run.metricUrl + "?" + params.toString()).then(function (data) {
+      return data.steps.length ? data : null;
+    }, function () { return null; });  // the live history matters; the archive is extra
+  }
+
   function hasTimes(results) {
     return results.every(function (d) { return d.timestamps && d.runtimes; });
   }
@@ -305,7 +314,7 @@
     var chart = {
       figure: figure, key: key, runs: runs, loaded: false, u: null, built: null,
       overview: null, current: null, zoomed: false, range: null, full: null, timer: null,
-      loading: false
+      loading: false, archive: null
     };
 
     function width() { return Math.max(200, plot.clientWidth || 400); }
@@ -502,7 +511,7 @@
       figure.setAttribute("data-markers", drawn.join(","));
     }
 
-    function options(settings, log) {
+    function options(settings, log, archived) {
       var series = [{
         label: X_LABELS[settings.x],
         value: function (u, v, si, idx) { return idx == null ? "" : xText(settings, v); }
@@ -523,6 +532,18 @@
           series.push({ label: label, stroke: color, width: 1.5, value: legendValue(i),
                         points: { show: count < 60 * runs.length, size: 5 } });
         }
+      });
+      (archived || []).forEach(function (a) {  // a rewind's archived tail: faint, dashed
+        var run = runs[a.run], d = chart.archive[a.run];
+        series.push({
+          label: page.labelFor(run, key) + " (archived)", width: 1, dash: [4, 3],
+          stroke: fade(page.colorFor(run, index), 0.35), points: { show: false },
+          value: function (u, v, si, idx) {
+            if (idx != null) { return v == null ? "" : valueText(v); }
+            return d.total.toLocaleString("en-US") + " points a rewind to step " +
+              d.rewind_step + " archived";
+          }
+        });
       });
       var ink = axisInk();
       var xAxis = { label: X_LABELS[settings.x], stroke: ink.text, grid: { stroke: ink.grid },
@@ -605,6 +626,17 @@
       chart.built = null;
     }
 
+    /* [{run (index), table}] of the archived tails to draw (step x axis only: the
+     * archive keeps no times the chart fetches). */
+    function archivedTables(settings, log) {
+      if (!chart.archive || settings.x !== "step") { return []; }
+      var out = [];
+      chart.archive.forEach(function (d, i) {
+        if (d) { out.push({ run: i, table: runColumns(d, { x: "step", smooth: 0 }, log) }); }
+      });
+      return out;
+    }
+
     /* (Re)draw from chart.current with the page's settings: setData when the chart's
      * shape (x axis, log, smoothing on/off) is unchanged, else a new uPlot. */
     function render(resetScales) {
@@ -621,6 +653,8 @@
       }
       var log = settings.log && hasPositive(chart.current);
       var tables = chart.current.map(function (d) { return runColumns(d, settings, log); });
+      var archived = archivedTables(settings, log);
+      tables = tables.concat(archived.map(function (a) { return a.table; }));
       var data = tables.length === 1 ? tables[0] : uPlot.join(tables);
       note();
       if (!data[0].length) {
@@ -629,23 +663,27 @@
         return;
       }
       chart.full = xRange(chart.overview);
-      var shape = [settings.x, log, settings.smooth > 0].join("|");
+      var shape = [settings.x, log, settings.smooth > 0,
+                   archived.map(function (a) { return a.run; }).join(",")].join("|");
       if (chart.u && chart.built === shape) {
         chart.u.setData(data, resetScales);
         return;
       }
       destroy();
       plot.textContent = "";
-      chart.u = new uPlot(options(settings, log), data, plot);
+      chart.u = new uPlot(options(settings, log, archived), data, plot);
       chart.built = shape;
     }
 
     chart.load = function () {
       var w = width(), times = wantTimes();
       chart.loading = true;
+      var archive = chart.archive ? Promise.resolve(chart.archive) : Promise.all(
+        runs.map(function (run) { return fetchArchived(run, key, pointsFor(page, w)); }));
       return Promise.all(runs.map(function (run) {
         return fetchMetric(run, key, pointsFor(page, w), null, null, times);
-      })).then(function (results) {
+      }).concat([archive])).then(function (results) {
+        chart.archive = results.pop();
         chart.loading = false;
         if (times && !hasTimes(results)) { throw new Error("no times in the chart data"); }
         chart.overview = chart.current = results;
@@ -855,7 +893,8 @@
     });
   }
 
-  /* options: runs [{runKey, name, metricUrl, statusUrl, live, keys, lastStep}],
+  /* options: runs [{runKey, name, metricUrl, statusUrl, live, keys, lastStep, archived
+   * (optional: the run has a rewind whose archived tail each chart draws faintly)}],
    * maxPoints (the most points a chart asks for; from the page data), height,
    * colorFor(run, chartIndex), labelFor(run, key), onNewKey(run, key)
    * (optional: add a figure for a key that appeared while live; call page.observe),

@@ -112,7 +112,8 @@
   charts = window.RunstoreCharts.start({
     runs: [{
       runKey: page.runKey, name: "", metricUrl: page.metricUrl, statusUrl: page.statusUrl,
-      live: page.live, keys: page.keys.slice(), lastStep: page.lastStep
+      live: page.live, keys: page.keys.slice(), lastStep: page.lastStep,
+      archived: !!page.archived
     }],
     maxPoints: page.maxPoints,
     height: 220,

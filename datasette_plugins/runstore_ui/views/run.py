@@ -8,7 +8,8 @@ Routes (under the database's URL, so they follow `base_url` and database routes)
   ``min_step``/``max_step`` (zoom, and a live page's new points) and ``points`` (the
   most points to return; more are downsampled server-side with M4). With ``times=1``
   each point also comes with its step's ``timestamps`` (unix s) and ``runtimes`` (s),
-  for a time x axis.
+  for a time x axis. With ``archived=1``: the points the newest rewind (not undone)
+  archived instead, and its ``rewind_step``; the chart draws them faintly.
 - ``/<db>/-/runstore/run/<run_key>/status.json``: state, liveness, last step and
   metric keys, which the page of a live run polls.
 - ``/<db>/-/runstore/run/<run_key>/edit``: POST edits of name, tags, notes (`edit`).
@@ -59,6 +60,7 @@ class MetricData(TypedDict, total=False):
     values: list[float | int | None]
     total: int
     downsampled: bool
+    rewind_step: int | None  # archived=1: the step the run was rewound to
     timestamps: list[float | None]  # times=1: unix s of each point's step
     runtimes: list[float | None]  # times=1: the run's runtime at each point's step
 
@@ -214,6 +216,7 @@ async def run_view(datasette: Any, request: Any) -> Response:
             "runtime": runtime_of(run),
             "maxPoints": DEFAULT_POINTS,
             "markers": markers(run_key, page["lineage"]),
+            "archived": bool(rewinds),  # a rewind's archived tail: drawn faintly
         },
         # runstore.css comes through the extra_css_urls hook, as on every store page.
         "css_urls": [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css")],
@@ -243,13 +246,14 @@ async def metric_view(datasette: Any, request: Any) -> Response:
     min_step, max_step = number_arg(request, "min_step"), number_arg(request, "max_step")
     points = points_arg(request, DEFAULT_POINTS)
     times = flag_arg(request, "times")
+    archived = flag_arg(request, "archived")
 
     def read(conn: Any) -> MetricData | None:
         if get_run_by_key(conn, run_key) is None:
             return None
         return cast(MetricData, metric_points(
             conn, run_key, key, min_step=min_step, max_step=max_step, max_points=points,
-            times=times,
+            times=times, archived=archived,
         ))
 
     data = await db.execute_fn(read)
