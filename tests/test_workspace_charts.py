@@ -67,6 +67,26 @@ def test_m4_from_blocks_keeps_spikes_and_costs_the_same_for_a_bigger_run(
     assert both["series"][1]["y"] == s2["y"]
 
 
+def test_series_read_before_are_reused_until_their_blocks_change(tmp_path: Path) -> None:
+    conn = _conn(tmp_path)
+    run = add_run(conn, "p", "a", "a")
+    add_points(conn, run, "loss", [(s, float(s % 100)) for s in range(20_000)])
+    first, cost_first = _count_statements(
+        conn, lambda: _store.workspace_series(conn, [run], ["loss"], points=40))
+    again, cost_again = _count_statements(
+        conn, lambda: _store.workspace_series(conn, [run], ["loss"], points=40))
+    assert again == first and cost_again < cost_first  # no block read the second time
+    add_points(conn, run, "loss", [(20_000, 1e6)])  # a new point: its blocks change
+    (fresh,) = _store.workspace_series(conn, [run], ["loss"], points=40)["series"]
+    assert fresh["total"] == 20_001 and max(fresh["y"]) == 1e6
+    # a rewritten value with the same count of points changes the blocks' checksum too
+    with _store.transaction(conn):
+        conn.execute("UPDATE history SET value = -5 WHERE run_key = ? AND step = 100", (run,))
+        _store.rebuild_blocks(conn, run, 100)
+    (rewritten,) = _store.workspace_series(conn, [run], ["loss"], points=40)["series"]
+    assert rewritten["total"] == 20_001 and min(rewritten["y"]) == -5
+
+
 def test_a_short_dense_run_gets_m4_over_its_raw_points(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
     run = add_run(conn, "p", "a", "a")

@@ -13,7 +13,9 @@ small one does (~1,000 block rows). Per series, by its finite points:
 - else (a short, dense run: fewer than `points // 16` blocks, so at most
   `points * 64` points): M4 over its raw points, read in one range scan.
 
-The x of each point is its step, its step's runtime or wall-clock time (`steps`), or
+Series read before are kept (`_CACHE`, per process) while their block summaries are
+unchanged, so a filter that brings back runs already drawn reads only a checksum of
+their blocks. The x of each point is its step, its step's runtime or wall-clock time (`steps`), or
 the value of another metric of the same run (metric-vs-metric: the x metric's value at
 the point's step, else at the last step before it where the x metric was logged).
 Points without an x value are left out.
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from ._blocks import _MAX_FLOAT
@@ -89,6 +93,50 @@ def workspace_runs(conn: sqlite3.Connection, run_keys: list[int]) -> list[dict[s
                 run[column] = {}
         found[run["run_key"]] = run
     return [found[key] for key in run_keys if key in found]
+
+
+# Series drawn before, by (database file, run_key, key_id, points, mark): a run's chart
+# is read again only when its blocks changed. The mark is a checksum of the series'
+# block summaries (count, extent, sums of first/last/min/max values), so new points, a
+# rewind or a sync that changes them all change it.
+_CACHE: OrderedDict[tuple, tuple[list, list, int, bool]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_SERIES = 4000
+
+
+def _database_file(conn: sqlite3.Connection) -> str:
+    """The main database's file ('' for an in-memory or temporary one: not cached)."""
+    for _, name, filename in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(filename or "")
+    return ""
+
+
+def _marks(conn: sqlite3.Connection, run_keys: list[int], key_ids: list[int]
+           ) -> dict[tuple[int, int], tuple] | None:
+    """(run_key, key_id) -> a checksum of its block summaries, in one query (None on a
+    store without history_blocks)."""
+    try:
+        rows = conn.execute(
+            "SELECT run_key, key_id, count(*), sum(n), min(block), max(block),"
+            " max(last_step), sum(first_value), sum(last_value), sum(min_value),"
+            " sum(max_value) FROM history_blocks"
+            " WHERE run_key IN (SELECT value FROM json_each(?))"
+            " AND key_id IN (SELECT value FROM json_each(?)) GROUP BY run_key, key_id",
+            (json.dumps(run_keys), json.dumps(key_ids))).fetchall()
+    except sqlite3.OperationalError as error:
+        if "history_blocks" not in str(error):
+            raise
+        return None
+    return {(row[0], row[1]): tuple(row[2:]) for row in rows}
+
+
+def _remember(key: tuple, value: tuple[list, list, int, bool]) -> None:
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > CACHE_SERIES:
+            _CACHE.popitem(last=False)
 
 
 def _blocks(conn: sqlite3.Connection, run_keys: list[int], key_ids: list[int]
@@ -206,12 +254,36 @@ def workspace_series(
     ids = _key_ids(conn, [*metrics, *([x_metric] if x_metric else [])])
     x_key_id = ids.get(x_metric) if x_metric else None
     wanted = [(key, ids[key]) for key in dict.fromkeys(metrics) if key in ids]
-    blocks = _blocks(conn, keys, [key_id for _, key_id in wanted]) if keys and wanted else {}
+    key_ids = [key_id for _, key_id in wanted]
+    marks = _marks(conn, keys, key_ids) if keys and wanted else {}
+    where = _database_file(conn)
+    cached: dict[tuple[int, int], tuple[list, list, int, bool]] = {}
+    if marks is not None and where:
+        with _CACHE_LOCK:
+            for (run_key, key_id), mark in marks.items():
+                hit = _CACHE.get((where, run_key, key_id, points, mark))
+                if hit is not None:
+                    cached[(run_key, key_id)] = hit
+    todo = sorted({run_key for run_key, key_id in marks or {}
+                   if (run_key, key_id) not in cached})
+    if marks is None:
+        blocks = None
+    else:
+        blocks = _blocks(conn, todo, key_ids) if todo else {}
     series = []
     for run_key in keys:
         for key, key_id in wanted:
-            found = None if blocks is None else blocks.get((run_key, key_id), {})
-            steps, values, total, sampled = _series(conn, run_key, key, key_id, found, points)
+            hit = cached.get((run_key, key_id))
+            if hit is not None:
+                steps, values, total, sampled = hit
+            else:
+                found = None if blocks is None else blocks.get((run_key, key_id), {})
+                steps, values, total, sampled = _series(conn, run_key, key, key_id, found,
+                                                        points)
+                current = None if marks is None else marks.get((run_key, key_id))
+                if total and current is not None and where:
+                    _remember((where, run_key, key_id, points, current),
+                              (steps, values, total, sampled))
             if not total:
                 continue
             xs = _x_values(conn, run_key, steps, x, x_key_id)
