@@ -26,7 +26,7 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
     and the one-time sign-in link (and open that in a browser with `open_browser`).
     `immutable`: open the file as Datasette's immutable databases (never written, not
     even its -wal/-shm) and allow no edits."""
-    # Hold the port from the start: a port in use is refused before any link is printed.
+    # Check the port first: a port in use is refused before any link is printed.
     listener = _claim(host, port)
     import asyncio
     import webbrowser
@@ -76,12 +76,13 @@ def serve(path: Path, host: str, port: int, *, open_browser: bool = False,
 
 
 def _claim(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port as uvicorn binds it, or a one-line error saying the
-    port is taken (or the address is not this machine's)."""
+    """A socket bound to host:port as uvicorn binds it (SO_REUSEADDR, so a restart is
+    not refused for connections in TIME_WAIT), or a one-line error saying the port is
+    taken (or the address is not this machine's)."""
     bare = host.strip("[]")
     sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
+    try:  # bound, not listening: a browser that comes early is refused, not dropped
         sock.bind((bare, port))
     except OSError as exc:
         sock.close()
