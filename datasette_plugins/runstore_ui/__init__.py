@@ -80,10 +80,14 @@ def render_cell(
         return None
     if not cells.is_run_table(table) and table not in cells.LINKED_TABLES:
         return None
+    if not cells.renders(table, column, value):  # most key columns: Datasette's own cell
+        return None
 
     async def inner() -> Any:
         if not await detect.is_store(datasette, database):
             return None
+        if cells.is_key_column(table, column):  # a project view's key: no URL needed
+            return cells.project_view_cell(value, column)
         database_url = datasette.urls.database(database)
         html = cells.render(
             row, value, column, table, database_url, datasette.urls.table(database, table)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .format import STATES, duration_text, flatten, loads, relative_time, value_text
 
@@ -30,6 +30,20 @@ def is_run_table(table: str | None) -> bool:
 def shows_state(table: str) -> bool:
     """Tables whose state is the one every reader shows (running there is live)."""
     return table in SHOWN_STATE_VIEWS or table.startswith(PROJECT_VIEW_PREFIX)
+
+
+def is_key_column(table: str, column: str) -> bool:
+    """A config or summary key's column of a project view."""
+    return table.startswith(PROJECT_VIEW_PREFIX) and column.startswith(("config.", "summary."))
+
+
+def renders(table: str, column: str, value: Any) -> bool:
+    """False for the cells `render` leaves to Datasette in a project view: the config
+    and summary keys that are not floats (a page has a column per key, and each call
+    through the hook costs)."""
+    if not table.startswith(PROJECT_VIEW_PREFIX):
+        return True
+    return not column.startswith(("config.", "summary.")) or isinstance(value, float)
 
 
 def run_url(database_url: str, run_key: Any) -> str:
@@ -147,6 +161,8 @@ def project_view_cell(value: Any, column: str) -> Markup | None:
             text = text.rsplit(" ", 1)[0]
         return Markup('<span class="runstore-runtime" title="{} s">{}</span>').format(value, text)
     if column.startswith(("config.", "summary.")) and isinstance(value, float):
-        return Markup('<span class="runstore-num" title="{}">{}</span>').format(
-            repr(value), value_text(value))
+        # escape() and an f-string, not Markup.format: a page has a cell like this per key
+        # and run
+        return Markup(f'<span class="runstore-num" title="{escape(repr(value))}">'
+                      f'{escape(value_text(value))}</span>')
     return None
