@@ -120,3 +120,21 @@ def test_unrewind_is_refused_read_only(store: dict[str, Any]) -> None:
 
     assert _go(store["path"], go, {"read_only": True}).status_code == 403
     assert _last_step(store) == 59
+
+
+def test_lineage_markers() -> None:
+    from datasette_plugins.runstore_ui.views.run import markers
+
+    def event(relation: str, run_key: int, step: int, **more: Any) -> dict[str, Any]:
+        return {"relation": relation, "run_key": run_key, "run_id": f"r{run_key}",
+                "parent_id": "src", "step": step, "undone_at": None, **more}
+
+    events = [event("fork", 1, 10), event("fork", 2, 20), event("resume", 1, 30),
+              event("rewind", 1, 40, undone_at="2026-01-01T00:00:00"), event("rewind", 1, 40),
+              event("rewind", 1, 50)]
+    assert markers(1, events) == [
+        {"step": 10, "kind": "forked", "label": "forked from src"},
+        {"step": 20, "kind": "fork", "label": "fork r2"},
+        {"step": 40, "kind": "rewind", "label": "rewind"},
+        {"step": 50, "kind": "rewind", "label": "rewind"},
+    ]

@@ -133,10 +133,11 @@ def markers(run_key: int, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "label": f"forked from {event.get('parent_id') or '?'}"})
         elif relation == "fork":
             out.append({"step": step, "kind": "fork", "label": f"fork {event['run_id']}"})
-        elif relation == "rewind" and event["run_key"] == run_key:
-            undone = " (undone)" if event.get("undone_at") else ""
-            out.append({"step": step, "kind": "rewind", "label": f"rewind{undone}"})
-    return out
+        elif relation == "rewind" and event["run_key"] == run_key and not event.get("undone_at"):
+            # An undone rewind changed nothing on the charts: the lineage table lists it.
+            out.append({"step": step, "kind": "rewind", "label": "rewind"})
+    unique = {(m["step"], m["label"]): m for m in out}
+    return list(unique.values())
 
 
 def _pairs(column: Any) -> list[tuple[str, str]]:
