@@ -5,7 +5,6 @@ one real headless Chromium on a real server."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -268,8 +267,35 @@ def test_browser_sort_filter_search_and_column_chooser(store: Path, tmp_path: Pa
             proc.stdout.close()
 
 
-def test_json_export_has_the_key_columns(store: Path) -> None:
+def test_csv_export_has_the_key_columns(store: Path) -> None:
     (csv,) = ui_get(store, f"{VIEW}.csv?_sort=name")
     header = csv.text.splitlines()[0]
     assert "config.optimizer.lr" in header and "summary.val/acc.max" in header
-    assert json.loads(json.dumps(header))  # plain text
+
+
+def test_a_number_filters_by_equality_too(store: Path) -> None:
+    # Datasette binds '64' as text; the column's NUMERIC affinity makes it the number 64
+    (exact,) = ui_get(store, f"{VIEW}.json?config.batch=64")
+    assert _names(exact) == ["beta"]
+
+
+def test_a_read_only_store_without_views_opens_the_run_list(tmp_path: Path) -> None:
+    import asyncio
+
+    from datasette.app import Datasette
+
+    path = tmp_path / "runstore.db"
+    conn = _store.connect(path)
+    add_run(conn, "mnist", "a", "alpha")
+    conn.close()
+
+    async def go() -> Any:
+        ds = Datasette(immutables=[str(path)])  # as `runstore ui --read-only` serves it
+        await ds.invoke_startup()
+        return await ds.client.get("/runstore/-/runstore/workspace?project=mnist&_search=x")
+
+    moved = asyncio.run(go())
+    assert moved.status_code == 302
+    target = urllib.parse.urlsplit(moved.headers["location"])
+    assert target.path == "/runstore/run_list"
+    assert urllib.parse.parse_qs(target.query) == {"project": ["mnist"], "_search": ["x"]}

@@ -33,6 +33,7 @@ from runstore._store import (
 from . import compat, detect
 from .access import store_db
 from .assets import static_url
+from .metadata import RUN_LIST
 
 PROJECT_ARG = "project"
 # Shown in the actions menu of the run list; more projects are reached by its facet.
@@ -120,7 +121,12 @@ async def workspace_view(datasette: Any, request: Any) -> Response:
     await ensure_views(datasette, db.name, project)
     rest = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True)
             if k != PROJECT_ARG]
-    url = datasette.urls.table(db.name, project_view_name(project))
+    view = project_view_name(project)
+    if view not in await db.view_names():
+        # a read-only store whose view was never built: the run list of the project
+        rest = [(PROJECT_ARG, project), *rest]
+        view = RUN_LIST
+    url = datasette.urls.table(db.name, view)
     return Response.redirect(url + ("?" + urlencode(rest) if rest else ""))
 
 
