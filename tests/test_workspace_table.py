@@ -118,6 +118,9 @@ def test_run_list_links_each_project_workspace(store: Path) -> None:
     (page,) = ui_get(store, "/runstore/run_list")
     assert "/runstore/-/runstore/workspace?project=mnist" in page.text
     assert "/runstore/-/runstore/workspace?project=other" in page.text
+    # each run's project cell links there too
+    assert re.search(r'<a class="runstore-workspace-link" href="/runstore/-/runstore/'
+                     r'workspace\?project=mnist"[^>]*>mnist</a>', page.text)
 
 
 def test_the_view_follows_a_new_config_key(store: Path) -> None:

@@ -118,6 +118,10 @@ def render(
         html = project_view_cell(value, column)
         if html is not None:
             return html
+    if column == "project" and isinstance(value, str) and table in RUN_TABLES:
+        href = f"{database_url}/-/runstore/workspace?{urlencode({'project': value})}"
+        return Markup('<a class="runstore-workspace-link" href="{}" title="{}">{}</a>').format(
+            href, "This project's runs table: its config and summary keys as columns", value)
     if column == "name" and _has(row, "run_key"):
         return run_link(database_url, row["run_key"], "" if value is None else value)
     if column == "state" and value is not None:
