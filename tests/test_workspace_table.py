@@ -302,3 +302,15 @@ def test_a_read_only_store_without_views_opens_the_run_list(tmp_path: Path) -> N
     target = urllib.parse.urlsplit(moved.headers["location"])
     assert target.path == "/runstore/run_list"
     assert urllib.parse.parse_qs(target.query) == {"project": ["mnist"], "_search": ["x"]}
+
+
+def test_the_benchmark_runs_at_a_tiny_size() -> None:
+    from helpers import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import workspace_table
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rows = workspace_table.measure(runs=60, repeats=1)
+    assert len(rows) == 11 and all(value > 0 for _, value, _, _ in rows)
