@@ -219,3 +219,22 @@ def wrap_app(datasette: Any) -> Any:
         return host_check(app, allowed)
 
     return wrapper
+
+
+async def run_to_change(datasette: Any, request: Any, read_only_says: str,
+                        denied_says: str) -> tuple[Any, int] | Any:
+    """The store and run_key a POST that changes one run names, after the checks every
+    such POST needs (method, store, run, read-only, permission); or the 405 Response."""
+    from datasette.utils.asgi import Forbidden, Response
+
+    from .access import store_and_key
+
+    if request.method != "POST":
+        return Response.text("Method not allowed: POST a form here", status=405,
+                             headers={"Allow": "POST"})
+    db, run_key = await store_and_key(datasette, request)
+    if read_only(datasette):
+        raise Forbidden(read_only_says)
+    if not await can_edit(datasette, request, db):
+        raise Forbidden(denied_says)
+    return db, run_key

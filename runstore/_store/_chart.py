@@ -140,23 +140,7 @@ def archived_points(
     result["total"] = len(rows)
     max_points = max(int(max_points), 8)
     if len(rows) > max_points:
-        buckets = max_points // 4
-        lo, hi = rows[0][0], rows[-1][0]
-        width = -(-(hi - lo + 1) // buckets)
-        grouped: dict[int, Stats] = {}
-        for step, value in rows:
-            b = (step - lo) // width
-            stats = grouped.get(b)
-            if stats is None:
-                grouped[b] = [1, step, value, step, value, step, value, step, value]
-                continue
-            stats[0] += 1
-            stats[3:5] = step, value
-            if value < stats[6]:
-                stats[5:7] = step, value
-            if value > stats[8]:
-                stats[7:9] = step, value
-        rows = _m4_points(grouped)
+        rows = _m4_points(raw_m4(rows, max_points // 4))
         result["downsampled"] = True
     result["steps"] = [p[0] for p in rows]
     result["values"] = [p[1] for p in rows]
@@ -279,6 +263,26 @@ def raw_buckets(
         last = conn.execute(last_sql, params).fetchone()
         out[bucket] = [n, *first, *last, *low, *high]
         start = end + 1
+    return out
+
+
+def raw_m4(rows: list[tuple[int, float]], buckets: int) -> dict[int, Stats]:
+    """M4 summaries of points (step, value) in step order, `buckets` equal step ranges."""
+    lo, hi = rows[0][0], rows[-1][0]
+    width = -(-(hi - lo + 1) // buckets)
+    out: dict[int, Stats] = {}
+    for step, value in rows:
+        bucket = (step - lo) // width
+        stats = out.get(bucket)
+        if stats is None:
+            out[bucket] = [1, step, value, step, value, step, value, step, value]
+            continue
+        stats[0] += 1
+        stats[3], stats[4] = step, value
+        if value < stats[6]:
+            stats[5], stats[6] = step, value
+        if value > stats[8]:
+            stats[7], stats[8] = step, value
     return out
 
 

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ._blocks import _MAX_FLOAT
-from ._chart import _m4_points, merge_blocks, metric_points, step_times
+from ._chart import _m4_points, merge_blocks, metric_points, raw_m4, step_times
 from ._json import decode_json
 
 MAX_RUNS = 100
@@ -185,28 +185,10 @@ def _series(conn: sqlite3.Connection, run_key: int, key: str, key_id: int,
         "SELECT step, value FROM history WHERE run_key = ? AND key_id = ?"
         " AND value IS NOT NULL AND abs(value) <= ? ORDER BY step",
         (run_key, key_id, _MAX_FLOAT)).fetchall()
-    pairs = _m4_points(_raw_m4(rows, buckets))
+    pairs = _m4_points(raw_m4(rows, buckets))
     return [p[0] for p in pairs], [p[1] for p in pairs], total, True
 
 
-def _raw_m4(rows: list[tuple[int, float]], buckets: int) -> dict[int, list]:
-    """M4 summaries of points (step, value) in step order, `buckets` equal step ranges."""
-    lo, hi = rows[0][0], rows[-1][0]
-    width = -(-(hi - lo + 1) // buckets)
-    out: dict[int, list] = {}
-    for step, value in rows:
-        bucket = (step - lo) // width
-        stats = out.get(bucket)
-        if stats is None:
-            out[bucket] = [1, step, value, step, value, step, value, step, value]
-            continue
-        stats[0] += 1
-        stats[3], stats[4] = step, value
-        if value < stats[6]:
-            stats[5], stats[6] = step, value
-        if value > stats[8]:
-            stats[7], stats[8] = step, value
-    return out
 
 
 def _x_values(conn: sqlite3.Connection, run_key: int, steps: list[int], x: str,

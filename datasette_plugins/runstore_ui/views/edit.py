@@ -18,15 +18,14 @@ from __future__ import annotations
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
-from datasette.utils.asgi import BadRequest, Forbidden, NotFound, Response
+from datasette.utils.asgi import BadRequest, NotFound, Response
 
 from runstore import UsageError
 from runstore._store import set_run_fields
 
 from .. import cells
-from ..access import store_and_key
 from ..compat import execute_write_fn
-from ..security import can_edit, read_only
+from ..security import run_to_change
 
 FIELDS = ("name", "notes", "tags", "add_tag", "remove_tag")
 _LABELS = {"name": "name", "notes": "notes", "tags": "tags", "add_tags": "tags",
@@ -78,17 +77,16 @@ def _wants_json(request: Any) -> bool:
 
 async def edit_view(datasette: Any, request: Any) -> Response:
     """Change the name, notes or tags of one run (POST only)."""
-    if request.method != "POST":
-        return Response.text("Method not allowed: POST a form here", status=405,
-                             headers={"Allow": "POST"})
-    db, run_key = await store_and_key(datasette, request)
-    if read_only(datasette):
-        raise Forbidden("This runstore UI is read-only (it serves a non-loopback "
-                        "address); restart `runstore ui` with --enable-writes to edit")
-    if not await can_edit(datasette, request, db):
-        raise Forbidden("Editing runs needs the runstore-edit permission: sign in with "
-                        "the one-time link that `runstore ui DIR` prints when it starts "
-                        "(plain `datasette` prints one with --root)")
+    target = await run_to_change(
+        datasette, request,
+        "This runstore UI is read-only (it serves a non-loopback "
+        "address); restart `runstore ui` with --enable-writes to edit",
+        "Editing runs needs the runstore-edit permission: sign in with "
+        "the one-time link that `runstore ui DIR` prints when it starts "
+        "(plain `datasette` prints one with --root)")
+    if not isinstance(target, tuple):
+        return target  # 405
+    db, run_key = target
     changes = _changes(await _form(request))
 
     def write(conn: Any) -> tuple[dict[str, Any] | None, str | None]:

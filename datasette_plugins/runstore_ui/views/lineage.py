@@ -13,29 +13,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasette.utils.asgi import BadRequest, Forbidden, NotFound, Response
+from datasette.utils.asgi import BadRequest, NotFound, Response
 
 from runstore import UsageError
 from runstore._store import unrewind_run
 
 from .. import cells
-from ..access import store_and_key
 from ..compat import execute_write_fn
-from ..security import can_edit, read_only
+from ..security import run_to_change
 
 
 async def unrewind_view(datasette: Any, request: Any) -> Response:
     """Undo the newest rewind of one run (POST only)."""
-    if request.method != "POST":
-        return Response.text("Method not allowed: POST a form here", status=405,
-                             headers={"Allow": "POST"})
-    db, run_key = await store_and_key(datasette, request)
-    if read_only(datasette):
-        raise Forbidden("This runstore UI is read-only; restart `runstore ui` with "
-                        "--enable-writes to undo a rewind")
-    if not await can_edit(datasette, request, db):
-        raise Forbidden("Undoing a rewind needs the runstore-edit permission: sign in "
-                        "with the one-time link `runstore ui` printed")
+    target = await run_to_change(
+        datasette, request,
+        "This runstore UI is read-only; restart `runstore ui` with "
+        "--enable-writes to undo a rewind",
+        "Undoing a rewind needs the runstore-edit permission: sign in "
+        "with the one-time link `runstore ui` printed")
+    if not isinstance(target, tuple):
+        return target  # 405
+    db, run_key = target
 
     def write(conn: Any) -> tuple[bool, str | None]:
         # A UsageError is returned, not raised: Datasette's write thread would print it.
