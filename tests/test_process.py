@@ -11,7 +11,7 @@ import time
 import pytest
 
 import runstore
-from helpers import query, run_script
+from helpers import query, run_script, wait_drained
 
 LOOP = """
 import runstore, sys
@@ -70,6 +70,13 @@ def test_sigkill_keeps_what_was_committed(tmp_path, store_dir):
     time.sleep(0.1)
     proc.kill()
     proc.wait(timeout=30)
+    # The writer process sees its trainer die, drains what is left and records the run
+    # crashed at once (it used to read `running` until its heartbeat went stale).
+    assert wait_drained(store_dir)
+    deadline = time.monotonic() + 30
+    while query(store_dir, "SELECT state FROM runs") != [("crashed",)] \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert query(store_dir, "SELECT count(*) FROM history") == [(2000,)]
-    assert query(store_dir, "SELECT state FROM runs") == [("running",)]
+    assert query(store_dir, "SELECT state FROM runs") == [("crashed",)]
     assert query(store_dir, "PRAGMA integrity_check") == [("ok",)]

@@ -255,9 +255,13 @@ def test_every_route_checks_first_that_the_actor_may_view_the_store() -> None:
     from datasette_plugins.runstore_ui.routes import ROUTES
 
     assert len({view for _, view in ROUTES}) == len(ROUTES) >= 13
+    from datasette_plugins.runstore_ui.security import run_to_change
+
+    # A POST that changes a run checks through run_to_change, whose first await is the check.
+    assert _first_await(run_to_change) == "store_and_key"
     first = {view.__name__: _first_await(view) for _, view in ROUTES}
     assert {name: how for name, how in first.items()
-            if how not in ("store_db", "store_and_key")} == {}
+            if how not in ("store_db", "store_and_key", "run_to_change")} == {}
 
 
 def test_every_route_refuses_an_actor_who_may_not_view_the_store(
