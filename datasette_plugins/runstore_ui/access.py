@@ -61,6 +61,23 @@ async def store_and_key(datasette: Any, request: Any) -> tuple[Any, int]:
     return db, run_key
 
 
+def run_keys_arg(values: list[str]) -> list[int]:
+    """run_keys from `runs=` values (comma-separated, possibly repeated), in order and
+    without repeats; BadRequest for anything but digits within int64."""
+    keys: dict[int, None] = {}
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key = int64(part)
+            if key is None:
+                raise BadRequest("runs= must be run_key numbers (digits 0-9) separated by "
+                                 "commas, e.g. ?runs=3,7")
+            keys[key] = None
+    return list(keys)
+
+
 def number_arg(request: Any, name: str, kind: type = int) -> Any:
     """Query argument `name` as a finite number (an int clamped to SQLite's integer
     range unless `kind` is float), None when absent or empty; else BadRequest."""

@@ -18,7 +18,7 @@ from markupsafe import Markup
 from runstore._store import compare_runs
 
 from .. import cells, detect
-from ..access import int64, store_db
+from ..access import run_keys_arg, store_db
 from ..assets import UPLOT_VERSION, static_url
 from ..format import (
     duration_text,
@@ -53,18 +53,7 @@ def pick_box(database_url: str, run_key: Any) -> Markup:
 def parse_run_keys(values: list[str]) -> list[int]:
     """run_keys from `runs=` values (comma-separated, possibly repeated), in order,
     without repeats; BadRequest unless there are 2-10 valid ones."""
-    keys: list[int] = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            key = int64(part)
-            if key is None:
-                raise BadRequest("runs= must be run_key numbers (digits 0-9) separated by "
-                                 "commas, e.g. ?runs=3,7")
-            if key not in keys:
-                keys.append(key)
+    keys = run_keys_arg(values)
     if not MIN_RUNS <= len(keys) <= MAX_RUNS:
         raise BadRequest(f"Choose {MIN_RUNS} to {MAX_RUNS} runs to compare "
                          f"(got {len(keys)}), e.g. ?runs=3,7")

@@ -25,7 +25,7 @@ from datasette.utils.asgi import BadRequest, Response
 
 from runstore._store import workspace_keys, workspace_series
 
-from ..access import int64, number_arg, points_arg, store_db
+from ..access import number_arg, points_arg, run_keys_arg, store_db
 from ..format import flatten
 
 MAX_RUNS = 100
@@ -37,20 +37,10 @@ X_CHOICES = ("step", "runtime", "time", "metric")
 def parse_runs(values: list[str]) -> list[int]:
     """run_keys from ``runs=`` (comma-separated, possibly repeated), without repeats;
     BadRequest past `MAX_RUNS` or for anything but digits."""
-    keys: dict[int, None] = {}
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            key = int64(part)
-            if key is None:
-                raise BadRequest("runs= must be run_key numbers (digits 0-9) separated by "
-                                 "commas, e.g. ?runs=3,7")
-            keys[key] = None
+    keys = run_keys_arg(values)
     if len(keys) > MAX_RUNS:
         raise BadRequest(f"At most {MAX_RUNS} runs at once (got {len(keys)})")
-    return list(keys)
+    return keys
 
 
 def _scalars(obj: Any) -> dict[str, Any]:
