@@ -31,8 +31,8 @@
  * page as text (textContent; uPlot sets legend labels with textContent).
  *
  * RunstoreCharts.fetchJSON(url) is the JSON fetch of the run page's other script
- * (runstore_run_output.js) too; tickLabels(splits, incr) and valueText(v) are the number
- * formats, axisSize(u, values, axisIdx) a uPlot axis `size`, SYNC_KEY the default
+ * (runstore_run_output.js) too; tickLabels(splits, incr) (linear axes), logTickLabels(splits)
+ * (log axes) and valueText(v) are the number formats, axisSize(u, values, axisIdx) a uPlot axis `size`, SYNC_KEY the default
  * cursor sync key: for other charts of a page (the workspace) to match these.
  */
 (function () {
@@ -180,18 +180,28 @@
     return sign + m + "m" + (sec < 10 ? "0" : "") + sec + "s";
   }
 
-  /* Unix seconds as local time, 2026-11-30 01:02:03 (the UI's one time format). */
+  /* Unix seconds as local time, 2026-11-30 01:02:03: runstore_time.js, the UI's one
+   * time format (loaded before this file). */
   function timeText(seconds) {
-    if (seconds == null || !isFinite(seconds)) { return ""; }
-    var d = new Date(seconds * 1000);
-    function two(n) { return (n < 10 ? "0" : "") + n; }
-    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
-      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+    return window.RunstoreTime ? window.RunstoreTime.local(seconds) : "";
   }
 
-  function logLabel(v) {
-    if (v == null) { return ""; }
-    return v >= 1e-3 && v < 1e6 ? String(Number(v.toPrecision(3))) : v.toExponential(0);
+  /* Labels of a log axis' ticks (uPlot gives 1, 2, ... 9 times each power of ten, with
+   * float noise such as 0.00030000000000000003, and null for the ticks it leaves
+   * unlabelled): each tick to 6 significant digits, the noise gone; plain from 0.001 to
+   * below a million (grouped from 10,000), else scientific without "+" (1e-4, 3e-8,
+   * 1e12). Pure: tests/test_chart_format.py runs it in node. */
+  function logTickLabels(splits) {
+    return splits.map(function (v) {
+      if (v == null || !isFinite(v)) { return ""; }
+      if (v === 0) { return "0"; }
+      var clean = Number(v.toPrecision(6)), a = Math.abs(clean);
+      if (a >= 1e-3 && a < 1e6) {
+        return a >= 1e4 ? clean.toLocaleString("en-US", { maximumFractionDigits: 6 })
+          : String(clean);
+      }
+      return clean.toExponential().replace("e+", "e");
+    });
   }
 
   /* Scientific notation without JS's "+" in exponents: 1.5e-4, 1.2e6. */
@@ -561,7 +571,7 @@
                     ticks: { stroke: ink.grid } };
       // uPlot's default labels round 0.00015 to "0" and 22.875 gets clipped: ours come
       // from the ticks (tickLabels) and the axis is as wide as its widest label.
-      yAxis.values = log ? function (u, splits) { return splits.map(logLabel); }
+      yAxis.values = log ? function (u, splits) { return logTickLabels(splits); }
         : function (u, splits, axisIdx, space, incr) { return tickLabels(splits, incr); };
       return {
         width: width(),
@@ -950,7 +960,7 @@
   }
 
   window.RunstoreCharts = {
-    start: start, fetchJSON: fetchJSON, tickLabels: tickLabels, valueText: valueText,
-    axisSize: axisSize, SYNC_KEY: SYNC_KEY
+    start: start, fetchJSON: fetchJSON, tickLabels: tickLabels, logTickLabels: logTickLabels,
+    valueText: valueText, axisSize: axisSize, SYNC_KEY: SYNC_KEY
   };
 })();

@@ -7,10 +7,15 @@
  * (a number or null), extra (a title suffix), status (its data-status)}), coloured from
  * worst (light) to best
  * (dark) by the metric (viridis); rows without a metric grey and dashed, underneath.
+ * Labels never overlap: axis names too wide for the gap between axes go on two
+ * staggered rows, and a name or tick label still too wide is cut with "…", the whole
+ * text in its tooltip (<title>); a category axis with more values than fit labels
+ * every n-th.
  *
  * RunstoreParallel.scatter(el, {x, y, points}) draws one axis against another:
  * points [{x, y, name, color}], `x` and `y` the axis names; a text x axis is drawn as
- * categories.
+ * categories. Its scales are padded, so the points at the ends of a range are whole and
+ * off the axes.
  *
  * The sweep page (runstore_sweep.js) and the workspace charts (runstore_workspace.js)
  * both draw with it. Run-supplied text reaches the page only through textContent.
@@ -19,6 +24,7 @@
   "use strict";
 
   var SVG = "http://www.w3.org/2000/svg";
+  var PAD = 0.06;  // a scatter plot's padding: of its frame, each side
   // viridis, from worst (light) to best (dark)
   var STOPS = [[253, 231, 37], [94, 201, 98], [33, 145, 140], [59, 82, 139], [68, 1, 84]];
 
@@ -94,12 +100,44 @@
 
   function short(text) { return text.length > 18 ? text.slice(0, 17) + "…" : text; }
 
+  var NAME_FONT = 12, TICK_FONT = 11, LABEL_GAP = 8;
+
+  /* A text's width in px: measured once it is in the page, else estimated. */
+  function estimate(text, size) { return text.length * size * 0.62; }
+
+  function widthOf(textEl, size) {
+    var w = 0;
+    try { w = textEl.getComputedTextLength(); } catch (e) { w = 0; }
+    return w || estimate(textEl.textContent, size);
+  }
+
+  /* Sets an SVG <text> to `text` + `suffix`, cut with "…" to fit `room` px; when cut,
+   * the whole text is its tooltip (a <title>). Text only (textContent). */
+  function fitText(textEl, text, suffix, room) {
+    var size = Number(textEl.getAttribute("font-size")) || NAME_FONT;
+    textEl.textContent = text + suffix;
+    if (widthOf(textEl, size) <= room) { return; }
+    var lo = 0, hi = text.length;  // the longest prefix that fits, by bisection
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      textEl.textContent = text.slice(0, mid) + "…" + suffix;
+      if (widthOf(textEl, size) <= room) { lo = mid; } else { hi = mid - 1; }
+    }
+    textEl.textContent = text.slice(0, lo) + "…" + suffix;
+    node("title", {}, textEl).textContent = text + suffix;
+  }
+
   function parallel(el, spec) {
     var axes = spec.axes, rows = spec.rows;
     if (!rows.length) { message(el, "No runs to draw."); return null; }
     var W = Math.max(480, el.clientWidth || 800), H = 340;
-    var top = 36, bottom = 30, left = 60, right = 70;
+    var left = 60, right = 70, bottom = 30;
     var step = axes.length > 1 ? (W - left - right) / (axes.length - 1) : 0;
+    // Axis names wider than the gap between axes go on two staggered rows.
+    var stagger = axes.length > 2 && axes.some(function (axis) {
+      return estimate(axis.name + " (log)", NAME_FONT) > step - LABEL_GAP;
+    });
+    var top = stagger ? 50 : 36;
     var columns = axes.map(function (axis, a) {
       return scaleFor(axis, rows.map(function (r) { return r.values[a]; }));
     });
@@ -146,22 +184,33 @@
         }
       });
     });
+    el.replaceChildren(svg);  // in the page first: the labels are fitted by measuring
     axes.forEach(function (axis, a) {
       var g = node("g", { "class": "runstore-parallel-axis", "data-axis": axis.name }, svg);
       node("line", { x1: x(a), x2: x(a), y1: y(0), y2: y(1), stroke: "#333" }, g);
-      var name = node("text", { x: x(a), y: top - 18, "text-anchor": "middle",
-        "font-weight": "bold", "font-size": 12 }, g);
-      name.textContent = short(axis.name) + (columns[a].log ? " (log)" : "");
-      columns[a].ticks.forEach(function (tick) {
-        if (tick.at === null) { return; }
+      // The name: centred on its axis, as wide as the gap to the next name on its row
+      // (two gaps when staggered) and the SVG's edge allow; cut with "…" past that, the
+      // whole name in its tooltip.
+      var room = Math.min((stagger ? 2 : 1) * (step || W) - LABEL_GAP,
+                          2 * Math.min(x(a), W - x(a)) - 4);
+      var name = node("text", { x: x(a), y: stagger && a % 2 ? top - 32 : top - 18,
+        "text-anchor": "middle", "font-weight": "bold", "font-size": NAME_FONT,
+        "class": "runstore-parallel-name" }, g);
+      fitText(name, axis.name, columns[a].log ? " (log)" : "", room);
+      // Tick labels sit left of their axis: at most the gap to the axis before it.
+      var tickRoom = a ? step - LABEL_GAP - 6 : left - 8;
+      var ticks = columns[a].ticks.filter(function (tick) { return tick.at !== null; });
+      var every = Math.max(1, Math.ceil(TICK_FONT * 1.25 / Math.max(1, (H - top - bottom) /
+        Math.max(1, ticks.length - 1))));  // many categories: label every n-th
+      ticks.forEach(function (tick, t) {
         node("line", { x1: x(a) - 4, x2: x(a), y1: y(tick.at), y2: y(tick.at), stroke: "#333" }, g);
+        if (t % every && t !== ticks.length - 1) { return; }
         var text = node("text", { x: x(a) - 6, y: y(tick.at) + 4, "text-anchor": "end",
-          "font-size": 11, fill: "#333", "paint-order": "stroke", stroke: "#fff",
-          "stroke-width": 3 }, g);
-        text.textContent = short(tick.text);
+          "font-size": TICK_FONT, fill: "#333", "paint-order": "stroke", stroke: "#fff",
+          "stroke-width": 3, "class": "runstore-parallel-tick" }, g);
+        fitText(text, tick.text, "", tickRoom);
       });
     });
-    el.replaceChildren(svg);
     return svg;
   }
 
@@ -178,13 +227,21 @@
     var svg = node("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H,
       role: "img", "class": "runstore-scatter-svg" });
     node("title", {}, svg).textContent = spec.y + " against " + spec.x;
-    var px = function (p) { return left + (xAxis.type === "category" ? 0.1 + 0.8 * p : p) * (W - left - right); };
-    var py = function (p) { return top + (1 - p) * (H - top - bottom); };
-    node("line", { x1: left, x2: W - right, y1: py(0), y2: py(0), stroke: "#333" }, svg);
-    node("line", { x1: left, x2: left, y1: py(0), y2: py(1), stroke: "#333" }, svg);
+    // The scales are padded (categories 10%, numbers PAD of the frame each side): the
+    // points at the ends of a range are drawn whole, inside the axes, not on them.
+    var bottomY = H - bottom;
+    var px = function (p) {
+      return left + (xAxis.type === "category" ? 0.1 + 0.8 * p : PAD + (1 - 2 * PAD) * p) *
+        (W - left - right);
+    };
+    var py = function (p) { return bottomY - (PAD + (1 - 2 * PAD) * p) * (bottomY - top); };
+    node("line", { x1: left, x2: W - right, y1: bottomY, y2: bottomY, stroke: "#333",
+      "class": "runstore-scatter-axis" }, svg);
+    node("line", { x1: left, x2: left, y1: bottomY, y2: top, stroke: "#333",
+      "class": "runstore-scatter-axis" }, svg);
     xs.ticks.forEach(function (tick) {
       if (tick.at === null) { return; }
-      var t = node("text", { x: px(tick.at), y: py(0) + 16, "text-anchor": "middle",
+      var t = node("text", { x: px(tick.at), y: bottomY + 16, "text-anchor": "middle",
         "font-size": 11, fill: "#333" }, svg);
       t.textContent = short(tick.text);
     });
@@ -196,9 +253,9 @@
     var xl = node("text", { x: (left + W - right) / 2, y: H - 8, "text-anchor": "middle",
       "font-size": 12, "font-weight": "bold" }, svg);
     xl.textContent = spec.x + (xs.log ? " (log)" : "");
-    var yl = node("text", { x: 12, y: (top + py(0)) / 2, "text-anchor": "middle",
+    var yl = node("text", { x: 12, y: (top + bottomY) / 2, "text-anchor": "middle",
       "font-size": 12, "font-weight": "bold",
-      transform: "rotate(-90 12 " + (top + py(0)) / 2 + ")" }, svg);
+      transform: "rotate(-90 12 " + (top + bottomY) / 2 + ")" }, svg);
     yl.textContent = spec.y;
     var dots = node("g", { "class": "runstore-scatter-points" }, svg);
     points.forEach(function (p, i) {

@@ -4,8 +4,8 @@
  * <figure class="runstore-chart" data-key="..."> in the section of its prefix group;
  * a key that first appears while the run is live gets a new figure in its group.
  * Lineage markers (page.markers: a fork or rewind step) are drawn on every chart; a live
- * run's summary table follows its status.json; <time data-runstore-time> elements show
- * local time, with how long ago as their title (the UI's one time format).
+ * run's summary table follows its status.json. Its times (<time data-runstore-time>)
+ * are runstore_time.js's, the UI's one time format.
  */
 (function () {
   "use strict";
@@ -17,33 +17,6 @@
   if (!dataEl || !window.RunstoreCharts) { return; }
   var page = JSON.parse(dataEl.textContent);
   var charts = null;
-
-  function two(n) { return (n < 10 ? "0" : "") + n; }
-
-  function ago(ms) {
-    var s = Math.round(ms / 1000);
-    if (s < 0) { return "in the future"; }
-    if (s < 60) { return s + " s ago"; }
-    if (s < 3600) { return Math.round(s / 60) + " min ago"; }
-    if (s < 86400) { return Math.round(s / 3600) + " h ago"; }
-    return Math.round(s / 86400) + " days ago";
-  }
-
-  /* ISO timestamps (UTC from the store) as local "2026-11-30 01:02:03", relative in
-   * brackets when under a day old, the full ISO text in the title. */
-  function localTimes() {
-    Array.prototype.forEach.call(document.querySelectorAll("time[data-runstore-time]"),
-      function (el) {
-        var iso = el.getAttribute("datetime") || "";
-        var d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : iso + "Z");
-        if (isNaN(d.getTime())) { return; }
-        var age = Date.now() - d.getTime();
-        el.textContent = d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" +
-          two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes()) + ":" +
-          two(d.getSeconds()) + (age >= 0 && age < 86400000 ? " (" + ago(age) + ")" : "");
-        el.title = iso + " · " + ago(age);
-      });
-  }
 
   /* The summary table of a live run, from its status.json (text only). */
   function showSummary(run, status) {
@@ -123,5 +96,4 @@
     onStatus: showSummary,
     markersFor: function () { return page.markers || []; }
   });
-  localTimes();
 })();

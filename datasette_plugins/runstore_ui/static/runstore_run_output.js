@@ -269,7 +269,8 @@
     row.setAttribute("data-seq", String(line.seq));
     var time = el("time", null, line.time);
     time.setAttribute("datetime", line.iso);
-    time.title = line.iso;
+    time.setAttribute("data-runstore-time", "clock");
+    if (window.RunstoreTime) { window.RunstoreTime.apply(time); }  // local, as the rest
     row.appendChild(time);
     row.appendChild(el("span", "runstore-stream", line.stream === "stderr" ? "err" : ""));
     row.appendChild(el("span", "runstore-text", line.text));

@@ -432,8 +432,8 @@
       swatch.style.backgroundColor = best.s.stroke();
       tip.appendChild(swatch);
       tip.appendChild(el("b", {}, best.s.label));
-      var xText = settings.x === "time" ? new Date(best.x * 1000).toLocaleString()
-        : valueText(best.x);
+      var xText = settings.x === "time" && window.RunstoreTime
+        ? window.RunstoreTime.local(best.x) : valueText(best.x);
       tip.appendChild(el("span", {}, " " + valueText(best.y) + " at " + xLabelText() + " " +
         xText));
       tip.style.left = Math.min(left + u.bbox.left / devicePixelRatio + 12, u.width - 160) + "px";
