@@ -137,7 +137,7 @@
     var stagger = axes.length > 2 && axes.some(function (axis) {
       return estimate(axis.name + " (log)", NAME_FONT) > step - LABEL_GAP;
     });
-    var top = stagger ? 50 : 36;
+    var top = stagger ? 54 : 36;
     var columns = axes.map(function (axis, a) {
       return scaleFor(axis, rows.map(function (r) { return r.values[a]; }));
     });
@@ -193,7 +193,7 @@
       // whole name in its tooltip.
       var room = Math.min((stagger ? 2 : 1) * (step || W) - LABEL_GAP,
                           2 * Math.min(x(a), W - x(a)) - 4);
-      var name = node("text", { x: x(a), y: stagger && a % 2 ? top - 32 : top - 18,
+      var name = node("text", { x: x(a), y: stagger && a % 2 ? top - 35 : top - 17,
         "text-anchor": "middle", "font-weight": "bold", "font-size": NAME_FONT,
         "class": "runstore-parallel-name" }, g);
       fitText(name, axis.name, columns[a].log ? " (log)" : "", room);
