@@ -3,6 +3,7 @@ markupsafe's escaping (`Markup.format`); nothing from a run is marked safe."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -91,6 +92,39 @@ def tag_chips(tags: list[Any], table_url: str | None = None) -> Markup:
     return Markup(" ").join(chips)
 
 
+NOTE_CHARS = 80
+_MD_LINE = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+(?:\[[ xX]\]\s+)?|\d+[.)]\s+)+")
+_MD_IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|~~|`+)(.+?)\1|(?<!\w)[*_](?!\s)(.+?)(?<!\s)[*_](?!\w)")
+_HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+
+def note_text(notes: str, limit: int = NOTE_CHARS) -> str:
+    """Notes as one line of plain text: the first line with words, its Markdown
+    (headings, list and quote markers, emphasis, code, links, HTML tags) taken off,
+    cut at `limit` characters; an ellipsis when anything is left out."""
+    lines = [line for line in notes.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    text = _MD_LINE.sub("", lines[0])
+    text = _MD_IMAGE_OR_LINK.sub(r"\1", text)
+    for _ in range(3):  # nested emphasis: ***x***, **`x`**
+        text = _MD_EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", text)
+    text = " ".join(_HTML_TAG.sub("", text).split())
+    cut = len(text) > limit
+    if cut:
+        text = text[:limit].rstrip()
+    if cut or len(lines) > 1:
+        text += "\u2026"
+    return text
+
+
+def note_cell(notes: str) -> Markup:
+    """Notes as one escaped line of plain text, all of them in the title."""
+    return Markup('<span class="runstore-note" title="{}">{}</span>').format(
+        notes, note_text(notes))
+
+
 def key_values(obj: dict[str, Any], limit: int = MAX_PAIRS) -> Markup:
     """The first few pairs of a config/summary object as `key=value`."""
     pairs = list(flatten(obj))
@@ -130,7 +164,13 @@ def render(
         return live_badge(value, shows_state(table) and value == "running")
     if column == "tags":
         tags = loads(value)
-        return tag_chips(tags, table_url) if isinstance(tags, list) else None
+        if not isinstance(tags, list):
+            return None
+        # wrapped: no tags must not be an empty result, which leaves Datasette showing `[]`
+        return Markup('<span class="runstore-cell-tags">{}</span>').format(
+            tag_chips(tags, table_url))
+    if column == "notes" and isinstance(value, str) and value.strip():
+        return note_cell(value)
     if column == "runtime" and isinstance(value, (int, float)):
         return Markup('<span class="runstore-runtime" title="{} s">{}</span>').format(
             value, duration_text(value)
@@ -150,15 +190,14 @@ def _has(row: Any, column: str) -> bool:
 
 def project_view_cell(value: Any, column: str) -> Markup | None:
     """Cells a project's runs table shows more compactly than the run list: the
-    creation time relative ("3 h ago", exact in the title), notes as their first line
-    (all of them in the title), numbers of config and summary keys shortened (exact in
+    creation time relative ("3 h ago", exact in the title), notes as one line of plain
+    text (all of them in the title), numbers of config and summary keys shortened (exact in
     the title)."""
     if column == "created_at" and isinstance(value, str) and value:
         return Markup('<time class="runstore-when" datetime="{}" title="{}">{}</time>').format(
             value, value, relative_time(value))
     if column == "notes" and isinstance(value, str) and value.strip():
-        first = value.strip().splitlines()[0]
-        return Markup('<span class="runstore-note" title="{}">{}</span>').format(value, first)
+        return note_cell(value)
     if column == "runtime" and isinstance(value, (int, float)):
         text = duration_text(value)
         if "h " in text:  # 1h 02m: seconds add nothing past an hour

@@ -27,6 +27,9 @@ BASE_COLUMNS = (
 )
 # SQLite allows 2,000 columns by default; a project with more keys shows the first ones.
 MAX_KEY_COLUMNS = 1800
+# Key columns sorted on get an expression index (schema 013), at most this many per project.
+MAX_KEY_INDEXES = 8
+KEY_INDEX_PREFIX = "runs_key_index_"
 
 
 def project_view_name(project: str) -> str:
@@ -81,10 +84,13 @@ def _column_name(source: str, parts: list[str]) -> str:
 def _extract(source: str, parts: list[str], numeric: bool, tagged: bool) -> str:
     """The SQL expression of one key's value in a row of `runs`."""
     if not any('"' in part for part in parts):
+        # Malformed JSON (written by hand in SQL) reads as no value: json_extract would
+        # fail the whole query, and with an index on the key (`ensure_key_index`) the write.
+        checked = f"CASE WHEN json_valid({source}) THEN {source} END"
         path = _literal("$" + "".join('."' + part + '"' for part in parts))
-        value = f"json_extract({source}, {path})"
+        value = f"json_extract({checked}, {path})"
         if numeric and tagged:  # {"__float__": "NaN"} shows as NULL, not as 0
-            value = f"CASE WHEN json_type({source}, {path}) = 'object' THEN NULL ELSE {value} END"
+            value = f"CASE WHEN json_type({checked}, {path}) = 'object' THEN NULL ELSE {value} END"
     else:  # SQLite's JSON paths cannot spell a key holding '"': walk json_each instead
         value = source
         for part in parts:
@@ -122,10 +128,16 @@ def project_columns(conn: sqlite3.Connection, project: str) -> list[tuple[str, s
     return columns
 
 
-def view_sql(conn: sqlite3.Connection, project: str) -> str:
+def view_sql(conn: sqlite3.Connection, project: str,
+             columns: list[tuple[str, str]] | None = None) -> str:
     """CREATE VIEW for a project's runs table."""
-    select = [_ident(c) for c in BASE_COLUMNS]
-    select += [f"{expr} AS {_ident(name)}" for name, expr in project_columns(conn, project)]
+    columns = project_columns(conn, project) if columns is None else columns
+    # run_key as an expression (same value, same affinity): `?_search=` asks for
+    # `run_key IN (<matches>)`, which SQLite would otherwise answer by looking up and
+    # sorting every match, where walking the sort's index stops after a page.
+    select = ["CAST(run_key AS INTEGER) AS run_key"]
+    select += [_ident(c) for c in BASE_COLUMNS if c != "run_key"]
+    select += [f"{expr} AS {_ident(name)}" for name, expr in columns]
     return (f"CREATE VIEW {_ident(project_view_name(project))} AS\nSELECT\n    "
             + ",\n    ".join(select)
             + f"\nFROM runs WHERE project = {_literal(project)}")
@@ -163,8 +175,10 @@ def refresh_workspace_views(conn: sqlite3.Connection, project: str | None = None
     with transaction(conn):
         for name in stale_projects(conn, project):
             view = project_view_name(name)
+            columns = project_columns(conn, name)
             conn.execute(f"DROP VIEW IF EXISTS {_ident(view)}")
-            conn.execute(view_sql(conn, name))
+            conn.execute(view_sql(conn, name, columns))
+            _drop_key_indexes(conn, name, dict(columns))
             conn.execute(
                 "INSERT INTO project_views (project, keys_version, built_version) "
                 "VALUES (?, 0, 0) ON CONFLICT (project) DO UPDATE "
@@ -179,9 +193,95 @@ def refresh_workspace_views(conn: sqlite3.Connection, project: str | None = None
                         "SELECT 1 FROM project_views WHERE project = ?", (recorded,)
                 ).fetchone():
                     conn.execute(f"DROP VIEW {_ident(view)}")
+                    _drop_key_indexes(conn, recorded, {})
                     conn.execute("DELETE FROM project_views WHERE project = ?", (recorded,))
                     conn.execute("DELETE FROM project_keys WHERE project = ?", (recorded,))
     return built
+
+
+def _index_name(index_id: int) -> str:
+    return f"{KEY_INDEX_PREFIX}{int(index_id)}"
+
+
+def _has_key_indexes(conn: sqlite3.Connection) -> bool:
+    """Whether the store has schema 013's table (a store not migrated yet, opened by
+    Datasette as it is, has not)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'project_key_indexes'").fetchone() is not None
+
+
+def _drop_key_indexes(conn: sqlite3.Connection, project: str,
+                      columns: dict[str, str]) -> None:
+    """Drop the project's key indexes whose column is gone from `columns` or is now
+    computed by another expression (no longer the one an index would match)."""
+    if not _has_key_indexes(conn):
+        return
+    for index_id, column, expr in conn.execute(
+            "SELECT index_id, column_name, expr FROM project_key_indexes WHERE project = ?",
+            (project,)).fetchall():
+        if columns.get(column) != expr:
+            conn.execute(f"DROP INDEX IF EXISTS {_ident(_index_name(index_id))}")
+            conn.execute("DELETE FROM project_key_indexes WHERE index_id = ?", (index_id,))
+
+
+def _key_expression(conn: sqlite3.Connection, project: str, column: str) -> str | None:
+    """The expression of a key column of the project's view, if an index can hold it
+    (a key spelled with '"' is read through json_each subqueries, which cannot)."""
+    if not column.startswith(("config.", "summary.")):
+        return None
+    expr = dict(project_columns(conn, project)).get(column)
+    if expr is None or "SELECT" in expr:
+        return None
+    return expr
+
+
+def key_index_wanted(conn: sqlite3.Connection, project: str, column: str) -> bool:
+    """Whether sorting the project's view by `column` would use an index that does not
+    exist yet (a read: one probe of project_key_indexes, then the project's keys)."""
+    if not _has_key_indexes(conn) or conn.execute(
+            "SELECT 1 FROM project_key_indexes WHERE project = ? AND column_name = ?",
+            (project, column)).fetchone():
+        return False
+    return _key_expression(conn, project, column) is not None
+
+
+def ensure_key_index(conn: sqlite3.Connection, project: str, column: str) -> bool:
+    """Index a config or summary key column of a project's view (`runs/<project>`) so
+    that sorting by it walks the index instead of reading every run's JSON: an index on
+    run_records (project, the view column's own expression), partial to the project.
+    At most `MAX_KEY_INDEXES` per project (the oldest is dropped: each costs
+    every summary rewrite of the project's runs a little). One short write transaction;
+    returns whether an index was made. Call it after `refresh_workspace_views`, so the
+    view's expression is the one indexed."""
+    with transaction(conn):
+        if not key_index_wanted(conn, project, column):
+            return False
+        expr = _key_expression(conn, project, column)
+        assert expr is not None
+        index_id = conn.execute(
+            "INSERT INTO project_key_indexes (project, column_name, expr) VALUES (?, ?, ?)",
+            (project, column, expr)).lastrowid
+        assert index_id is not None
+        # (project, key), partial to the project: SQLite passes over an index on the key
+        # alone for the view's `project = ...` (runs_project_created matches it).
+        conn.execute(f"CREATE INDEX {_ident(_index_name(index_id))} ON run_records "
+                     f"(project, {expr}) WHERE project = {_literal(project)}")
+        for (old,) in conn.execute(
+                "SELECT index_id FROM project_key_indexes WHERE project = ?"
+                " ORDER BY index_id DESC LIMIT -1 OFFSET ?",
+                (project, MAX_KEY_INDEXES)).fetchall():
+            conn.execute(f"DROP INDEX IF EXISTS {_ident(_index_name(old))}")
+            conn.execute("DELETE FROM project_key_indexes WHERE index_id = ?", (old,))
+    return True
+
+
+def key_indexes(conn: sqlite3.Connection, project: str) -> list[str]:
+    """The view columns of a project that have an index, oldest first."""
+    if not _has_key_indexes(conn):
+        return []
+    return [row[0] for row in conn.execute(
+        "SELECT column_name FROM project_key_indexes WHERE project = ? ORDER BY index_id",
+        (project,))]
 
 
 def workspace_projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
