@@ -190,6 +190,14 @@ def test_a_chart_above_the_fold_on_compare_and_the_run_page(ui: dict[str, Any],
     # A failed run with tags and a long stderr tail at the top, and long notes.
     page.goto(f"{ui['base']}/-/runstore/run/{ui['failed']}")
     assert page.locator(".runstore-error-lines").is_visible()
+    # The stderr tail ends with the error itself, scrolled into view in its box.
+    last = page.evaluate('''() => {
+      const pre = document.querySelector(".runstore-error-lines");
+      return {scrolled: pre.scrollTop, room: pre.scrollHeight - pre.clientHeight,
+              text: pre.textContent.trim().split("\\n").pop()};
+    }''')
+    assert last["room"] > 0 and last["scrolled"] >= last["room"] - 1, last
+    assert last["text"] == "FloatingPointError: loss is nan " + EVIL, last
     assert page.locator(".runstore-tags .runstore-tag").count() == 3
     _above_the_fold(page, 1)
     assert page.evaluate("() => window.__pwned") is None

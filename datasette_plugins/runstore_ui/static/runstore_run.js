@@ -18,6 +18,10 @@
   var page = JSON.parse(dataEl.textContent);
   var charts = null;
 
+  /* A failed run's stderr tail at the top ends with the error itself: show its end. */
+  Array.prototype.forEach.call(document.querySelectorAll(".runstore-error-lines"),
+    function (pre) { pre.scrollTop = pre.scrollHeight; });
+
   /* The summary table of a live run, from its status.json (text only). */
   function showSummary(run, status) {
     var holder = document.querySelector(".runstore-summary-table");
