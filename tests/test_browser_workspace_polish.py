@@ -93,6 +93,11 @@ def _make_store(store_dir: Path) -> dict[str, Any]:
         conn.executemany(
             "INSERT INTO console_lines (run_key, seq, stream, at, line) VALUES (?, ?, ?, ?, ?)",
             [(failed, i, stream, CONSOLE_AT + i, line) for i, (stream, line) in enumerate(lines)])
+        cache: dict[str, int] = {}
+        _store.intern_keys(conn, ["system/cpu"], cache)
+        conn.executemany("INSERT INTO system_metrics (run_key, key_id, at, value) VALUES"
+                         " (?, ?, ?, ?)", [(failed, cache["system/cpu"], CONSOLE_AT + 60 * i,
+                                            10.0 + i) for i in range(30)])
     conn.close()
 
     params = {name: {"values": [1]} for name in SWEEP_KEYS}
@@ -239,6 +244,16 @@ def test_one_time_format_in_local_time(ui: dict[str, Any], page: Any) -> None:
     assert console[0] == {"text": "03:43:20", "title": "2023-11-15 03:43:20"}, console
     assert console[1]["text"] == "03:43:21", console
     assert "local time" in (page.locator(".runstore-console-info").text_content() or "")
+    # A system chart's legend names the hovered sample's local time.
+    over = page.locator(".runstore-syschart .u-over").first
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
+    legend = page.locator(".runstore-syschart .u-legend .u-series").first
+    page.wait_for_function("(el) => el.querySelector('.u-value').textContent.trim()",
+                           arg=legend.element_handle())
+    assert (legend.locator(".u-value").text_content() or "").strip() == "2023-11-15 03:43:20"
+    page.evaluate("() => window.scrollTo(0, 0)")
     _no_iso_text(page)
 
     # The workspace's runs table and the run list: relative, exact local in the title.

@@ -226,7 +226,8 @@
       scales: { x: { time: true } },
       axes: [{ label: "time" }, {}],
       series: [
-        { label: "time" },
+        { label: "time", value: function (u, v) {  // the UI's one time format
+          return v == null || !window.RunstoreTime ? "" : window.RunstoreTime.local(v); } },
         { label: key.replace(/^system\//, ""), stroke: SYS_COLORS[chart.index % SYS_COLORS.length],
           width: 1.5, points: { show: chart.at.length < 40, size: 4 } }
       ]
