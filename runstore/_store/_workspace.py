@@ -99,7 +99,65 @@ def workspace_runs(conn: sqlite3.Connection, run_keys: list[int]) -> list[dict[s
 # is read again only when its blocks changed. The mark is a checksum of the series'
 # block summaries (count, extent, sums of first/last/min/max values), so new points, a
 # rewind or a sync that changes them all change it.
-_CACHE: OrderedDict[tuple, tuple[list, list, int, bool]] = OrderedDict()
+class _Drawn:
+    """One series as drawn (steps, values, total, downsampled), with its JSON text kept
+    once encoded (`compact`): a page of 100 runs x 6 metrics is ~100,000 points, whose
+    encoding cost more than reading them from the cache."""
+
+    __slots__ = ("steps", "values", "total", "sampled", "_steps_json", "_values_json")
+
+    def __init__(self, steps: list, values: list, total: int, sampled: bool) -> None:
+        self.steps, self.values, self.total, self.sampled = steps, values, total, sampled
+        self._steps_json: JSONText | None = None
+        self._values_json: JSONText | None = None
+
+    def steps_json(self) -> JSONText:
+        if self._steps_json is None:
+            self._steps_json = numbers_json(self.steps, exact=True)
+        return self._steps_json
+
+    def values_json(self) -> JSONText:
+        if self._values_json is None:
+            self._values_json = numbers_json(self.values)
+        return self._values_json
+
+
+class JSONText(str):
+    """A JSON array already encoded (`workspace_series(compact=True)`): splice it in."""
+
+
+_G7 = "%.7g".__mod__
+
+
+def _number(value: Any, exact: bool) -> str:
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return "null"
+        return repr(value) if exact else _G7(value)
+    if value is None:
+        return "null"
+    return json.dumps(value)
+
+
+def numbers_json(values: list, *, exact: bool = False) -> JSONText:
+    """A list of numbers as a JSON array: floats to 7 significant digits (far below a
+    pixel, and ~40 % of the text of their repr) unless `exact`, ints as they are,
+    non-finite floats and None as null."""
+    kinds = set(map(type, values))
+    if kinds <= {int}:
+        text = ",".join(map(str, values))
+    elif kinds == {float} and not exact:
+        text = ",".join(map(_G7, values))
+        if "n" in text:  # nan, inf: not JSON
+            text = ",".join(_number(v, exact) for v in values)
+    else:
+        text = ",".join(_number(v, exact) for v in values)
+    return JSONText("[" + text + "]")
+
+
+_CACHE: OrderedDict[tuple, _Drawn] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_SERIES = 4000
 
@@ -131,7 +189,7 @@ def _marks(conn: sqlite3.Connection, run_keys: list[int], key_ids: list[int]
     return {(row[0], row[1]): tuple(row[2:]) for row in rows}
 
 
-def _remember(key: tuple, value: tuple[list, list, int, bool]) -> None:
+def _remember(key: tuple, value: _Drawn) -> None:
     with _CACHE_LOCK:
         _CACHE[key] = value
         _CACHE.move_to_end(key)
@@ -212,6 +270,7 @@ def workspace_series(
     points: int = DEFAULT_POINTS,
     x: str = X_STEP,
     x_metric: str | None = None,
+    compact: bool = False,
 ) -> dict[str, Any]:
     """Chart data of `metrics` of `run_keys` (at most `MAX_RUNS` runs and `MAX_METRICS`
     metrics, else ValueError).
@@ -220,7 +279,9 @@ def workspace_series(
     the others are drawn against). Returns {"runs": [run info (`workspace_runs`)],
     "series": [{"run_key", "key", "x", "y", "steps", "total", "downsampled"}]} with
     `x`, `y` and `steps` aligned and in step order (no `steps` when x is the step); a
-    run without a metric has no entry for it.
+    run without a metric has no entry for it. With `compact`, `x`, `y` and `steps` are
+    `JSONText` (the arrays' JSON, y to 7 significant digits, kept with the cached series
+    so a page drawn again encodes nothing).
     """
     if len(run_keys) > MAX_RUNS:
         raise ValueError(f"at most {MAX_RUNS} runs at once (got {len(run_keys)})")
@@ -239,7 +300,7 @@ def workspace_series(
     key_ids = [key_id for _, key_id in wanted]
     marks = _marks(conn, keys, key_ids) if keys and wanted else {}
     where = _database_file(conn)
-    cached: dict[tuple[int, int], tuple[list, list, int, bool]] = {}
+    cached: dict[tuple[int, int], _Drawn] = {}
     if marks is not None and where:
         with _CACHE_LOCK:
             for (run_key, key_id), mark in marks.items():
@@ -255,26 +316,35 @@ def workspace_series(
     series = []
     for run_key in keys:
         for key, key_id in wanted:
-            hit = cached.get((run_key, key_id))
-            if hit is not None:
-                steps, values, total, sampled = hit
-            else:
+            drawn = cached.get((run_key, key_id))
+            if drawn is None:
                 found = None if blocks is None else blocks.get((run_key, key_id), {})
-                steps, values, total, sampled = _series(conn, run_key, key, key_id, found,
-                                                        points)
+                drawn = _Drawn(*_series(conn, run_key, key, key_id, found, points))
                 current = None if marks is None else marks.get((run_key, key_id))
-                if total and current is not None and where:
-                    _remember((where, run_key, key_id, points, current),
-                              (steps, values, total, sampled))
-            if not total:
+                if drawn.total and current is not None and where:
+                    _remember((where, run_key, key_id, points, current), drawn)
+            if not drawn.total:
                 continue
-            xs = _x_values(conn, run_key, steps, x, x_key_id)
-            kept = [i for i, v in enumerate(xs) if v is not None]
-            if len(kept) < len(xs):
-                steps, values, xs = ([seq[i] for i in kept] for seq in (steps, values, xs))
-            entry = {"run_key": run_key, "key": key, "x": xs, "y": values, "steps": steps,
-                     "total": total, "downsampled": sampled}
-            if x == X_STEP:
-                del entry["steps"]  # the same as x
+            entry: dict[str, Any] = {"run_key": run_key, "key": key}
+            if x == X_STEP:  # no steps: the same as x
+                entry["x"] = drawn.steps_json() if compact else drawn.steps
+                entry["y"] = drawn.values_json() if compact else drawn.values
+            else:
+                steps, values = drawn.steps, drawn.values
+                xs = _x_values(conn, run_key, steps, x, x_key_id)
+                kept = [i for i, v in enumerate(xs) if v is not None]
+                if len(kept) < len(xs):
+                    steps, values, xs = ([seq[i] for i in kept] for seq in (steps, values, xs))
+                    entry["x"], entry["y"], entry["steps"] = xs, values, steps
+                    if compact:
+                        entry["y"] = numbers_json(values)
+                else:
+                    entry["x"], entry["y"], entry["steps"] = xs, values, steps
+                    if compact:
+                        entry["y"] = drawn.values_json()
+                if compact:
+                    entry["x"] = numbers_json(xs, exact=True)
+                    entry["steps"] = numbers_json(steps, exact=True)
+            entry["total"], entry["downsampled"] = drawn.total, drawn.sampled
             series.append(entry)
     return {"runs": runs, "series": series}

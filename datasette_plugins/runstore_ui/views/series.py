@@ -13,17 +13,20 @@ Returns ``{"runs": [...], "keys": [...], "series": [...]}``: each run's name, st
 project, group, job type and flattened config and summary (scalar values only, keys
 dotted as the run page shows them), every numeric metric key any of the runs logged,
 and per run and metric its aligned ``x``, ``y`` and ``steps`` (`runstore._store`'s
-`workspace_series`). The charts panel (static/runstore_workspace.js) asks for it.
+`workspace_series`; y to 7 significant digits, the arrays' JSON kept with the cached
+series). The charts panel (static/runstore_workspace.js) asks for it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from datasette.utils.asgi import BadRequest, Response
 
 from runstore._store import workspace_keys, workspace_series
+from runstore._store._workspace import JSONText
 
 from ..access import number_arg, points_arg, run_keys_arg, store_db
 from ..format import flatten
@@ -75,7 +78,7 @@ async def series_view(datasette: Any, request: Any) -> Response:
         keys = workspace_keys(conn, run_keys) if run_keys else []
         wanted = metrics or [k for k in keys if k != x_metric][:max(0, min(first, MAX_METRICS))]
         data = workspace_series(conn, run_keys, wanted, points=points, x=x,
-                                x_metric=x_metric)
+                                x_metric=x_metric, compact=True)
         data["keys"] = keys
         return data
 
@@ -86,4 +89,20 @@ async def series_view(datasette: Any, request: Any) -> Response:
     for run in data["runs"]:
         run["config"] = _scalars(run["config"])
         run["summary"] = _scalars(run["summary"])
-    return Response.json(data)
+    return Response(encode(data), content_type="application/json; charset=utf-8")
+
+
+def encode(data: dict[str, Any]) -> str:
+    """The response's JSON: the series' arrays come encoded (`JSONText`, kept with the
+    store's cached series; y to 7 significant digits) and are spliced in as they are;
+    everything else through json.dumps."""
+    rest = {k: v for k, v in data.items() if k != "series"}
+    parts = []
+    for entry in data["series"]:
+        plain = {k: v for k, v in entry.items() if not isinstance(v, JSONText)}
+        text = json.dumps(plain, separators=(",", ":"))
+        raw = "".join(f",{json.dumps(k)}:{v}" for k, v in entry.items()
+                      if isinstance(v, JSONText))
+        parts.append(text[:-1] + raw + "}")
+    head = json.dumps(rest, separators=(",", ":"))
+    return head[:-1] + (',' if rest else '') + '"series":[' + ",".join(parts) + "]}"
