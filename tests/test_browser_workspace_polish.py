@@ -73,16 +73,18 @@ def _make_store(store_dir: Path) -> dict[str, Any]:
         key = add_run(conn, "polish", f"r{i}", f"run-{i}", state="finished", runtime=60.0,
                       created_at=created, config=config,
                       summary={"val/loss": 0.2 + 0.05 * ((i * 7) % 10)})
-        add_points(conn, key, "loss", [(s, (1 + i) / (1 + s / 50)) for s in range(400)])
-        add_points(conn, key, "acc", [(s, 1 - 1 / (1 + s / (20 + 5 * i))) for s in range(400)])
+        add_points(conn, key, "loss", [(s, (1 + i) / (1 + s / 50)) for s in range(400)],
+                   every=10.0)
+        add_points(conn, key, "acc", [(s, 1 - 1 / (1 + s / (20 + 5 * i))) for s in range(400)],
+                   every=10.0)
         runs.append(key)
     keys["runs"] = runs
     failed = add_run(conn, "solo", "bad", "failed-run", state="failed", exit_code=1,
                      created_at=OLD, finished_at=OLD, tags=["sgd", "diverged", "lr-sweep"],
                      config={"lr": 0.5}, summary={"loss": 9.0},
                      notes="# Why\n\n" + "A long note.\n\n" * 20)
-    add_points(conn, failed, "loss", [(s, 1 + s / 100) for s in range(300)])
-    add_points(conn, failed, "acc", [(s, 0.1) for s in range(300)])
+    add_points(conn, failed, "loss", [(s, 1 + s / 100) for s in range(300)], every=10.0)
+    add_points(conn, failed, "acc", [(s, 0.1) for s in range(300)], every=10.0)
     wide = add_run(conn, "solo", "wide", "wide-run", state="finished", created_at=OLD)
     add_points(conn, wide, "wide", [(s, 10.0 ** (-8 + 20 * s / 199)) for s in range(200)])
     keys.update(failed=failed, wide=wide)
@@ -222,6 +224,16 @@ def _no_iso_text(page: Any) -> None:
     assert not ISO_TEXT.search(text), ISO_TEXT.search(text)
 
 
+def _check_time_ticks(axis: dict[str, Any]) -> None:
+    """Labels of a time axis (unix seconds): local HH:MM (HH:MM:SS below a minute)."""
+    shown = [(s, v) for s, v in zip(axis["splits"], axis["values"], strict=True) if v]
+    assert len(shown) >= 2, axis
+    seconds = min(b - a for (a, _), (b, _) in zip(shown, shown[1:], strict=False)) < 60
+    for split, label in shown:
+        moment = datetime.datetime.fromtimestamp(split, datetime.timezone.utc) + OFFSET
+        assert label == moment.strftime("%H:%M:%S" if seconds else "%H:%M"), (split, label)
+
+
 def test_one_time_format_in_local_time(ui: dict[str, Any], page: Any) -> None:
     recent_local = _local(ui["recent"])
     base = ui["base"]
@@ -254,6 +266,15 @@ def test_one_time_format_in_local_time(ui: dict[str, Any], page: Any) -> None:
                            arg=legend.element_handle())
     assert (legend.locator(".u-value").text_content() or "").strip() == "2023-11-15 03:43:20"
     page.evaluate("() => window.scrollTo(0, 0)")
+    # x by wall-clock time: tick labels in local 24-hour time (uPlot's own: "3:44am").
+    page.select_option(".runstore-controls .runstore-x", "time")
+    page.wait_for_function("() => { const c = document.querySelector('figure.runstore-chart')"
+                           ".runstoreChart; return c.u && c.u.scales.x.time; }")
+    _check_time_ticks(page.evaluate("""() => {
+      const axis = document.querySelector("figure.runstore-chart").runstoreChart.u.axes[0];
+      return {splits: axis._splits, values: axis._values};
+    }"""))
+    page.select_option(".runstore-controls .runstore-x", "step")  # the browser keeps it
     _no_iso_text(page)
 
     # The workspace's runs table and the run list: relative, exact local in the title.
@@ -267,6 +288,15 @@ def test_one_time_format_in_local_time(ui: dict[str, Any], page: Any) -> None:
         assert cells[-1] == {"text": "3 h ago", "title": recent_local}, (name, cells)
         assert cells[0] == {"text": "2024-05-01", "title": "2024-05-01 17:31:00"}, (name, cells)
         _no_iso_text(page)
+    # The workspace charts by wall time: the same tick labels.
+    page.select_option(".runstore-ws-x", "time")
+    page.wait_for_function("() => window.runstoreWorkspace.charts.length &&"
+                           " window.runstoreWorkspace.charts[0].u.scales.x.time")
+    _check_time_ticks(page.evaluate("""() => {
+      const axis = window.runstoreWorkspace.charts[0].u.axes[0];
+      return {splits: axis._splits, values: axis._values};
+    }"""))
+    page.select_option(".runstore-ws-x", "step")
 
     # The sweep page: created exact; its agent's times relative.
     page.goto(f"{base}/-/runstore/sweep/{ui['sweep']}")

@@ -566,6 +566,8 @@
         xAxis.values = function (u, splits, axisIdx, space, incr) {
           return tickLabels(splits, incr);
         };
+      } else if (window.RunstoreTime) {  // wall-clock time: the UI's one time format
+        xAxis.values = window.RunstoreTime.axisValues;
       }
       var yAxis = { size: axisSize, stroke: ink.text, grid: { stroke: ink.grid },
                     ticks: { stroke: ink.grid } };

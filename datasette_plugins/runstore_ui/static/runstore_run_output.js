@@ -224,7 +224,8 @@
       width: widthOf(chart.plot), height: SYS_HEIGHT,
       legend: { show: true },
       scales: { x: { time: true } },
-      axes: [{ label: "time" }, {}],
+      axes: [window.RunstoreTime ? { label: "time", values: window.RunstoreTime.axisValues }
+        : { label: "time" }, {}],
       series: [
         { label: "time", value: function (u, v) {  // the UI's one time format
           return v == null || !window.RunstoreTime ? "" : window.RunstoreTime.local(v); } },

@@ -5,7 +5,10 @@
  * - ago(ms): "12 s ago", "3 min ago", "5 h ago", "2 d ago" (format.relative_time's units:
  *   the same words the server writes where no script runs);
  * - relative(t): ago() up to 60 days, else the local date "2026-11-30";
- * - clock(t): local "01:02:03" (console lines, where the date is the run's).
+ * - clock(t): local "01:02:03" (console lines, where the date is the run's);
+ * - axisValues: the tick labels of a uPlot time axis (unix seconds) in the same format:
+ *   "14:05" ("14:05:30" below a minute apart), "11-30 14:05" where the day changes,
+ *   "2026-11-30" a day apart or more (uPlot's default is a 12-hour "2:05pm").
  * `t` is an ISO-8601 text (UTC when it names no zone: the store writes UTC), unix
  * seconds, or a Date.
  *
@@ -132,8 +135,24 @@
     });
   }
 
+  /* A uPlot axis `values` function for a time scale (unix seconds). */
+  function axisValues(u, splits, axisIdx, space, incr) {
+    var last = null;
+    return splits.map(function (s) {
+      var d = s == null ? null : parse(s);
+      if (!d) { return ""; }
+      if (incr >= 86400) { return dateText(d); }
+      var day = dateText(d), t = clockText(d);
+      var text = incr < 60 ? t : t.slice(0, 5);
+      if (last !== null && day !== last) { text = day.slice(5) + " " + text; }
+      last = day;
+      return text;
+    });
+  }
+
   window.RunstoreTime = {
-    parse: parse, local: local, clock: clock, ago: ago, relative: relative, apply: apply
+    parse: parse, local: local, clock: clock, ago: ago, relative: relative, apply: apply,
+    axisValues: axisValues
   };
 
   function begin() {

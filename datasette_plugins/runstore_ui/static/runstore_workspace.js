@@ -316,13 +316,20 @@
       return "step";
     }
 
+    /* A time x axis labelled in the UI's one time format (runstore_time.js). */
+    function timeAxis(axis) {
+      if (window.RunstoreTime) { axis.values = window.RunstoreTime.axisValues; }
+      return axis;
+    }
+
     function baseOptions(width) {
       return {
         width: width, height: 210,
         legend: { show: false },
         cursor: { drag: { x: true, y: false }, points: { show: false } },
         scales: { x: { time: settings.x === "time" } },
-        axes: [settings.x === "time" ? { label: xLabelText(), labelSize: 18, size: 44, space: 90 }
+        axes: [settings.x === "time" ? timeAxis({ label: xLabelText(), labelSize: 18, size: 44,
+          space: 90 })
           : { label: xLabelText(), labelSize: 18, size: 36, values: ticks },
         { size: 52, values: ticks }],
         series: [{}]
