@@ -23,17 +23,27 @@ import json
 import os
 import pickle
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from ._errors import CommError
-from ._ring import DEFAULT_CAPACITY, MIN_CAPACITY, Ring, notices_path, pause, remove
-from ._values import warn
+from ._ring import (
+    DEFAULT_CAPACITY,
+    MIN_CAPACITY,
+    PACKED,
+    Ring,
+    notices_path,
+    pause,
+    remove,
+)
+from ._values import FloatKeys, warn
 from ._writer import (
     Barrier,
     ConsoleLine,
@@ -116,6 +126,10 @@ class Handoff:
         self._process: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._local: Writer | None = None  # the Writer, when it runs in a thread here
+        # put_floats' layouts by keys, and the last one used by what plain_numbers gave
+        self._layouts: dict[tuple[str, ...], tuple[int, Callable[..., bytes]]] = {}
+        self._layout_of: FloatKeys | None = None
+        self._layout: tuple[int, Callable[..., bytes]] | None = None
         if use_process:
             self._process = _start_process(self._args)
         if self._process is None:
@@ -179,6 +193,42 @@ class Handoff:
         except Exception as exc:  # a value no log() check foresaw: skip it, go on
             warn(f"could not hand {type(item).__name__} to the writer ({exc!r}); skipped")
             return
+        self._hand(data, item)
+
+    def put_floats(self, step: int, timestamp: float, runtime: float,
+                   row: dict[str, float], checked: FloatKeys) -> None:
+        """Hand over a history row of floats alone whose keys plain_numbers() just
+        checked (`checked`, what it returned): packed, not pickled."""
+        if checked is self._layout_of:
+            layout = self._layout
+        else:
+            layout = self._layouts.get(checked[0]) or self._add_layout(checked[0])
+            self._layout_of, self._layout = checked, layout
+        if layout is not None:
+            number, pack = layout
+            try:
+                data = pack(PACKED, number, step, timestamp, runtime, *row.values())
+            except struct.error:  # the dict changed under us (another thread)
+                pass
+            else:
+                self._hand(data, None)
+                return
+        self.put((step, timestamp, runtime, row, True))
+
+    def _add_layout(self, keys: tuple[str, ...]) -> tuple[int, Callable[..., bytes]] | None:
+        if self._closed:
+            return None  # a fork() child's or a given-up run's ring keeps nothing
+        try:
+            layout = self._ring.add_layout(keys)
+        except OSError:
+            return None  # no room for the side file: pickle the rows instead
+        if layout is not None:
+            self._layouts[keys] = layout
+        return layout
+
+    def _hand(self, data: bytes, item: Any) -> None:
+        """Copy one encoded record into the ring (`item`: what it encodes, None for a
+        packed row), waiting while the ring is full."""
         try:
             with self._lock:
                 if self._stopped:
@@ -199,8 +249,9 @@ class Handoff:
         thread still logging or setting the summary): dropped, with a warning."""
         if not self._said_late:
             self._said_late = True
-            warn(f"run {self._args['run_id']} is finished; a {type(item).__name__} that "
-                 "reached it afterwards is not kept")
+            what = "row" if item is None else type(item).__name__
+            warn(f"run {self._args['run_id']} is finished; a {what} that reached it "
+                 "afterwards is not kept")
 
     def put_row(self, step: int, timestamp: float, runtime: float, row: dict[str, Any],
                 plain: bool = False) -> None:

@@ -7,12 +7,19 @@ segfault: the writer (a process of its own, see _writer_host) keeps draining the
 into SQLite after its parent is gone. A file, not /dev/shm, so macOS works the same.
 
 Layout: a 4 KiB header of little-endian u64 fields, then `capacity` bytes of records.
-A record is u32 length, u32 CRC-32 of the payload, the payload (a pickle), padded to
-8 bytes; it never wraps, a WRAP length sends the reader back to the start. `head` and
+A record is u32 length, u32 CRC-32 of the payload, the payload, padded to 8 bytes; it
+never wraps, a WRAP length sends the reader back to the start. `head` and
 `tail` count bytes since the ring was made: the producer alone moves head (after the
 record is written), the consumer alone moves tail (after the records are committed).
 The CRC lets the consumer tell a record whose bytes are not visible yet (a CPU with
 weak store ordering) from one that is whole.
+
+A payload is a pickle, or a packed row: a history row of floats alone, the common
+one, as struct-packed numbers (PACKED, layout number, step, timestamp, runtime, the
+values), about a third of the pickle's cost to make and to read. Its keys are kept once
+per layout in a side file, `<ring>.layouts`, written before the first row that uses it:
+every reader, wherever in the ring it starts (a writer thread taking over, the next
+init()'s replay), finds them there.
 
 A record too big for a quarter of the ring is written to a side file next to the ring
 and the ring carries its name.
@@ -39,6 +46,10 @@ WRAP = 0xFFFFFFFF
 _U64 = struct.Struct("<Q")
 _REC = struct.Struct("<II")
 _pack_u64, _pack_record, _crc32 = _U64.pack_into, _REC.pack_into, zlib.crc32
+PACKED = 0x50  # the first byte of a packed row's payload (a pickle's is 0x80)
+_PACKED_HEAD = struct.Struct("<BxxxIqdd")  # PACKED, layout, step, timestamp, runtime
+# A run that logs ever new sets of keys stops packing (and pickles) past this many.
+MAX_LAYOUTS = 4096
 # Header fields (byte offsets), then the run it serves (u32 length, JSON) at ARGS.
 # URGENT: the producer's head when it last asked for a commit now (flush, finish).
 CAPACITY, HEAD, TAIL, ACKED, PRODUCER, CONSUMER, NOTICES, URGENT, ARGS = range(8, 80, 8)
@@ -68,6 +79,26 @@ def remove(ring: str | Path) -> None:
     ring = Path(ring)
     for path in (ring, notices_path(ring), *ring.parent.glob(ring.name + ".*")):
         path.unlink(missing_ok=True)
+
+
+def _layouts_path(ring: Path) -> Path:
+    return Path(f"{ring}.layouts")
+
+
+def _read_layouts(ring: Path) -> list[tuple[str, ...]]:
+    """The keys of every layout the producer has numbered so far (none if no file)."""
+    try:
+        data = _layouts_path(ring).read_bytes()
+    except FileNotFoundError:
+        return []
+    layouts, at = [], 0
+    while at + 4 <= len(data):
+        (n,) = struct.unpack_from("<I", data, at)
+        if at + 4 + n > len(data):
+            break  # still being written
+        layouts.append(pickle.loads(data[at + 4:at + 4 + n]))
+        at += 4 + n
+    return layouts
 
 
 def _allocate(fd: int, size: int) -> None:
@@ -132,6 +163,8 @@ class Ring:
         self.head = self._get(HEAD)  # the producer's copy of its own field
         self._tail_seen = self._get(TAIL)
         self._spills = 0
+        self._layouts = 0  # the producer's: how many it has numbered
+        self._unpackers: list[tuple[tuple[str, ...], Callable[..., tuple[float, ...]]]] = []
 
     def _get(self, field: int) -> int:
         return _U64.unpack_from(self._map, field)[0]
@@ -188,6 +221,35 @@ class Ring:
         self.head = head + size
         _U64.pack_into(m, HEAD, self.head)
 
+    def add_layout(self, keys: tuple[str, ...]) -> tuple[int, Callable[..., bytes]] | None:
+        """Number a packed row's keys (in the side file, before any row uses them): the
+        layout's number and the packer of its payload, given (PACKED, number, step,
+        timestamp, runtime, *values). None past MAX_LAYOUTS."""
+        number = self._layouts
+        if number >= MAX_LAYOUTS:
+            return None
+        entry = pickle.dumps(keys, 5)
+        fd = os.open(_layouts_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, struct.pack("<I", len(entry)) + entry)  # one write: whole or none
+        finally:
+            os.close(fd)
+        self._layouts += 1
+        return number, struct.Struct(f"{_PACKED_HEAD.format}{len(keys)}d").pack
+
+    def _decode(self, data: bytes) -> Any:
+        """A record's payload as it was handed over; a packed row as log() handed it,
+        (step, timestamp, runtime, row, True)."""
+        if data[0] != PACKED:
+            return pickle.loads(data)
+        _, number, step, timestamp, runtime = _PACKED_HEAD.unpack_from(data)
+        if number >= len(self._unpackers):
+            self._unpackers = [(keys, struct.Struct(f"<{len(keys)}d").unpack_from)
+                               for keys in _read_layouts(self.path)]
+        keys, unpack = self._unpackers[number]  # an IndexError makes it Unreadable
+        values = unpack(data, _PACKED_HEAD.size)
+        return step, timestamp, runtime, dict(zip(keys, values, strict=True)), True
+
     def _spill(self, data: bytes) -> bytes:
         self._spills += 1
         side = self.path.with_name(f"{self.path.name}.{self._spills}")
@@ -225,10 +287,10 @@ class Ring:
             if zlib.crc32(data) != crc:
                 break  # not all of it is visible yet: read it next time
             try:
-                item = pickle.loads(data)
+                item = self._decode(data)
                 if type(item) is Spilled:
                     spilled.append(Path(item.path))
-                    item = pickle.loads(spilled[-1].read_bytes())
+                    item = self._decode(spilled[-1].read_bytes())
             except Exception as exc:  # one bad record must not stop the writer
                 item = Unreadable(repr(exc))
             items.append(item)

@@ -15,7 +15,7 @@ from ._handoff import Handoff
 from ._names import check_name, check_notes, check_tags
 from ._run_compat import RunLibraryMethods
 from ._summary import Summary, check_metric_name, parse_ops
-from ._values import INT64_MAX, flatten, plain_numbers, utc_now, warn
+from ._values import INT64_MAX, FloatKeys, flatten, plain_numbers, utc_now, warn
 
 if TYPE_CHECKING:
     from ._branch import Identity
@@ -285,8 +285,10 @@ class Run(RunLibraryMethods):
         self._pending_ts = None
         self._step += 1
 
-    def _emit(self, step: int, ts: float, row: dict[str, Any], plain: bool = False) -> None:
-        """A committed row: into the summary and onto the writer's queue."""
+    def _emit(self, step: int, ts: float, row: dict[str, Any],
+              plain: bool | FloatKeys = False) -> None:
+        """A committed row: into the summary and onto the writer's queue (`plain`: what
+        plain_numbers said of it)."""
         if step > INT64_MAX:
             warn(f"step {step} is beyond the largest step the store can hold ({INT64_MAX}); "
                  "nothing logged")
@@ -294,7 +296,11 @@ class Run(RunLibraryMethods):
         self.summary.add_row(row, plain)
         writer = self._writer
         if writer is not None:
-            writer.put((step, ts, ts - self._t0 + self._runtime_offset, row, plain))
+            if type(plain) is tuple:  # floats alone: packed, not pickled
+                writer.put_floats(step, ts, ts - self._t0 + self._runtime_offset, row, plain)
+            else:
+                writer.put((step, ts, ts - self._t0 + self._runtime_offset, row,
+                            bool(plain)))
             if self._sync:
                 writer.flush()
 

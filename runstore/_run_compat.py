@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import UsageError
-from ._values import plain_numbers, warn
+from ._values import warn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -272,8 +272,3 @@ def _call(fn: Any, path: str, root: str) -> bool:
         return bool(fn(path, root))
     except TypeError:
         return bool(fn(path))
-
-
-def row_still_plain(row: dict[str, Any]) -> bool:
-    """After step values were filled in: is the row still flat plain numbers?"""
-    return plain_numbers(row)

@@ -165,7 +165,7 @@ class Summary(DictView):
 
     # -- fed by log() -------------------------------------------------------------
 
-    def add_row(self, row: Mapping[str, Any], plain: bool = False) -> None:
+    def add_row(self, row: Mapping[str, Any], plain: object = False) -> None:
         """Fold one committed history row into the summary (`plain`: only numbers)."""
         values, rules = self._data, self._rules
         if plain and not rules:

@@ -225,22 +225,26 @@ _STR_ONLY = {str}
 # step, so a row whose keys are these very objects, in order, needs no check of them:
 # by identity, never by equality, since a str subclass equal to a checked key must
 # still be refused.
-_checked: tuple[tuple[object, ...], tuple[type, ...]] = ((object(),), (float,))
+FloatKeys = tuple[tuple[Any, ...], tuple[type, ...]]
+_checked: FloatKeys = ((object(),), (float,))
 
 
-def plain_numbers(data: dict) -> bool:
-    """True for the common payload, a flat dict of str keys to floats and int64 ints,
-    which needs no flattening or conversion (checked with C-level operations)."""
+def plain_numbers(data: dict) -> bool | FloatKeys:
+    """Truthy for the common payload, a flat dict of str keys to floats and int64 ints,
+    which needs no flattening or conversion (checked with C-level operations). A row of
+    floats alone gets (its keys in order, their types): the same pair object for every
+    row with the very same key objects, so the hand-off can pack it without a pickle."""
     global _checked
-    keys, floats = _checked  # one read: another thread may replace it meanwhile
+    checked = _checked  # one read: another thread may replace it meanwhile
+    keys, floats = checked
     if len(data) != len(keys) or not all(map(is_, data, keys)):
         if set(map(type, data)) != _STR_ONLY or not RESERVED_KEYS.isdisjoint(data):
             return False
         keys = tuple(data)
-        floats = (float,) * len(keys)
-        _checked = keys, floats
+        checked = _checked = keys, (float,) * len(keys)
+        floats = checked[1]
     if tuple(map(type, data.values())) == floats:  # types compare by identity
-        return True
+        return checked
     kinds = set(map(type, data.values()))
     if not kinds <= _NUMBERS:
         return False

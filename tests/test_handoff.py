@@ -281,3 +281,66 @@ def test_nothing_installed_beside_runstore_shadows_the_writer_s_standard_library
         assert run._writer._process is not None and run._writer._process.poll() is None
         run.finish()
     assert len(runstore.Api(store_dir).run("p/shadowed").history()) == 100
+
+
+def _layout_row(i: int) -> dict:
+    """Rows of floats in three layouts (packed), and every fifth with an int (pickled)."""
+    if i % 5 == 4:
+        return {"loss": i * 0.5, "n": i}
+    return {"loss": i * 0.5, "acc": i / 7} if i % 2 else {"loss": i * 0.5, f"k{i % 3}": -i * 1.5}
+
+
+def test_packed_rows_of_changing_layouts_survive_a_kill_and_a_replay(tmp_path, store_dir):
+    """The keys of packed rows are in the side file, so the next init() replays rows
+    whose layout the killed trainer's writer had already read and committed past."""
+    proc = _spawn(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import runstore
+        from test_handoff import _layout_row
+        run = runstore.init(project="p", id="layouts", dir={str(store_dir)!r},
+                            settings={{"writer_process": False}})
+        i = 0
+        while True:
+            run.log(_layout_row(i))
+            print(i, flush=True)
+            i += 1
+    """, tmp_path)
+    _read_until(proc, 3000)
+    proc.kill()
+    printed = _printed(proc, 3000)
+    layouts = list((store_dir / "runstore.db-handoff").glob("*.ring.layouts"))
+    assert layouts, "packed rows left no layouts beside the ring"
+    runstore.init(project="p", id="next", dir=store_dir).finish()
+    rows = runstore.Api(store_dir).run("p/layouts").scan_history()
+    stored = {row["_step"]: {k: v for k, v in row.items() if not k.startswith("_")}
+              for row in rows}
+    for i in range(printed):
+        assert stored[i] == _layout_row(i), i
+    assert type(stored[4]["n"]) is int and type(stored[5]["acc"]) is float
+    assert query(store_dir, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_packed_row_bigger_than_the_ring_goes_through_a_side_file(store_dir):
+    keys = [f"layer{j}/grad_norm" for j in range(3000)]  # ~24 kB packed: over 64 KiB / 4
+    run = runstore.init(project="p", id="wide", dir=store_dir, settings={"log_queue_size": 16})
+    for i in range(20):
+        run.log({k: i + j / 8 for j, k in enumerate(keys)})
+    run.finish()
+    rows = runstore.Api(store_dir).run("p/wide").history()
+    assert len(rows) == 20
+    assert [rows[i][keys[2999]] for i in range(20)] == [i + 2999 / 8 for i in range(20)]
+    assert not list((store_dir / "runstore.db-handoff").iterdir())
+
+
+def test_past_the_layouts_a_ring_numbers_rows_are_pickled_and_kept(store_dir, monkeypatch):
+    from runstore import _ring
+
+    monkeypatch.setattr(_ring, "MAX_LAYOUTS", 3)
+    run = runstore.init(project="p", id="many", dir=store_dir)
+    for i in range(50):
+        run.log({f"metric_{i % 10}": float(i), "loss": i / 3})
+    run.finish()
+    rows = runstore.Api(store_dir).run("p/many").history()
+    assert [(r[f"metric_{i % 10}"], r["loss"]) for i, r in enumerate(rows)] == [
+        (float(i), i / 3) for i in range(50)]
