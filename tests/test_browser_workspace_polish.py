@@ -70,6 +70,7 @@ def _make_store(store_dir: Path) -> dict[str, Any]:
         created = _iso(recent) if i == 0 else OLD.replace("12:00", f"12:{i:02d}")
         config = {key: round(0.01 * ((i + j) % 5), 2) for j, key in enumerate(LONG_KEYS)}
         config["batch_size"] = [16, 32, 64, 128, 256, 512][i % 6]
+        config["arch"] = f"transformer-variant-{i}-with-a-rather-long-name"  # a category axis
         key = add_run(conn, "polish", f"r{i}", f"run-{i}", state="finished", runtime=60.0,
                       created_at=created, config=config,
                       summary={"val/loss": 0.2 + 0.05 * ((i * 7) % 10)})
@@ -349,6 +350,18 @@ def test_scatter_points_at_the_ends_of_a_range_are_not_clipped(ui: dict[str, Any
         assert found["frame"]["left"] <= p["left"] and p["right"] <= found["frame"]["right"]
         assert found["frame"]["top"] <= p["top"] and p["bottom"] <= found["frame"]["bottom"]
 
+    # Against a text key (long category names): no two labels overlap, cut ones keep
+    # their whole text in a tooltip.
+    page.select_option(".runstore-ws-scatter-x", "arch")
+    labels = page.evaluate("""() => Array.from(document.querySelectorAll(
+      ".runstore-ws-scatter svg text")).map((t) => {
+        const b = t.getBoundingClientRect(), title = t.querySelector("title");
+        return {text: t.childNodes[0].textContent, title: title ? title.textContent : null,
+                left: b.left, right: b.right, top: b.top, bottom: b.bottom};
+      })""")
+    assert sum(1 for label in labels if (label["title"] or "").startswith("transformer-")) >= 3
+    _no_overlap(labels)
+
 
 LABELS_JS = """(sel) => {
   const svg = document.querySelector(sel);
@@ -382,6 +395,10 @@ def _check_labels(found: dict[str, Any], names: list[str]) -> None:
         assert found["frame"]["left"] <= label["left"] + 0.5, label
         assert label["right"] <= found["frame"]["right"] + 0.5, label
         assert label["top"] >= found["frame"]["top"] - 0.5, label
+    _no_overlap(labels)
+
+
+def _no_overlap(labels: list[dict[str, Any]]) -> None:
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
             apart = (a["right"] <= b["left"] + 0.5 or b["right"] <= a["left"] + 0.5 or
@@ -395,8 +412,11 @@ def test_parallel_coordinate_labels_do_not_overlap(ui: dict[str, Any], page: Any
     page.select_option(".runstore-ws-metric", "val/loss")
     found = page.evaluate(LABELS_JS, ".runstore-ws-parallel svg")
     # 8 config keys at most (batch_size and 7 long ones), then the metric
-    _check_labels(found, sorted(["batch_size"] + LONG_KEYS)[:8] + ["val/loss"])
-    assert sum(1 for label in found["labels"] if label["title"]) >= 7  # cut, not dropped
+    _check_labels(found, sorted(["arch", "batch_size"] + LONG_KEYS)[:8] + ["val/loss"])
+    assert sum(1 for label in found["labels"] if label["name"] and label["title"]) >= 6
+    ticks = [label for label in found["labels"] if not label["name"]]
+    arch = [label for label in ticks if (label["title"] or "").startswith("transformer-")]
+    assert len(arch) == 10, ticks  # every category labelled, cut to fit, whole in the title
 
     page.goto(f"{ui['base']}/-/runstore/sweep/{ui['sweep']}")
     page.wait_for_selector("#runstore-sweep-parallel svg")

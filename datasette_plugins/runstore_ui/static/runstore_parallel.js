@@ -98,9 +98,8 @@
     return { pos: pos, ticks: ticks, log: log };
   }
 
-  function short(text) { return text.length > 18 ? text.slice(0, 17) + "…" : text; }
 
-  var NAME_FONT = 12, TICK_FONT = 11, LABEL_GAP = 8;
+  var NAME_FONT = 12, TICK_FONT = 11, LABEL_GAP = 8, MIN_LABEL = 48;
 
   /* A text's width in px: measured once it is in the page, else estimated. */
   function estimate(text, size) { return text.length * size * 0.62; }
@@ -131,16 +130,23 @@
     var axes = spec.axes, rows = spec.rows;
     if (!rows.length) { message(el, "No runs to draw."); return null; }
     var W = Math.max(480, el.clientWidth || 800), H = 340;
-    var left = 60, right = 70, bottom = 30;
+    var columns = axes.map(function (axis, a) {
+      return scaleFor(axis, rows.map(function (r) { return r.values[a]; }));
+    });
+    // The first axis' tick labels sit in the left margin: as wide as they need, up to
+    // 15% of the plot.
+    var firstTicks = columns.length ? columns[0].ticks.map(function (tick) {
+      return estimate(tick.text, TICK_FONT);
+    }) : [];
+    var left = Math.round(Math.max(60, Math.min(0.15 * W, 14 + Math.max.apply(null,
+      firstTicks.concat([0])))));
+    var right = 70, bottom = 30;
     var step = axes.length > 1 ? (W - left - right) / (axes.length - 1) : 0;
     // Axis names wider than the gap between axes go on two staggered rows.
     var stagger = axes.length > 2 && axes.some(function (axis) {
       return estimate(axis.name + " (log)", NAME_FONT) > step - LABEL_GAP;
     });
     var top = stagger ? 54 : 36;
-    var columns = axes.map(function (axis, a) {
-      return scaleFor(axis, rows.map(function (r) { return r.values[a]; }));
-    });
     var metrics = rows.map(function (r) { return r.metric; }).filter(isNumber);
     var mlo = Math.min.apply(null, metrics), mhi = Math.max.apply(null, metrics);
     var svg = node("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H,
@@ -239,16 +245,23 @@
       "class": "runstore-scatter-axis" }, svg);
     node("line", { x1: left, x2: left, y1: bottomY, y2: top, stroke: "#333",
       "class": "runstore-scatter-axis" }, svg);
-    xs.ticks.forEach(function (tick) {
-      if (tick.at === null) { return; }
-      var t = node("text", { x: px(tick.at), y: bottomY + 16, "text-anchor": "middle",
-        "font-size": 11, fill: "#333" }, svg);
-      t.textContent = short(tick.text);
+    el.replaceChildren(svg);  // in the page first: the labels are fitted by measuring
+    // x tick labels: each as wide as the gap to the next labelled one allows (every n-th
+    // labelled when they are closer than MIN_LABEL px), cut with "…" past that.
+    var xTicks = xs.ticks.filter(function (tick) { return tick.at !== null; });
+    var gap = xTicks.length > 1 ? Math.abs(px(xTicks[1].at) - px(xTicks[0].at)) : W;
+    var every = Math.max(1, Math.ceil(MIN_LABEL / Math.max(1, gap)));
+    xTicks.forEach(function (tick, i) {
+      if (i % every) { return; }
+      var x = px(tick.at);
+      var t = node("text", { x: x, y: bottomY + 16, "text-anchor": "middle",
+        "font-size": TICK_FONT, fill: "#333", "class": "runstore-scatter-tick" }, svg);
+      fitText(t, tick.text, "", Math.min(gap * every - LABEL_GAP, 2 * Math.min(x, W - x) - 4));
     });
     ys.ticks.forEach(function (tick) {
       var t = node("text", { x: left - 6, y: py(tick.at) + 4, "text-anchor": "end",
-        "font-size": 11, fill: "#333" }, svg);
-      t.textContent = short(tick.text);
+        "font-size": TICK_FONT, fill: "#333", "class": "runstore-scatter-tick" }, svg);
+      fitText(t, tick.text, "", left - 24);  // right of the y axis' name
     });
     var xl = node("text", { x: (left + W - right) / 2, y: H - 8, "text-anchor": "middle",
       "font-size": 12, "font-weight": "bold" }, svg);
@@ -268,7 +281,6 @@
       node("title", {}, c).textContent = p.name + ": " + spec.x + " " + fmt(p.x) + ", " +
         spec.y + " " + fmt(p.y);
     });
-    el.replaceChildren(svg);
     return svg;
   }
 
