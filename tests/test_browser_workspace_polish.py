@@ -48,6 +48,7 @@ OLD = "2024-05-01T12:00:00.123456+00:00"  # shown as the local date (over 60 day
 OLD_LOCAL = "2024-05-01 17:30:00"
 LONG_KEYS = [f"optimizer.schedule.{word}_warmup_fraction_of_total_steps"
              for word in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")]
+LONG_NAME = "run-9-" + "with-a-very-long-name-" * 10 + EVIL
 SWEEP_KEYS = [key.replace(".", "_") for key in LONG_KEYS]
 CONSOLE_AT = 1.7e9  # 2023-11-14 22:13:20 UTC: 03:43:20 in Kolkata
 
@@ -71,7 +72,8 @@ def _make_store(store_dir: Path) -> dict[str, Any]:
         config = {key: round(0.01 * ((i + j) % 5), 2) for j, key in enumerate(LONG_KEYS)}
         config["batch_size"] = [16, 32, 64, 128, 256, 512][i % 6]
         config["arch"] = f"transformer-variant-{i}-with-a-rather-long-name"  # a category axis
-        key = add_run(conn, "polish", f"r{i}", f"run-{i}", state="finished", runtime=60.0,
+        name = f"run-{i}" if i < 9 else LONG_NAME
+        key = add_run(conn, "polish", f"r{i}", name, state="finished", runtime=60.0,
                       created_at=created, config=config,
                       summary={"val/loss": 0.2 + 0.05 * ((i * 7) % 10)})
         add_points(conn, key, "loss", [(s, (1 + i) / (1 + s / 50)) for s in range(400)],
@@ -189,6 +191,13 @@ def test_a_chart_above_the_fold_on_compare_and_the_run_page(ui: dict[str, Any],
     runs = ",".join(map(str, ui["runs"]))  # the most compare takes: 10
     page.goto(f"{ui['base']}/-/runstore/compare?runs={runs}")
     _above_the_fold(page, 10)
+    # A long (hostile) run name stays on one line, cut, whole in its title: no sideways
+    # scrolling, nothing injected.
+    link = page.locator(".runstore-compare-runs a.runstore-run-link").last
+    assert link.text_content() == LONG_NAME and link.get_attribute("title") == LONG_NAME
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 1440, width
+    assert page.evaluate("() => window.__pwned") is None
     # The tables of config and summary come after the charts.
     order = page.evaluate("""() => ["figure.runstore-chart", ".runstore-compare-config",
         ".runstore-compare-summary"].map((s) => document.querySelector(s)
