@@ -98,7 +98,6 @@
     return { pos: pos, ticks: ticks, log: log };
   }
 
-
   var NAME_FONT = 12, TICK_FONT = 11, LABEL_GAP = 8, MIN_LABEL = 48;
 
   /* A text's width in px: measured once it is in the page, else estimated. */
