@@ -95,10 +95,6 @@ def workspace_runs(conn: sqlite3.Connection, run_keys: list[int]) -> list[dict[s
     return [found[key] for key in run_keys if key in found]
 
 
-# Series drawn before, by (database file, run_key, key_id, points, mark): a run's chart
-# is read again only when its blocks changed. The mark is a checksum of the series'
-# block summaries (count, extent, sums of first/last/min/max values), so new points, a
-# rewind or a sync that changes them all change it.
 class _Drawn:
     """One series as drawn (steps, values, total, downsampled), with its JSON text kept
     once encoded (`compact`): a page of 100 runs x 6 metrics is ~100,000 points, whose
@@ -157,6 +153,10 @@ def numbers_json(values: list, *, exact: bool = False) -> JSONText:
     return JSONText("[" + text + "]")
 
 
+# Series drawn before, by (database file, run_key, key_id, points, mark): a run's chart
+# is read again only when its blocks changed. The mark is a checksum of the series'
+# block summaries (count, extent, sums of first/last/min/max values), so new points, a
+# rewind or a sync that changes them all change it.
 _CACHE: OrderedDict[tuple, _Drawn] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_SERIES = 4000
