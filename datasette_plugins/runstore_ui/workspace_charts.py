@@ -31,6 +31,8 @@ async def shows_runs(datasette: Any, database: str | None, table: str | None,
 def js_urls(datasette: Any) -> list[str]:
     return [static_url(datasette, "runstore_time.js"),  # the UI's one time format
             static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
+            # the number formats the workspace shares with the run and compare charts
+            static_url(datasette, "runstore_charts.js"),
             static_url(datasette, "runstore_parallel.js"),
             static_url(datasette, "runstore_workspace.js")]
 

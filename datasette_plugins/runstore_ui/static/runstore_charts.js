@@ -32,8 +32,10 @@
  *
  * RunstoreCharts.fetchJSON(url) is the JSON fetch of the run page's other script
  * (runstore_run_output.js) too; tickLabels(splits, incr) (linear axes), logTickLabels(splits)
- * (log axes) and valueText(v) are the number formats, axisSize(u, values, axisIdx) a uPlot axis `size`, SYNC_KEY the default
- * cursor sync key: for other charts of a page (the workspace) to match these.
+ * (log axes) and valueText(v) are the number formats, axisSize(u, values, axisIdx) a uPlot
+ * axis `size`, SYNC_KEY the default cursor sync key: the one implementation for every
+ * chart of the UI (the workspace charts, runstore_workspace.js, format with them; loading
+ * this file draws nothing, so any page may load it first).
  */
 (function () {
   "use strict";

@@ -44,42 +44,18 @@
     return color.replace(/^hsl\((.*)\)$/, "hsla($1, " + alpha + ")");
   }
 
-  /* Tick labels from the axis' tick increment: 1.5k, 2.5M, 1.5e-4, 0.25 (never a label
-   * that drops its leading digits, as uPlot's default does past 1e5 in a narrow axis). */
-  var SI = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-  function tick(v, incr) {
-    if (v == null || !isFinite(v)) { return ""; }
-    var a = Math.abs(v), step = Math.abs(incr) || a || 1;
-    if (v === 0) { return "0"; }
-    if (a >= 1e15 || (a < 1e-3 && step < 1e-3)) {
-      var digits = Math.max(0, Math.min(6, Math.round(Math.log10(a / step)) + 1));
-      return v.toExponential(Math.min(digits, 4));
-    }
-    for (var i = 0; i < SI.length; i++) {
-      if (a >= SI[i][0] && step >= SI[i][0] / 1000) {
-        return (+(v / SI[i][0]).toFixed(Math.min(decimalsOf(step / SI[i][0]), 3))) + SI[i][1];
-      }
-    }
-    return v.toFixed(decimalsOf(step));
-  }
-
-  /* The decimals that write `step` (a tick increment: 0.25 -> 2, 5 -> 0) exactly. */
-  function decimalsOf(step) {
-    var d = 0;
-    while (d < 10 && Math.abs(Math.round(step * Math.pow(10, d)) - step * Math.pow(10, d)) >
-      1e-6 * Math.max(1, step * Math.pow(10, d))) { d++; }
-    return d;
-  }
+  /* The number formats of the run and compare charts, one implementation for every chart
+   * of the UI: runstore_charts.js (workspace_charts.py loads it before this file). Tick
+   * labels come from the ticks (RunstoreCharts.tickLabels: enough digits to tell them
+   * apart, grouped or scientific when large or tiny), the y axis is as wide as its widest
+   * label (axisSize), and a tooltip's numbers read as the run page's (valueText). */
+  function charts() { return window.RunstoreCharts; }
 
   function ticks(u, splits, axisIdx, space, incr) {
-    return splits.map(function (v) { return tick(v, incr); });
+    return charts().tickLabels(splits, incr);
   }
 
-  function valueText(v) {
-    var a = Math.abs(v);
-    if (a !== 0 && (a < 1e-4 || a >= 1e9)) { return v.toExponential(3); }
-    return Number.isInteger(v) ? v.toLocaleString("en-US") : String(+v.toPrecision(5));
-  }
+  function valueText(v) { return charts().valueText(v); }
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -331,7 +307,7 @@
         axes: [settings.x === "time" ? timeAxis({ label: xLabelText(), labelSize: 18, size: 44,
           space: 90 })
           : { label: xLabelText(), labelSize: 18, size: 36, values: ticks },
-        { size: 52, values: ticks }],
+        { size: charts().axisSize, values: ticks }],
         series: [{}]
       };
     }
@@ -727,7 +703,10 @@
     });
 
     window.runstoreWorkspace = state;  // for the browser tests and the curious
-    if (typeof window.uPlot === "undefined") { setStatus("The chart library did not load."); return; }
+    if (typeof window.uPlot === "undefined" || !charts()) {
+      setStatus("The chart library did not load.");
+      return;
+    }
     load();
   }
 
