@@ -207,3 +207,13 @@ def test_notes_show_one_escaped_line_of_plain_text(tmp_path: Path) -> None:
         assert "\n" in first.group(1)  # the full text in the title
         long = re.search(r'<span class="runstore-note" title="x{200}">(x+)\u2026</span>', cells[1])
         assert long and len(long.group(1)) == 80
+
+
+def test_run_list_and_runs_suggest_no_facets(store: Path) -> None:
+    """Their facets are declared; Datasette's suggestions (a query per column, ~0.5 s at
+    10,000 runs) are asked off, as on the project views. Other tables keep them."""
+    responses = ui_get(store, *(f"/runstore/{t}.json?_extra=suggested_facets"
+                                for t in ("run_list", "runs", "run_records")))
+    run_list, runs, records = (r.json() for r in responses)
+    assert run_list["suggested_facets"] == [] and runs["suggested_facets"] == []
+    assert records["suggested_facets"], "a table the store does not declare lost them"

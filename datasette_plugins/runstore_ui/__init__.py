@@ -21,6 +21,7 @@ through `runstore._store` and public `runstore` names, and runstore imports only
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from datasette import hookimpl
@@ -88,15 +89,20 @@ def render_cell(
             return None
         if cells.is_key_column(table, column):  # a project view's key: no URL needed
             return cells.project_view_cell(value, column)
-        database_url = datasette.urls.database(database)
-        html = cells.render(
-            row, value, column, table, database_url, datasette.urls.table(database, table)
-        )
+        database_url, table_url = _urls(datasette, database, table)
+        html = cells.render(row, value, column, table, database_url, table_url)
         if html is not None and column == "name" and cells.is_run_table(table):
             html = compare.pick_box(database_url, row["run_key"]) + html  # compare checkbox
         return html
 
     return inner
+
+
+@functools.lru_cache(maxsize=256)
+def _urls(datasette: Any, database: str, table: str) -> tuple[str, str]:
+    """The database's and table's URLs, made once, not for each of a page's cells (a
+    fifth of a 50-row page's time)."""
+    return datasette.urls.database(database), datasette.urls.table(database, table)
 
 
 @hookimpl

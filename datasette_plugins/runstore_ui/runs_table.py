@@ -198,16 +198,28 @@ def _without_suggestions(scope: dict[str, Any]) -> dict[str, Any]:
     return dict(scope, query_string=(query + b"&" if query else b"") + b"_nosuggest=1")
 
 
+def _is_run_list_page(path: str, base: str) -> bool:
+    """``/<db>/run_list`` or ``/<db>/runs`` (and their .json/.csv)."""
+    name = path[len(base):] if path.startswith(base) else ""
+    return name.rsplit(".", 1)[0] in ("run_list", "runs")
+
+
 def refresh_on_visit(app: Any, datasette: Any) -> Any:
     """Wrap an ASGI app: a GET of a project view's pages (``/<db>/runs~2F<project>``,
     also .json/.csv) first brings the store's stale views up to date, and asks
-    Datasette not to suggest facets there (`_without_suggestions`)."""
+    Datasette not to suggest facets there (`_without_suggestions`); nor on run_list and
+    runs, whose facets the store declares (suggestions cost ~0.5 s at 10,000 runs)."""
 
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("method") in ("GET", "HEAD"):
             path = scope.get("path") or ""
             for name in detect.user_databases(datasette):
-                prefix = datasette.urls.database(name) + "/runs~2F"
+                base = datasette.urls.database(name) + "/"
+                if (_is_run_list_page(path, base)
+                        and await detect.is_store(datasette, name)):
+                    scope = _without_suggestions(scope)  # its facets are declared
+                    break
+                prefix = base + "runs~2F"
                 if path.startswith(prefix) and await detect.is_store(datasette, name):
                     await ensure_views(datasette, name)
                     column = _sorted_column(scope)
