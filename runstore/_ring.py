@@ -164,6 +164,7 @@ class Ring:
         self._tail_seen = self._get(TAIL)
         self._spills = 0
         self._layouts = 0  # the producer's: how many it has numbered
+        self._layouts_fd: int | None = None  # the producer's side file, kept open
         self._unpackers: list[tuple[tuple[str, ...], Callable[..., tuple[float, ...]]]] = []
 
     def _get(self, field: int) -> int:
@@ -173,6 +174,9 @@ class Ring:
         _U64.pack_into(self._map, field, value)
 
     def close(self) -> None:
+        if self._layouts_fd is not None:
+            os.close(self._layouts_fd)
+            self._layouts_fd = None
         if self._owns_map:
             self._map.close()
 
@@ -229,12 +233,22 @@ class Ring:
         if number >= MAX_LAYOUTS:
             return None
         entry = pickle.dumps(keys, 5)
-        fd = os.open(_layouts_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, struct.pack("<I", len(entry)) + entry)  # one write: whole or none
-        finally:
-            os.close(fd)
-        self._layouts += 1
+        entry = struct.pack("<I", len(entry)) + entry
+        # The file is made once and kept open, and a layout is numbered only once it is
+        # whole in the file that readers find at its name: if the ring's folder was
+        # emptied (or removed and made again) under the run, a file made anew there would
+        # number its layouts from 0, and rows would be read with another layout's keys.
+        # On any doubt (the file unlinked, a write failed or came out short, which would
+        # garble every entry after it), no more layouts: the rows are pickled.
+        self._layouts = MAX_LAYOUTS
+        if self._layouts_fd is None:
+            self._layouts_fd = os.open(_layouts_path(self.path),
+                                       os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL,
+                                       0o600)
+        fd = self._layouts_fd
+        if os.fstat(fd).st_nlink == 0 or os.write(fd, entry) != len(entry):
+            return None
+        self._layouts = number + 1
         return number, struct.Struct(f"{_PACKED_HEAD.format}{len(keys)}d").pack
 
     def _decode(self, data: bytes) -> Any:
@@ -244,8 +258,11 @@ class Ring:
             return pickle.loads(data)
         _, number, step, timestamp, runtime = _PACKED_HEAD.unpack_from(data)
         if number >= len(self._unpackers):
-            self._unpackers = [(keys, struct.Struct(f"<{len(keys)}d").unpack_from)
-                               for keys in _read_layouts(self.path)]
+            # Only added to: the file gone (the folder emptied under the run) must not
+            # take away the layouts already read.
+            known = len(self._unpackers)
+            self._unpackers += [(keys, struct.Struct(f"<{len(keys)}d").unpack_from)
+                                for keys in _read_layouts(self.path)[known:]]
         keys, unpack = self._unpackers[number]  # an IndexError makes it Unreadable
         values = unpack(data, _PACKED_HEAD.size)
         return step, timestamp, runtime, dict(zip(keys, values, strict=True)), True
