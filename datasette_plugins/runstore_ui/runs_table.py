@@ -27,13 +27,14 @@ from datasette.utils.asgi import BadRequest, NotFound, Response
 
 from runstore._store import (
     RUN_SEARCH_TABLE,
+    ensure_key_index,
+    key_index_wanted,
     project_of_view,
     project_view_name,
     refresh_workspace_views,
     stale_projects,
     workspace_projects,
 )
-from runstore._store._runs_table import ensure_key_index, key_index_wanted
 
 from . import compat, detect
 from .access import store_db

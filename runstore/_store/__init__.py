@@ -73,7 +73,10 @@ _LAZY = {
     "compare_runs": "._compare",
     "console_page": "._run_page",
     "decode_json": "._json",
+    "ensure_key_index": "._runs_table",
     "is_runstore": "._run_page",
+    "JSONText": "._workspace",
+    "key_index_wanted": "._runs_table",
     "media_at": "._run_page",
     "project_of_view": "._runs_table",
     "project_view_name": "._runs_table",
@@ -113,6 +116,8 @@ if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
     )
     from ._runs_table import (
         RUN_SEARCH_TABLE,
+        ensure_key_index,
+        key_index_wanted,
         project_of_view,
         project_view_name,
         refresh_workspace_views,
@@ -120,7 +125,7 @@ if TYPE_CHECKING:  # the lazy exports, as type checkers should see them
         workspace_projects,
     )
     from ._sweep_page import run_sweep, store_sweeps, sweep_page
-    from ._workspace import workspace_keys, workspace_series
+    from ._workspace import JSONText, workspace_keys, workspace_series
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: the lazy exports above
@@ -192,13 +197,16 @@ __all__ = [
     "unrewind_run",
     "update_run",
     # used by the Datasette plugin only (datasette_plugins/runstore_ui); loaded lazily
+    "JSONText",
     "RUN_SEARCH_TABLE",
     "blob_range",
     "canned_queries",
     "compare_runs",
     "console_page",
     "decode_json",
+    "ensure_key_index",
     "is_runstore",
+    "key_index_wanted",
     "media_at",
     "metric_points",
     "project_of_view",

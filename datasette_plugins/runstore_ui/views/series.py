@@ -25,8 +25,7 @@ from typing import Any
 
 from datasette.utils.asgi import BadRequest, Response
 
-from runstore._store import workspace_keys, workspace_series
-from runstore._store._workspace import JSONText
+from runstore._store import JSONText, workspace_keys, workspace_series
 
 from ..access import number_arg, points_arg, run_keys_arg, store_db
 from ..format import flatten
