@@ -23,13 +23,13 @@ import json
 import os
 import pickle
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
+from operator import is_
 from pathlib import Path
 from typing import Any, cast
 
@@ -205,13 +205,19 @@ class Handoff:
             layout = self._layouts.get(checked[0]) or self._add_layout(checked[0])
             self._layout_of, self._layout = checked, layout
         if layout is not None:
-            number, pack = layout
+            # Checked again, on a copy of the values: another thread may have changed
+            # the dict since plain_numbers (a key swapped for another, a float for an
+            # int), and a packed value is stored under the layout's key, as a float.
+            keys, floats = checked
             try:
-                data = pack(PACKED, number, step, timestamp, runtime, *row.values())
-            except struct.error:  # the dict changed under us (another thread)
-                pass
-            else:
-                self._hand(data, None)
+                values = tuple(row.values())
+                same = (tuple(map(type, values)) == floats and len(row) == len(keys)
+                        and all(map(is_, row, keys)))
+            except RuntimeError:  # it changed size while read: put() copes with that
+                same = False
+            if same:
+                number, pack = layout
+                self._hand(pack(PACKED, number, step, timestamp, runtime, *values), None)
                 return
         self.put((step, timestamp, runtime, row, True))
 

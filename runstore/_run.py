@@ -236,9 +236,13 @@ class Run(RunLibraryMethods):
         if type(data) is not dict and not isinstance(data, Mapping):
             warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
             return
-        plain = type(data) is dict and plain_numbers(data)
-        # A plain row is encoded into the ring before log() returns: no copy needed.
-        row: dict[str, Any] = data if plain else flatten(data)  # type: ignore[assignment]
+        try:
+            plain = type(data) is dict and plain_numbers(data)
+            # A plain row is encoded into the ring before log() returns: no copy needed.
+            row: dict[str, Any] = data if plain else flatten(data)  # type: ignore[assignment]
+        except RuntimeError as exc:  # another thread changed the dict while it was read
+            warn(f"the dict given to log() changed while it was read ({exc}); nothing logged")
+            return
         if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
             row, synced = self._sync_steps(row)
             plain = plain and (not synced or plain_numbers(row))

@@ -5,6 +5,9 @@ let a row be read with another layout's keys."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -45,3 +48,54 @@ def test_handoff_folder_emptied_under_the_run_keeps_every_row_under_its_keys(
         expected[3 + 2 * i] = {"val_loss": 10.0 + i, "val_acc": 20.0 + i}
         expected[4 + 2 * i] = {"loss": 100.0 + i, "acc": 200.0 + i}
     assert _steps(store_dir, run.id) == expected
+
+
+def test_a_row_changed_by_another_thread_while_log_waits_is_stored_as_it_was_handed(
+        store_dir):
+    # log() checks a row of floats, then waits for the run's lock: a key swapped for
+    # another and a float made an int meanwhile were packed under the checked keys, as
+    # floats ({"a": 7.0, "b": 3.0}, values the row never had under those keys).
+    run = runstore.init(project="p", dir=store_dir, settings={"writer_process": False})
+    row = {"a": 1.0, "b": 2.0}
+    run.log(row)
+    with run._lock:
+        logger = threading.Thread(target=run.log, args=(row,))
+        logger.start()
+        time.sleep(0.3)  # it has checked the row and waits for the lock
+        del row["a"]
+        row["z"] = 3.0
+        row["b"] = 7
+    logger.join()
+    run.finish()
+    stored = _steps(store_dir, run.id)
+    assert stored == {0: {"a": 1.0, "b": 2.0}, 1: {"b": 7, "z": 3.0}}
+    assert type(stored[1]["b"]) is int
+
+
+class _Meddling(Mapping):
+    """A nested value whose reading adds a key to the dict that holds it."""
+
+    def __init__(self, outer: dict) -> None:
+        self._outer = outer
+
+    def __getitem__(self, key: str) -> float:
+        return 1.0
+
+    def __iter__(self) -> Iterator[str]:
+        self._outer[f"late{len(self._outer)}"] = 2.0
+        return iter(["x"])
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_log_of_a_dict_that_changes_while_it_is_read_warns_and_does_not_raise(store_dir):
+    run = runstore.init(project="p", dir=store_dir, settings={"writer_process": False})
+    row: dict = {"a": 1.0}
+    row["nested"] = _Meddling(row)
+    row["b"] = 2.0
+    with pytest.warns(RuntimeWarning, match="changed while it was read"):
+        run.log(row)
+    run.log({"a": 3.0})
+    run.finish()
+    assert _steps(store_dir, run.id) == {0: {"a": 3.0}}
