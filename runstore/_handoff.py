@@ -224,10 +224,13 @@ class Handoff:
     def _add_layout(self, keys: tuple[str, ...]) -> tuple[int, Callable[..., bytes]] | None:
         if self._closed:
             return None  # a fork() child's or a given-up run's ring keeps nothing
-        try:
-            layout = self._ring.add_layout(keys)
-        except OSError:
-            return None  # no room for the side file: pickle the rows instead
+        with self._lock:  # close() ends the side file after Stop, never during this
+            if self._closed or self._stopped:
+                return None  # a fork() child's, a given-up or a finished run's ring
+            try:
+                layout = self._ring.add_layout(keys)
+            except OSError:
+                return None  # no room for the side file: pickle the rows instead
         if layout is not None:
             self._layouts[keys] = layout
         return layout
@@ -377,6 +380,9 @@ class _Dropping:
         if self._message is not None:
             message, self._message = self._message, None
             warn(message)
+
+    def add_layout(self, keys: tuple[str, ...]) -> None:
+        return None  # nothing is packed: the rows are pickled, and dropped in put()
 
     def acked(self) -> int:
         return 1 << 62
