@@ -38,7 +38,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-MAGIC = b"RSRING02"
+# 03: payloads may be packed rows, which a runstore that knows only 02 (pickles alone)
+# cannot read: its recover() would drain such a ring into nothing and remove it, so it
+# must refuse it. A 02 ring (of a runstore before packed rows) is read here as well.
+MAGIC = b"RSRING03"
+_READABLE = (MAGIC, b"RSRING02")
 HEADER = 4096
 DEFAULT_CAPACITY = 8 << 20
 MIN_CAPACITY = 64 << 10
@@ -156,7 +160,7 @@ class Ring:
                 self._map = mmap.mmap(fd, 0)
             finally:
                 os.close(fd)
-            if self._map[:8] != MAGIC:
+            if self._map[:8] not in _READABLE:
                 raise ValueError(f"{self.path} is not a runstore ring")
         self.capacity = self._get(CAPACITY)
         self._largest = self.capacity // 4  # a bigger record goes to a side file
