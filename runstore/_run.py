@@ -240,12 +240,12 @@ class Run(RunLibraryMethods):
             plain = type(data) is dict and plain_numbers(data)
             # A plain row is encoded into the ring before log() returns: no copy needed.
             row: dict[str, Any] = data if plain else flatten(data)  # type: ignore[assignment]
+            if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
+                row, synced = self._sync_steps(row)
+                plain = plain and (not synced or plain_numbers(row))
         except RuntimeError as exc:  # another thread changed the dict while it was read
             warn(f"the dict given to log() changed while it was read ({exc}); nothing logged")
             return
-        if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
-            row, synced = self._sync_steps(row)
-            plain = plain and (not synced or plain_numbers(row))
         with self._lock:
             if step is None and commit is None and not self._pending:
                 # The common case, one whole row per call: no pending row to merge.
