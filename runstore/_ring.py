@@ -89,12 +89,16 @@ def _layouts_path(ring: Path) -> Path:
     return Path(f"{ring}.layouts")
 
 
-def _read_layouts(ring: Path) -> list[tuple[str, ...]]:
-    """The keys of every layout the producer has numbered so far (none if no file)."""
+def _read_layouts(ring: Path, start: int) -> tuple[list[tuple[str, ...]], int]:
+    """The keys of the layouts the producer numbered after byte `start` of the side file
+    (none if no file), and where the next one starts. Only what is new is read: a run
+    that logs a new key every step has a new layout every step."""
     try:
-        data = _layouts_path(ring).read_bytes()
+        with open(_layouts_path(ring), "rb") as f:
+            f.seek(start)
+            data = f.read()
     except FileNotFoundError:
-        return []
+        return [], start
     layouts, at = [], 0
     while at + 4 <= len(data):
         (n,) = struct.unpack_from("<I", data, at)
@@ -102,7 +106,7 @@ def _read_layouts(ring: Path) -> list[tuple[str, ...]]:
             break  # still being written
         layouts.append(pickle.loads(data[at + 4:at + 4 + n]))
         at += 4 + n
-    return layouts
+    return layouts, start + at
 
 
 def _allocate(fd: int, size: int) -> None:
@@ -170,6 +174,7 @@ class Ring:
         self._layouts = 0  # the producer's: how many it has numbered
         self._layouts_fd: int | None = None  # the producer's side file, kept open
         self._unpackers: list[tuple[tuple[str, ...], Callable[..., tuple[float, ...]]]] = []
+        self._unpackers_end = 0  # the consumer's: how far it has read the side file
 
     def _get(self, field: int) -> int:
         return _U64.unpack_from(self._map, field)[0]
@@ -264,9 +269,9 @@ class Ring:
         if number >= len(self._unpackers):
             # Only added to: the file gone (the folder emptied under the run) must not
             # take away the layouts already read.
-            known = len(self._unpackers)
+            layouts, self._unpackers_end = _read_layouts(self.path, self._unpackers_end)
             self._unpackers += [(keys, struct.Struct(f"<{len(keys)}d").unpack_from)
-                                for keys in _read_layouts(self.path)[known:]]
+                                for keys in layouts]
         keys, unpack = self._unpackers[number]  # an IndexError makes it Unreadable
         values = unpack(data, _PACKED_HEAD.size)
         return step, timestamp, runtime, dict(zip(keys, values, strict=True)), True

@@ -17,6 +17,7 @@ import pytest
 
 import runstore
 from runstore._handoff import handoff_dir
+from runstore._ring import PACKED, Ring
 
 
 def _steps(store_dir, run_id: str) -> dict[int, dict[str, float]]:
@@ -139,3 +140,24 @@ def test_a_ring_left_by_a_runstore_before_packed_rows_is_still_replayed(store_di
     runstore.init(project="p", id="next", dir=store_dir).finish()
     assert [r["i"] for r in runstore.Api(store_dir).run("p/old").history()] == \
         list(range(100))
+
+
+def test_reading_a_new_layout_reads_only_what_is_new_in_the_side_file(tmp_path):
+    # A run that logs a new key every step has a new layout every step: the writer
+    # read and unpickled the whole side file again for each (quadratic: 49 s for 1,000
+    # rows of 300 keys, against 0.2 s).
+    producer = Ring(tmp_path / "x.ring", create=True, capacity=64 << 20)
+    consumer = Ring(tmp_path / "x.ring")
+    keys = tuple(f"metric/{j:05d}_of_a_model" for j in range(300))
+    took = 0.0
+    for i in range(1000):
+        number, pack = producer.add_layout((*keys, f"new{i}"))
+        producer.put(pack(PACKED, number, i, 0.0, 0.0, *([0.5] * 301)), lambda _: None)
+        start = time.perf_counter()
+        items, tail, _ = consumer.read(1 << 30, lambda _: 1)
+        took += time.perf_counter() - start
+        consumer.commit(tail)
+        assert [item[3][f"new{i}"] for item in items] == [0.5]
+    producer.close()
+    consumer.close()
+    assert took < 10
