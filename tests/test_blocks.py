@@ -88,3 +88,25 @@ def test_migration_builds_blocks_for_an_older_store(tmp_path):
     _store.connect(path).close()
     expected, stored = brute_blocks(path)
     assert stored == expected and len(stored) == 3
+
+
+def test_m4_points_are_each_bucket_s_distinct_first_min_max_last_in_step_order() -> None:
+    """Against the definition, on buckets of 1 to 5 points whose extremes fall on every
+    position (the first or last point being the min or max, min and max on one point)."""
+    import random
+
+    from runstore._store._chart import _m4_points
+
+    rng = random.Random(7)
+    for _ in range(300):
+        buckets, expected = {}, []
+        for b in range(rng.randint(1, 6)):
+            steps = sorted(rng.sample(range(b * 100, b * 100 + 100), rng.randint(1, 5)))
+            values = {s: float(rng.randint(0, 3)) for s in steps}  # ties on purpose
+            low = min(steps, key=values.__getitem__)
+            high = max(steps, key=values.__getitem__)
+            first, last = steps[0], steps[-1]
+            buckets[b] = [len(steps), first, values[first], last, values[last],
+                          low, values[low], high, values[high]]
+            expected += [(s, values[s]) for s in sorted({first, low, high, last})]
+        assert _m4_points(buckets) == expected

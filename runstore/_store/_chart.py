@@ -289,8 +289,19 @@ def raw_m4(rows: list[tuple[int, float]], buckets: int) -> dict[int, Stats]:
 def _m4_points(buckets: dict[int, Stats]) -> list[tuple[int, float]]:
     """The distinct first/min/max/last points of each bucket, in step order."""
     out: list[tuple[int, float]] = []
+    add = out.append
     for bucket in sorted(buckets):
         _, fs, fv, ls, lv, mins, minv, maxs, maxv = buckets[bucket]
-        found = {fs: fv, mins: minv, maxs: maxv, ls: lv}
-        out.extend(sorted(found.items()))
+        # first <= min, max <= last by step: only the middle two need ordering, and a
+        # point met twice (the min is the first point, ...) is drawn once, as its
+        # first occurrence (a later one at the same step would carry the same value).
+        if maxs < mins:
+            mins, minv, maxs, maxv = maxs, maxv, mins, minv
+        add((fs, fv))
+        if fs < mins < ls:
+            add((mins, minv))
+        if fs < maxs < ls and maxs != mins:
+            add((maxs, maxv))
+        if ls != fs:
+            add((ls, lv))
     return out

@@ -142,10 +142,11 @@ def numbers_json(values: list, *, exact: bool = False) -> JSONText:
     pixel, and ~40 % of the text of their repr) unless `exact`, ints as they are,
     non-finite floats and None as null."""
     kinds = set(map(type, values))
+    # One %-format of the whole list: about twice as fast as a join of one call a number
     if kinds <= {int}:
-        text = ",".join(map(str, values))
+        text = ("%d," * len(values) % tuple(values))[:-1]
     elif kinds == {float} and not exact:
-        text = ",".join(map(_G7, values))
+        text = ("%.7g," * len(values) % tuple(values))[:-1]
         if "n" in text:  # nan, inf: not JSON
             text = ",".join(_number(v, exact) for v in values)
     else:
