@@ -357,6 +357,9 @@ class Handoff:
     def _forked(self) -> None:
         """In a child of fork(): this run's writer belongs to the parent."""
         self._process = None  # not this process's child
+        # A thread of the parent (logging, printing) may have held the lock at the fork;
+        # the child has no such thread to let it go.
+        self._lock = threading.Lock()
         self._drop_from_now_on(
             f"run {self._args['run_id']} belongs to process {self._args['parent']}; what "
             f"process {os.getpid()} (a fork() of it) logs to it is not kept (init a run in "

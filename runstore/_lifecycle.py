@@ -8,6 +8,7 @@ exception -> 1, KeyboardInterrupt -> 255, SIGTERM -> 143).
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import sys
 import threading
@@ -70,6 +71,20 @@ def deactivate(run: Run) -> None:
             _active.remove(run)
         if global_run() is run:
             _set_globals(None)
+
+
+def _after_fork_in_child() -> None:
+    """A thread of the parent that held a run's lock (one logging, say) is not in the
+    child made by fork(): the child's first log() would wait for it for ever. Its runs
+    drop what it logs (_handoff), so fresh locks lose nothing."""
+    global _lock
+    _lock = threading.RLock()
+    for run in _active:
+        run._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def active_runs() -> list[Run]:

@@ -4,6 +4,7 @@ let a row be read with another layout's keys."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -161,3 +162,45 @@ def test_reading_a_new_layout_reads_only_what_is_new_in_the_side_file(tmp_path):
     producer.close()
     consumer.close()
     assert took < 10
+
+
+def test_a_fork_while_another_thread_logs_gives_a_child_that_can_log(store_dir):
+    # The child inherited the run's and the hand-off's locks as held by the logging
+    # thread, which the child does not have: its first log() waited for ever (37 of 40).
+    run = runstore.init(project="p", dir=store_dir,
+                        settings={"writer_process": False, "log_queue_size": 16})
+    stop = threading.Event()
+
+    def keep_logging() -> None:
+        i = 0
+        while not stop.is_set():
+            run.log({"spam": float(i), "big": 1.0})
+            i += 1
+
+    logger = threading.Thread(target=keep_logging)
+    logger.start()
+    hung = 0
+    try:
+        for _ in range(10):
+            pid = os.fork()
+            if pid == 0:  # the child: log, then leave at once
+                try:
+                    run.log({"child": 1.0})
+                    run.log({"spam": 2.0, "big": 3.0})
+                finally:
+                    os._exit(0)
+            deadline = time.monotonic() + 10
+            while not os.waitpid(pid, os.WNOHANG)[0]:
+                if time.monotonic() > deadline:
+                    hung += 1
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        logger.join()
+    run.finish()
+    assert hung == 0
+    assert all("child" not in row for row in runstore.Api(store_dir).run(
+        f"p/{run.id}").history())
