@@ -204,3 +204,32 @@ def test_a_fork_while_another_thread_logs_gives_a_child_that_can_log(store_dir):
     assert hung == 0
     assert all("child" not in row for row in runstore.Api(store_dir).run(
         f"p/{run.id}").history())
+
+
+def test_a_layout_cut_short_by_a_file_size_limit_costs_no_row(store_dir):
+    # A write of the layouts' side file that came out short (here RLIMIT_FSIZE; a disk
+    # filling up too) was not noticed: the layout was numbered anyway, and every entry
+    # after the cut one was read from the wrong bytes (67 of 90 rows right).
+    code = textwrap.dedent(f"""
+        import resource, signal, runstore
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        run = runstore.init(project="p", id="limited", dir={str(store_dir)!r},
+                            settings={{"writer_process": False}})
+        keys = [f"k{{j:04d}}" + "x" * 95 for j in range(1999)]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (9 << 20, resource.RLIM_INFINITY))
+        for i in range(60):
+            row = dict.fromkeys(keys, float(i))
+            row[f"new{{i}}"] = float(i)
+            for _ in range(1 + i % 2):
+                run.log(row)
+        run.finish()
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = runstore.Api(store_dir).run("p/limited").history()
+    expected = []
+    for i in range(60):
+        row = dict.fromkeys((f"k{j:04d}" + "x" * 95 for j in range(1999)), float(i))
+        row[f"new{i}"] = float(i)
+        expected += [row] * (1 + i % 2)
+    assert [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows] == expected
