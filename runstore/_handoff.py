@@ -23,13 +23,13 @@ import json
 import os
 import pickle
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from operator import is_
 from pathlib import Path
 from typing import Any, cast
 
@@ -205,19 +205,13 @@ class Handoff:
             layout = self._layouts.get(checked[0]) or self._add_layout(checked[0])
             self._layout_of, self._layout = checked, layout
         if layout is not None:
-            # Checked again, on a copy of the values: another thread may have changed
-            # the dict since plain_numbers (a key swapped for another, a float for an
-            # int), and a packed value is stored under the layout's key, as a float.
-            keys, floats = checked
-            try:
-                values = tuple(row.values())
-                same = (tuple(map(type, values)) == floats and len(row) == len(keys)
-                        and all(map(is_, row, keys)))
-            except RuntimeError:  # it changed size while read: put() copes with that
-                same = False
-            if same:
-                number, pack = layout
-                self._hand(pack(PACKED, number, step, timestamp, runtime, *values), None)
+            number, pack = layout
+            try:  # `row` is log()'s own copy: no other thread changes it
+                data = pack(PACKED, number, step, timestamp, runtime, *row.values())
+            except struct.error:  # a value no check foresaw: put() copes with it
+                pass
+            else:
+                self._hand(data, None)
                 return
         self.put((step, timestamp, runtime, row, True))
 

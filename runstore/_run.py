@@ -237,8 +237,12 @@ class Run(RunLibraryMethods):
             warn(f"log() takes a dict, got {type(data).__name__}; nothing logged")
             return
         try:
+            # A copy (a C-level clone, cheap), checked and handed over whole: another
+            # thread may change the caller's dict while this one waits for the lock, and
+            # a packed row's values are stored under the keys plain_numbers checked.
+            if type(data) is dict:
+                data = data.copy()
             plain = type(data) is dict and plain_numbers(data)
-            # A plain row is encoded into the ring before log() returns: no copy needed.
             row: dict[str, Any] = data if plain else flatten(data)  # type: ignore[assignment]
             if self._step_syncs:  # define_metric(step_metric=..., step_sync=True)
                 row, synced = self._sync_steps(row)
