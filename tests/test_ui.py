@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import html
 import inspect
 import math
 import re
@@ -23,6 +24,8 @@ from helpers import REPO, free_port, start_ui, stop_group
 from runstore import _store
 from runstore._cli import main
 from ui_helpers import add_points, add_run, run_url, ui_get
+
+STATIC = REPO / "datasette_plugins" / "runstore_ui" / "static"
 
 pytestmark = pytest.mark.ui  # builds a Datasette or starts `runstore ui`
 
@@ -86,7 +89,7 @@ def test_run_list_links_names_and_shows_states_tags_summary(store: dict[str, Any
     assert '<a class="runstore-tag" href="/runstore/run_list?tags__arraycontains=baseline">' in html
     assert '<span class="runstore-k">val/acc</span>=0.91' in html
     assert '<span class="runstore-runtime" title="3725.0 s">1h 02m 05s</span>' in html
-    assert "/-/static-plugins/runstore/runstore.css" in html
+    assert "/runstore/-/runstore/bundle.css?f=runstore.css&amp;" in html
     # metadata: facets and newest first
     for column in ("project", "state", "run_group", "job_type", "tags"):
         assert f'id="facet-{column}"' in html
@@ -127,12 +130,14 @@ def test_vendored_assets_are_served(store: dict[str, Any]) -> None:
         "/-/static-plugins/runstore/uPlot-1.6.32.iife.min.js",
         "/-/static-plugins/runstore/uPlot-1.6.32.min.css",
         "/-/static-plugins/runstore/runstore_run.js",
-        "/-/static-plugins/runstore/runstore.css",
     ]
     for url in urls:
         assert url in page.text
-    responses = ui_get(store["path"], *urls)
-    assert [r.status_code for r in responses] == [200] * len(urls)
+    (bundled,) = re.findall(r'href="(/runstore/-/runstore/bundle\.css\?[^"]+)"', page.text)
+    responses = ui_get(store["path"], *urls, html.unescape(bundled))
+    assert [r.status_code for r in responses] == [200] * (len(urls) + 1)
+    stylesheet = (STATIC / "runstore.css").read_text()
+    assert responses[-1].text.startswith(stylesheet)
     assert "uPlot" in responses[0].text
     # No CDN: the page loads scripts, styles and images from its own origin only, and
     # our script fetches nothing absolute.
@@ -140,6 +145,30 @@ def test_vendored_assets_are_served(store: dict[str, Any]) -> None:
     loads += re.findall(r'<link\b[^>]*\shref="([^"]*)"', page.text)
     assert loads and all(url.startswith("/") and not url.startswith("//") for url in loads)
     assert "http://" not in responses[2].text and "https://" not in responses[2].text
+
+
+def test_a_bundle_joins_the_named_static_files_in_order(store: dict[str, Any]) -> None:
+    names = ["runstore_time.js", "uPlot-1.6.32.iife.min.js", "runstore_charts.js"]
+    query = "&".join(f"f={n}" for n in names)
+    good, wrong_v, unknown, escape, mixed, empty = ui_get(
+        store["path"],
+        f"/runstore/-/runstore/bundle.js?{query}",
+        f"/runstore/-/runstore/bundle.js?{query}&v=0000",
+        "/runstore/-/runstore/bundle.js?f=nope.js",
+        "/runstore/-/runstore/bundle.js?f=../__init__.py",
+        "/runstore/-/runstore/bundle.css?f=runstore_time.js",
+        "/runstore/-/runstore/bundle.js")
+    assert good.status_code == 200 and good.headers["content-type"].startswith("text/javascript")
+    assert good.text == "\n;\n".join((STATIC / n).read_text() for n in names)
+    assert good.headers["cache-control"] == "no-cache"  # no digest given
+    assert wrong_v.headers["cache-control"] == "no-cache"
+    for bad in (unknown, escape, mixed, empty):
+        assert bad.status_code == 400
+    page = ui_get(store["path"], "/runstore/runs")[0].text
+    (url,) = re.findall(r'src="(/runstore/-/runstore/bundle\.js\?[^"]+)"', page)
+    (served,) = ui_get(store["path"], html.unescape(url))
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "runstore_pick.js" in url and "runstore_workspace.js" in url
 
 
 def test_metric_json_small(store: dict[str, Any]) -> None:
@@ -273,6 +302,7 @@ def test_every_route_refuses_an_actor_who_may_not_view_the_store(
         path = re.sub(r"\(\?P<database>[^)]*\)", "runstore", path)
         path = re.sub(r"\(\?P<run_key>[^)]*\)", str(store["small"]), path)
         path = re.sub(r"\(\?P<sweep_id>[^)]*\)", "nosweep", path)
+        path = re.sub(r"\(\?P<kind>[^)]*\)", "js", path)
         return re.sub(r"\(\?P<sha256>[^)]*\)", "0" * 64, path) + "?key=train/loss&runs=1,2"
 
     urls = [url(pattern) for pattern, _ in ROUTES]

@@ -158,7 +158,7 @@ def test_run_tables_have_pick_checkboxes_and_the_compare_script(runs: dict[str, 
         assert page.status_code == 200
         assert box in page.text
         assert page.text.count('class="runstore-pick"') == len(runs["keys"])
-        assert "/-/static-plugins/runstore/runstore_pick.js" in page.text
+        assert "/runstore/-/runstore/bundle.js?f=runstore_pick.js&amp;" in page.text
         assert f'href="/runstore/-/runstore/run/{key}">alpha</a>' in page.text
     assert "runstore_pick.js" not in other.text and "runstore-pick" not in other.text
     (script,) = ui_get(runs["path"], "/-/static-plugins/runstore/runstore_pick.js")

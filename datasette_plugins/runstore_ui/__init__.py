@@ -29,7 +29,7 @@ from datasette import hookimpl
 from runstore._store import canned_queries as store_queries
 
 from . import cells, compat, detect, runs_table, security, workspace_charts
-from .assets import static_url
+from .assets import bundle_url
 from .metadata import metadata_for
 from .routes import ROUTES
 from .views import compare, home, sweep
@@ -113,13 +113,12 @@ def extra_css_urls(
 
     async def inner() -> list[str]:
         if database and await detect.is_store(datasette, database):
-            urls = [static_url(datasette, "runstore.css"),
-                    static_url(datasette, "runstore_compare.css")]
+            files = ["runstore.css", "runstore_compare.css"]
             if await workspace_charts.shows_runs(datasette, database, table, view_name):
-                urls += workspace_charts.css_urls(datasette)
+                files += workspace_charts.CSS_FILES
             if runs_table.is_project_view(table):
-                urls += runs_table.css_urls(datasette)
-            return urls
+                files += runs_table.CSS_FILES
+            return [bundle_url(datasette, database, files, "css")]
         return []
 
     return inner
@@ -165,13 +164,12 @@ def extra_js_urls(
 
     async def inner() -> list[str]:
         charts = await workspace_charts.shows_runs(datasette, database, table, view_name)
-        urls = workspace_charts.js_urls(datasette) if charts else []
-        if view_name not in ("table", "row") or not cells.is_run_table(table):
-            return urls
-        if await detect.is_store(datasette, database):
-            columns = runs_table.js_urls(datasette) if runs_table.is_project_view(table) else []
-            return [static_url(datasette, "runstore_pick.js"), *columns, *urls]
-        return urls
+        files = list(workspace_charts.JS_FILES) if charts else []
+        if (view_name in ("table", "row") and cells.is_run_table(table)
+                and await detect.is_store(datasette, database)):
+            columns = runs_table.JS_FILES if runs_table.is_project_view(table) else []
+            files = ["runstore_pick.js", *columns, *files]
+        return [bundle_url(datasette, database, files, "js")] if files and database else []
 
     return inner
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import runs_table
-from .views import compare, edit, lineage, media, run, run_output, series, sweep
+from .views import bundle, compare, edit, lineage, media, run, run_output, series, sweep
 
 STORE_PATH = r"^/(?P<database>[^/]+)/-/runstore"
 RUN_PATH = STORE_PATH + r"/run/(?P<run_key>[0-9]+)"
@@ -41,4 +41,6 @@ ROUTES: list[tuple[str, View]] = [
     # sweeps: one sweep's page, and the list of a store's (or a project's) sweeps
     (STORE_PATH + r"/sweep/(?P<sweep_id>[^/]+)$", sweep.sweep_view),
     (STORE_PATH + r"/sweeps$", sweep.sweeps_view),
+    # the scripts and stylesheets of the hooks' pages, joined (`assets.bundle`)
+    (STORE_PATH + r"/bundle\.(?P<kind>js|css)$", bundle.bundle_view),
 ]

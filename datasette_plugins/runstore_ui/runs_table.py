@@ -38,7 +38,6 @@ from runstore._store import (
 
 from . import compat, detect
 from .access import store_db
-from .assets import static_url
 from .metadata import RUN_LIST
 
 PROJECT_ARG = "project"
@@ -72,12 +71,9 @@ def view_options_of(view: str) -> dict[str, Any]:
     return view_options(project_of_view(view) or "")
 
 
-def js_urls(datasette: Any) -> list[str]:
-    return [static_url(datasette, "runstore_columns.js")]
-
-
-def css_urls(datasette: Any) -> list[str]:
-    return [static_url(datasette, "runstore_runs_table.css")]
+# The column chooser's static files (the hooks bundle them: assets.bundle)
+JS_FILES = ["runstore_columns.js"]
+CSS_FILES = ["runstore_runs_table.css"]
 
 
 # datasette -> {database: the project views ensure_views last saw}: 0.65's get_metadata

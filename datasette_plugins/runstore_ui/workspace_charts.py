@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import detect
-from .assets import UPLOT_VERSION, static_url
+from .assets import UPLOT_VERSION
 
 RUN_KEY = "run_key"
 
@@ -28,15 +28,11 @@ async def shows_runs(datasette: Any, database: str | None, table: str | None,
     return RUN_KEY in columns
 
 
-def js_urls(datasette: Any) -> list[str]:
-    return [static_url(datasette, "runstore_time.js"),  # the UI's one time format
-            static_url(datasette, f"uPlot-{UPLOT_VERSION}.iife.min.js"),
+# The static files the panel needs, in load order (the hooks bundle them: assets.bundle)
+JS_FILES = ["runstore_time.js",  # the UI's one time format
+            f"uPlot-{UPLOT_VERSION}.iife.min.js",
             # the number formats the workspace shares with the run and compare charts
-            static_url(datasette, "runstore_charts.js"),
-            static_url(datasette, "runstore_parallel.js"),
-            static_url(datasette, "runstore_workspace.js")]
-
-
-def css_urls(datasette: Any) -> list[str]:
-    return [static_url(datasette, f"uPlot-{UPLOT_VERSION}.min.css"),
-            static_url(datasette, "runstore_workspace.css")]
+            "runstore_charts.js",
+            "runstore_parallel.js",
+            "runstore_workspace.js"]
+CSS_FILES = [f"uPlot-{UPLOT_VERSION}.min.css", "runstore_workspace.css"]
