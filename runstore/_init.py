@@ -13,7 +13,6 @@ import importlib
 import os
 import sqlite3
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +29,7 @@ from . import (
     _settings,
     _store,
     _system_stats,
+    _threads,
     _writer_process,
 )
 from ._branch import Identity
@@ -412,11 +412,9 @@ def _start_background(run: Run, s: _settings.Settings, root: Path, git_root: Pat
     assert writer is not None  # only a disabled run has none
     if git_root is not None:
         remote = s.git_remote
-        thread = threading.Thread(
-            target=lambda: run._queue_run_fields(_provenance.git_facts(git_root, remote)),
-            name="runstore-git", daemon=True,
-        )
-        thread.start()
+        thread = _threads.start(
+            lambda: run._queue_run_fields(_provenance.git_facts(git_root, remote)),
+            "runstore-git")
         run._add_background(thread)
     if main_run and s.console not in ("off", None):
         run._add_closer(_console.Capture(writer.put_console).stop)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import _threads
 from ._handoff import Handoff
 from ._store import _publish as stored
 from ._values import warn
@@ -41,9 +42,7 @@ class Publisher:
         self._said: set[str] = set()
         self._scratch = Path(tempfile.mkdtemp(prefix="runstore-publish-", dir=store.parent))
         self._empty: Path | None = None  # an empty delta of this schema, copied for each
-        self._thread = threading.Thread(target=self._loop, name="runstore-publish",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = _threads.start(self._loop, "runstore-publish")
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):

@@ -32,7 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import _store
+from . import _store, _threads
 from ._errors import UsageError
 from ._names import new_run_id
 from ._provenance import os_user
@@ -223,9 +223,7 @@ class _Agent:
         except BaseException:
             self.board.close()
             raise
-        monitor = threading.Thread(target=self._monitor, name="runstore-sweep-agent",
-                                   daemon=True)
-        monitor.start()
+        monitor = _threads.start(self._monitor, "runstore-sweep-agent")
         ran = failures = 0
         try:
             while count is None or ran < count:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import _threads
+
 Sink = Callable[[float, dict[str, float]], None]
 
 
@@ -61,8 +63,7 @@ class Monitor:
         self._stop = threading.Event()
         psutil.cpu_percent(interval=None)  # the first call only primes the counters
         self._process.cpu_percent(interval=None)
-        self._thread = threading.Thread(target=self._loop, name="runstore-stats", daemon=True)
-        self._thread.start()
+        self._thread = _threads.start(self._loop, "runstore-stats")
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):

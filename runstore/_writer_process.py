@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from . import _store
+from . import _store, _threads
 from ._ring import Ring, notices_path, remove
 from ._values import utc_now
 from ._writer import Writer
@@ -61,10 +61,7 @@ def serve_in_thread(args: Args, ring: Ring) -> tuple[threading.Thread, Writer]:
     """The fallback host: a thread of the training process (on the producer's own map of
     `ring`), stopped by the Stop record."""
     writer = _writer(args, share=ring)
-    thread = threading.Thread(target=_serve, args=(writer, lambda: True),
-                              name="runstore-writer", daemon=True)
-    thread.start()
-    return thread, writer
+    return _threads.start(_serve, "runstore-writer", writer, lambda: True), writer
 
 
 def _notify_through(ring_path: str) -> None:
