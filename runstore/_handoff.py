@@ -216,8 +216,6 @@ class Handoff:
         self.put((step, timestamp, runtime, row, True))
 
     def _add_layout(self, keys: tuple[str, ...]) -> tuple[int, Callable[..., bytes]] | None:
-        if self._closed:
-            return None  # a fork() child's or a given-up run's ring keeps nothing
         with self._lock:  # close() ends the side file after Stop, never during this
             if self._closed or self._stopped:
                 return None  # a fork() child's, a given-up or a finished run's ring

@@ -304,11 +304,11 @@ class Run(RunLibraryMethods):
         self.summary.add_row(row, plain)
         writer = self._writer
         if writer is not None:
+            runtime = ts - self._t0 + self._runtime_offset
             if type(plain) is tuple:  # floats alone: packed, not pickled
-                writer.put_floats(step, ts, ts - self._t0 + self._runtime_offset, row, plain)
+                writer.put_floats(step, ts, runtime, row, plain)
             else:
-                writer.put((step, ts, ts - self._t0 + self._runtime_offset, row,
-                            bool(plain)))
+                writer.put((step, ts, runtime, row, bool(plain)))
             if self._sync:
                 writer.flush()
 
