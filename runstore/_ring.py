@@ -66,6 +66,21 @@ class Spilled(NamedTuple):
     path: str
 
 
+class PackedRow(NamedTuple):
+    """A packed row as read: the values of its layout's keys, in their order (no dict:
+    the writer turns runs of rows of one layout into columns)."""
+
+    step: int
+    timestamp: float
+    runtime: float
+    keys: tuple[str, ...]
+    values: tuple[float, ...]
+
+
+# NamedTuple's __new__ is written in Python; this is the C one.
+_packed_row = tuple.__new__
+
+
 class Unreadable(NamedTuple):
     """A record whose bytes arrived whole but could not be decoded: the writer says
     why and goes on with the next."""
@@ -261,8 +276,7 @@ class Ring:
         return number, struct.Struct(f"{_PACKED_HEAD.format}{len(keys)}d").pack
 
     def _decode(self, data: bytes) -> Any:
-        """A record's payload as it was handed over; a packed row as log() handed it,
-        (step, timestamp, runtime, row, True)."""
+        """A record's payload as it was handed over; a packed row as a PackedRow."""
         if data[0] != PACKED:
             return pickle.loads(data)
         _, number, step, timestamp, runtime = _PACKED_HEAD.unpack_from(data)
@@ -273,8 +287,8 @@ class Ring:
             self._unpackers += [(keys, struct.Struct(f"<{len(keys)}d").unpack_from)
                                 for keys in layouts]
         keys, unpack = self._unpackers[number]  # an IndexError makes it Unreadable
-        values = unpack(data, _PACKED_HEAD.size)
-        return step, timestamp, runtime, dict(zip(keys, values, strict=True)), True
+        return _packed_row(PackedRow, (step, timestamp, runtime, keys,
+                                       unpack(data, _PACKED_HEAD.size)))
 
     def _spill(self, data: bytes) -> bytes:
         self._spills += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._errors import UsageError
@@ -190,6 +190,12 @@ class Summary(DictView):
                     continue
             values[key] = value
         self._version[0] += 1
+
+    def add_rows(self, keys: tuple[str, ...], rows: Sequence[Sequence[float]]) -> None:
+        """Fold rows of numbers, each the values of `keys` in their order. Without rules
+        each row's values replace the ones before, so the last row alone tells them."""
+        for values in rows if self._rules else rows[-1:]:
+            self.add_row(dict(zip(keys, values, strict=True)), True)
 
     # -- the dict a user sees -------------------------------------------------------
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from . import _store
 from ._offline import new_offline_store
-from ._ring import Ring, Unreadable
+from ._ring import PackedRow, Ring, Unreadable
 from ._summary import Summary, parse_ops
 from ._values import JsonText, MediaText, storable_text, utc_now, warn
 
@@ -87,6 +88,48 @@ QueuedRow = tuple[int, float, float, dict[str, Any], bool]
 _as_row = tuple.__new__  # Row(...) runs a __new__ written in Python; this is the C one
 
 
+class _Packed(NamedTuple):
+    """Consecutive packed rows of one layout, as columns: a row's `values` are those
+    of `keys` in their order."""
+
+    keys: tuple[str, ...]
+    steps: tuple[int, ...]
+    timestamps: tuple[float, ...]
+    runtimes: tuple[float, ...]
+    values: tuple[tuple[float, ...], ...]
+
+
+def _rows_of(segment: Row | _Packed) -> list[Row]:
+    """A batch's rows one by one, for the paths that are rare (salvage, bad keys)."""
+    if isinstance(segment, Row):
+        return [segment]
+    keys = segment.keys
+    return [Row(step, ts, runtime, dict(zip(keys, values, strict=True)), True)
+            for step, ts, runtime, values in zip(segment.steps, segment.timestamps,
+                                                 segment.runtimes, segment.values, strict=True)]
+
+
+def _step_count(segments: list[Row | _Packed]) -> int:
+    return sum(len(s.steps) if type(s) is _Packed else 1 for s in segments)
+
+
+Series = dict[tuple[int, int], tuple[Sequence[int], Sequence[float]]]
+
+
+def _extend(series: Series, key: tuple[int, int], steps: Sequence[int],
+            values: Sequence[float]) -> None:
+    """Add points to one series of the batch: the first columns of a series are kept
+    as they are, copied only when a later segment adds to them."""
+    have = series.get(key)
+    if have is None:
+        series[key] = (steps, values)
+        return
+    if type(have[0]) is not list:
+        have = series[key] = (list(have[0]), list(have[1]))
+    cast(list, have[0]).extend(steps)
+    cast(list, have[1]).extend(values)
+
+
 class RunFields(NamedTuple):
     """An update of run columns."""
 
@@ -131,20 +174,22 @@ class Stop(NamedTuple):
 Item = QueuedRow | RunFields | SummaryChange | ConsoleLine | SystemSample | File | Barrier | Stop
 
 
-def _new_keys(rows: list[Row], keys: dict[str, int]) -> set[str]:
+def _new_keys(rows: list[Row | _Packed], keys: dict[str, int]) -> set[str]:
     """The metric keys of `rows` not interned yet (a C-level subset test per row: once
     a run's keys are known, no Python loop over its values)."""
     known = keys.keys()
     new: set[str] = set()
     for row in rows:
-        if not known >= row.values.keys():
-            new.update(row.values.keys() - known)
+        row_keys = row.values.keys() if isinstance(row, Row) else set(row.keys)
+        if not known >= row_keys:
+            new.update(row_keys - known)
     return new
 
 
-def _points(item: Item) -> int:
+def _points(item: Item | PackedRow) -> int:
     """What an item counts toward a batch: a row its values, anything else one."""
-    return len(cast(QueuedRow, item)[3]) if type(item) is tuple else 1
+    kind = type(item)
+    return len(cast(QueuedRow, item)[3]) if kind is tuple or kind is PackedRow else 1
 
 
 class _Batch:
@@ -153,7 +198,7 @@ class _Batch:
     __slots__ = ("console", "fields", "files", "rows", "stop", "system")
 
     def __init__(self) -> None:
-        self.rows: list[Row] = []
+        self.rows: list[Row | _Packed] = []  # in the order they were logged
         self.console: list[tuple[str, float, str]] = []  # stream, at, line
         self.system: list[tuple[float, dict[str, float]]] = []  # at, sample
         self.files: list[tuple[str, str, bytes, str]] = []  # path, kind, content, saved at
@@ -218,7 +263,8 @@ class Writer:
                 items, tail, spilled = ring.read(BATCH_POINTS, _points)
                 if items:
                     self._write_and_ack(items, tail, spilled)
-                    self._nap(COMMIT_EVERY_S)
+                    if not self.stopped and sum(map(_points, items)) < BATCH_POINTS:
+                        self._nap(COMMIT_EVERY_S)  # caught up: let more gather
                     continue
                 if not producer_alive():
                     # Read once more: the producer may have written just before it died.
@@ -249,7 +295,7 @@ class Writer:
                 return
             time.sleep(min(left, POLL_S))
 
-    def _write_and_ack(self, items: list[Item], tail: int, spilled: list[Path]) -> None:
+    def _write_and_ack(self, items: list[Item | PackedRow], tail: int, spilled: list[Path]) -> None:
         try:
             self.stopped = self._write(items)
         except Exception as exc:  # the writer must outlive any one bad batch
@@ -276,7 +322,7 @@ class Writer:
              f"everything written so far is saved in {target} and logging continues there "
              f"(merge it into a store with: runstore sync {target.parent})")
 
-    def _write(self, items: list[Item]) -> bool:
+    def _write(self, items: list[Item | PackedRow]) -> bool:
         self._rescue_if_moved()
         batch = self._partition(items)
         self._drop_unstorable_keys(batch)
@@ -286,11 +332,21 @@ class Writer:
             self._salvage(batch)
         return batch.stop
 
-    def _partition(self, items: list[Item]) -> _Batch:
+    def _partition(self, items: list[Item | PackedRow]) -> _Batch:
         """Sort items by kind, replaying rows and summary changes on the summary."""
         batch = _Batch()
         summary = self._summary
+        packed: list[PackedRow] = []  # consecutive packed rows of one layout
         for item in items:
+            if type(item) is PackedRow:
+                if packed and item.keys is not packed[0].keys:
+                    self._add_packed(batch, packed)
+                    packed = []
+                packed.append(item)
+                continue
+            if packed:
+                self._add_packed(batch, packed)
+                packed = []
             if type(item) is tuple:  # a QueuedRow
                 row = _as_row(Row, item)
                 batch.rows.append(row)
@@ -314,10 +370,18 @@ class Writer:
                 case Unreadable(error):
                     warn(f"a record handed to the writer could not be read ({error}); "
                          "it is skipped")
+        if packed:
+            self._add_packed(batch, packed)
         batch.files += [(v.path, "media", v.blob, utc_now()) for row in batch.rows
-                        if not row.plain  # a plain row holds only numbers
+                        if type(row) is Row and not row.plain  # plain: only numbers
                         for v in row.values.values() if type(v) is MediaText]
         return batch
+
+    def _add_packed(self, batch: _Batch, rows: list[PackedRow]) -> None:
+        steps, timestamps, runtimes, _, values = zip(*rows, strict=True)
+        keys = rows[0].keys
+        batch.rows.append(_Packed(keys, steps, timestamps, runtimes, values))
+        self._summary.add_rows(keys, values)
 
     def _drop_unstorable_keys(self, batch: _Batch) -> None:
         # log()'s fast path leaves key checks to the first time a key is seen.
@@ -329,7 +393,8 @@ class Writer:
                  "(lone surrogates); their values are skipped")
             self._bad_keys |= unstorable
         batch.rows = [row._replace(values={k: v for k, v in row.values.items()
-                                           if k not in unstorable}) for row in batch.rows]
+                                           if k not in unstorable})
+                      for segment in batch.rows for row in _rows_of(segment)]
 
     def _commit(self, batch: _Batch, with_summary: bool = True) -> None:
         """Write a batch in one transaction, with the heartbeat and, if it changed,
@@ -354,14 +419,7 @@ class Writer:
                     new = _new_keys(batch.rows, keys)
                     if new:
                         _store.intern_keys(conn, sorted(new), keys)
-                    steps, points = [], []
-                    for step, ts, runtime, values, _ in batch.rows:
-                        steps.append((run_key, step, ts, runtime))
-                        points += [(run_key, keys[k], step, v, None)
-                                   if (type(v) is float and v == v) or type(v) is int
-                                   else _point(run_key, keys[k], step, v)
-                                   for k, v in values.items()]
-                    _store.insert_points(conn, steps, points)
+                    _store.insert_points(conn, *self._points(batch.rows))
                 _store.update_run(conn, run_key, fields)
         except BaseException:
             for key in list(keys)[interned:]:  # their metric_keys rows were rolled back
@@ -371,6 +429,49 @@ class Writer:
             self._summary_saved = version
         self._last_beat = time.monotonic()
 
+    def _points(self, rows: list[Row | _Packed]) -> tuple[list, Iterable[tuple], Series]:
+        """The step rows, the points and the series to fold of a batch's rows. A packed
+        segment is written column by column: its points are made by C-level zips as
+        SQLite binds them, in the order of the history's primary key (run_key, key_id,
+        step)."""
+        run_key, keys = self._run_key, self._keys
+        steps: list[tuple] = []
+        points: list[Iterable[tuple]] = []
+        series: Series = {}
+        for row in rows:
+            if type(row) is _Packed:
+                steps += zip(repeat(run_key), row.steps, row.timestamps, row.runtimes)
+                for key, column in zip(row.keys, zip(*row.values, strict=True), strict=True):
+                    key_id = keys[key]
+                    total = sum(column)
+                    if total == total:  # no NaN, which SQLite would store as NULL
+                        points.append(zip(repeat(run_key), repeat(key_id), row.steps, column,
+                                          repeat(None)))
+                        _extend(series, (run_key, key_id), row.steps, column)
+                        continue
+                    kept, some = [], cast(list[tuple], [])
+                    for step, value in zip(row.steps, column, strict=True):
+                        if value == value:
+                            some.append((run_key, key_id, step, value, None))
+                            kept.append((step, value))
+                        else:
+                            some.append((run_key, key_id, step, None, "NaN"))
+                    points.append(some)
+                    if kept:
+                        _extend(series, (run_key, key_id), *zip(*kept, strict=True))
+                continue
+            step, ts, runtime, values, _ = cast(Row, row)
+            steps.append((run_key, step, ts, runtime))
+            row_points = [(run_key, keys[k], step, v, None)
+                          if (type(v) is float and v == v) or type(v) is int
+                          else _point(run_key, keys[k], step, v)
+                          for k, v in values.items()]
+            points.append(row_points)
+            for point in row_points:
+                if point[3] is not None:
+                    _extend(series, (run_key, point[1]), (step,), (point[3],))
+        return steps, chain.from_iterable(points), series
+
     def _salvage(self, batch: _Batch) -> None:
         """After a failed batch: if even a heartbeat cannot be written, the store is
         the problem (full, read-only, I/O) and the batch is lost, said once per kind of
@@ -378,15 +479,16 @@ class Writer:
         try:
             self._commit(_Batch(), with_summary=False)
         except Exception as exc:
-            self._lost_steps += len(batch.rows)
+            lost = _step_count(batch.rows)
+            self._lost_steps += lost
             if str(exc) not in self._failures:
                 self._failures.add(str(exc))
-                lost = len(batch.rows)
                 warn(f"could not write to the store ({exc}); {lost} step{'s' * (lost != 1)} "
                      "lost, later ones may be too; what was written before is kept")
             return
-        for row in batch.rows:
-            self._salvage_row(row)
+        for segment in batch.rows:
+            for row in _rows_of(segment):
+                self._salvage_row(row)
         for kind in ("console", "system", "files"):
             for item in getattr(batch, kind):
                 piece = _Batch()

@@ -161,7 +161,7 @@ def test_reading_a_new_layout_reads_only_what_is_new_in_the_side_file(tmp_path):
         items, tail, _ = consumer.read(1 << 30, lambda _: 1)
         took += time.perf_counter() - start
         consumer.commit(tail)
-        assert [item[3][f"new{i}"] for item in items] == [0.5]
+        assert [item.values[item.keys.index(f"new{i}")] for item in items] == [0.5]
     producer.close()
     consumer.close()
     assert took < 10

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import bisect
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 BLOCK = 1024
 _MAX_FLOAT = 1.7976931348623157e308
@@ -63,7 +64,7 @@ def _store_blocks(conn: sqlite3.Connection, run_key: int, key_id: int,
     )
 
 
-def _series_blocks(steps: list[int], values: list[float]) -> dict[int, list]:
+def _series_blocks(steps: Sequence[int], values: Sequence[float]) -> dict[int, list]:
     """Block stats of one series whose steps ascend, with C-level min/max per block."""
     out: dict[int, list] = {}
     start = 0
@@ -79,10 +80,11 @@ def _series_blocks(steps: list[int], values: list[float]) -> dict[int, list]:
     return out
 
 
-def fold_points(conn: sqlite3.Connection, points: Iterable[tuple]) -> None:
-    """Fold newly written points (run_key, key_id, step, value, value_json) into their
-    blocks. The points are at hand, so their summaries are computed here, not re-read;
-    each series' points must come in ascending step order (the writer's do)."""
+Series = dict[tuple[int, int], tuple[Sequence[int], Sequence[float]]]
+
+
+def series_of(points: Iterable[tuple]) -> Series:
+    """Points (run_key, key_id, step, value, value_json) as fold_series takes them."""
     series: dict[tuple[int, int], tuple[list, list]] = {}
     for run_key, key_id, step, value, _ in points:
         if value is not None:
@@ -91,8 +93,18 @@ def fold_points(conn: sqlite3.Connection, points: Iterable[tuple]) -> None:
                 columns = series[(run_key, key_id)] = ([], [])
             columns[0].append(step)
             columns[1].append(value)
+    return cast(Series, series)
+
+
+def fold_series(conn: sqlite3.Connection, series: Series) -> None:
+    """Fold newly written points into their blocks, given per series (run_key, key_id)
+    as (steps, values) without the points whose value is NULL. The points are at hand,
+    so their summaries are computed here, not re-read; each series' steps must ascend
+    (the writer's do)."""
     by_series: dict[tuple[int, int], dict[int, list]] = {}
     for key, (steps, values) in series.items():
+        if not values:
+            continue
         if not (_MIN_FLOAT <= min(values) and max(values) <= _MAX_FLOAT):  # rare: ±inf
             finite = [(s, v) for s, v in zip(steps, values, strict=True)
                       if _MIN_FLOAT <= v <= _MAX_FLOAT]

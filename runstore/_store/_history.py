@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from ._blocks import fold_points
+from ._blocks import Series, fold_series, series_of
 
 
 def intern_keys(conn: sqlite3.Connection, keys: Iterable[str], cache: dict[str, int]) -> None:
@@ -24,20 +24,27 @@ def intern_keys(conn: sqlite3.Connection, keys: Iterable[str], cache: dict[str, 
 def insert_points(
     conn: sqlite3.Connection,
     steps: list[tuple[int, int, float, float]],
-    points: list[tuple[int, int, int, float | None, str | None]],
+    points: Iterable[tuple[int, int, int, float | None, str | None]],
+    series: Series | None = None,
 ) -> None:
     """Insert step rows (run_key, step, timestamp, runtime) and points
     (run_key, key_id, step, value, value_json), and fold the points into the
-    per-block summaries. A step written again replaces the earlier value."""
+    per-block summaries. A step written again replaces the earlier value.
+
+    With `series` (the points as fold_series takes them), `points` may be an iterator:
+    a point made only as SQLite binds it is freed (and its memory reused) at once."""
     if steps:
         conn.executemany(
             "INSERT OR REPLACE INTO steps (run_key, step, timestamp, runtime) VALUES (?, ?, ?, ?)",
             steps,
         )
-    if points:
-        conn.executemany(
-            "INSERT OR REPLACE INTO history (run_key, key_id, step, value, value_json)"
-            " VALUES (?, ?, ?, ?, ?)",
-            points,
-        )
-        fold_points(conn, points)
+    if series is None:
+        points = list(points)
+        series = series_of(points)
+    conn.executemany(
+        "INSERT OR REPLACE INTO history (run_key, key_id, step, value, value_json)"
+        " VALUES (?, ?, ?, ?, ?)",
+        points,
+    )
+    if series:
+        fold_series(conn, series)
