@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, repeat
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from . import _store
 from ._offline import new_offline_store
@@ -113,21 +113,18 @@ def _step_count(segments: list[Row | _Packed]) -> int:
     return sum(len(s.steps) if type(s) is _Packed else 1 for s in segments)
 
 
-Series = dict[tuple[int, int], tuple[Sequence[int], Sequence[float]]]
+Series = dict[tuple[int, int], tuple[list[int], list[float]]]
 
 
 def _extend(series: Series, key: tuple[int, int], steps: Sequence[int],
             values: Sequence[float]) -> None:
-    """Add points to one series of the batch: the first columns of a series are kept
-    as they are, copied only when a later segment adds to them."""
+    """Add points to one series of the batch (what fold_series takes)."""
     have = series.get(key)
     if have is None:
-        series[key] = (steps, values)
-        return
-    if type(have[0]) is not list:
-        have = series[key] = (list(have[0]), list(have[1]))
-    cast(list, have[0]).extend(steps)
-    cast(list, have[1]).extend(values)
+        series[key] = (list(steps), list(values))
+    else:
+        have[0].extend(steps)
+        have[1].extend(values)
 
 
 class RunFields(NamedTuple):
@@ -186,10 +183,11 @@ def _new_keys(rows: list[Row | _Packed], keys: dict[str, int]) -> set[str]:
     return new
 
 
-def _points(item: Item | PackedRow) -> int:
+def _points(item: Any) -> int:
     """What an item counts toward a batch: a row its values, anything else one."""
-    kind = type(item)
-    return len(cast(QueuedRow, item)[3]) if kind is tuple or kind is PackedRow else 1
+    if type(item) is PackedRow or type(item) is tuple:
+        return len(item[3])
+    return 1
 
 
 class _Batch:
@@ -439,7 +437,7 @@ class Writer:
         points: list[Iterable[tuple]] = []
         series: Series = {}
         for row in rows:
-            if type(row) is _Packed:
+            if isinstance(row, _Packed):
                 steps += zip(repeat(run_key), row.steps, row.timestamps, row.runtimes)
                 for key, column in zip(row.keys, zip(*row.values, strict=True), strict=True):
                     key_id = keys[key]
@@ -449,7 +447,8 @@ class Writer:
                                           repeat(None)))
                         _extend(series, (run_key, key_id), row.steps, column)
                         continue
-                    kept, some = [], cast(list[tuple], [])
+                    kept: list[tuple[int, float]] = []
+                    some: list[tuple] = []
                     for step, value in zip(row.steps, column, strict=True):
                         if value == value:
                             some.append((run_key, key_id, step, value, None))
@@ -460,7 +459,7 @@ class Writer:
                     if kept:
                         _extend(series, (run_key, key_id), *zip(*kept, strict=True))
                 continue
-            step, ts, runtime, values, _ = cast(Row, row)
+            step, ts, runtime, values, _ = row
             steps.append((run_key, step, ts, runtime))
             row_points = [(run_key, keys[k], step, v, None)
                           if (type(v) is float and v == v) or type(v) is int

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import bisect
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import cast
+from collections.abc import Iterable, Mapping, Sequence
 
 BLOCK = 1024
 _MAX_FLOAT = 1.7976931348623157e308
@@ -80,7 +79,7 @@ def _series_blocks(steps: Sequence[int], values: Sequence[float]) -> dict[int, l
     return out
 
 
-Series = dict[tuple[int, int], tuple[Sequence[int], Sequence[float]]]
+Series = Mapping[tuple[int, int], tuple[Sequence[int], Sequence[float]]]
 
 
 def series_of(points: Iterable[tuple]) -> Series:
@@ -93,7 +92,7 @@ def series_of(points: Iterable[tuple]) -> Series:
                 columns = series[(run_key, key_id)] = ([], [])
             columns[0].append(step)
             columns[1].append(value)
-    return cast(Series, series)
+    return series
 
 
 def fold_series(conn: sqlite3.Connection, series: Series) -> None:
