@@ -33,11 +33,12 @@ from ._values import JsonText, MediaText, storable_text, utc_now, warn
 
 BATCH_POINTS = 20_000
 HEARTBEAT_S = 5.0
-# The writer commits at most every COMMIT_EVERY_S (a trickle of log() calls gathers into
-# one transaction instead of one each, which would cost the training process more than
-# the logging) and looks at an empty ring every IDLE_S; either wait ends at once when a
-# flush or finish waits or the ring fills (it looks every POLL_S). What waits is safe
-# in the ring meanwhile.
+# Once it has caught up (a batch short of BATCH_POINTS), the writer waits COMMIT_EVERY_S
+# before its next commit (a trickle of log() calls gathers into one transaction instead
+# of one each, which would cost the training process more than the logging); a backlog
+# is written batch after batch. It looks at an empty ring every IDLE_S; either wait ends
+# at once when a flush or finish waits or the ring fills (it looks every POLL_S). What
+# waits is safe in the ring meanwhile.
 COMMIT_EVERY_S, IDLE_S, POLL_S = 0.01, 0.02, 0.001
 
 
@@ -417,7 +418,7 @@ class Writer:
                     new = _new_keys(batch.rows, keys)
                     if new:
                         _store.intern_keys(conn, sorted(new), keys)
-                    _store.insert_points(conn, *self._points(batch.rows))
+                    _store.insert_points(conn, *self._history(batch.rows))
                 _store.update_run(conn, run_key, fields)
         except BaseException:
             for key in list(keys)[interned:]:  # their metric_keys rows were rolled back
@@ -427,7 +428,7 @@ class Writer:
             self._summary_saved = version
         self._last_beat = time.monotonic()
 
-    def _points(self, rows: list[Row | _Packed]) -> tuple[list, Iterable[tuple], Series]:
+    def _history(self, rows: list[Row | _Packed]) -> tuple[list, Iterable[tuple], Series]:
         """The step rows, the points and the series to fold of a batch's rows. A packed
         segment is written column by column: its points are made by C-level zips as
         SQLite binds them, in the order of the history's primary key (run_key, key_id,
