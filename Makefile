@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint bench peers-venv clean
 
-$(STAMP): pyproject.toml
+# The install compiles runstore/_fastlog.c (hatch_build.py): a change to either rebuilds.
+$(STAMP): pyproject.toml hatch_build.py runstore/_fastlog.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -19,7 +20,7 @@ install: $(STAMP)
 # `make test` later adds the test extras to the same .venv.
 DEMO_STAMP := $(VENV)/.installed-demo
 
-$(DEMO_STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml hatch_build.py runstore/_fastlog.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e . 'numpy>=1.24'
 	touch $(DEMO_STAMP)
@@ -36,7 +37,7 @@ demo: $(DEMO_STAMP)
 # ruff, and the tests of the declared seams between the library and the plugin
 # (tests/test_package.py -k seam: which modules each side may import from the other).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runstore datasette_plugins tests benchmarks examples
+	$(VENV)/bin/ruff check runstore datasette_plugins tests benchmarks examples hatch_build.py
 	$(VENV)/bin/mypy runstore datasette_plugins
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_package.py -k seam
 
@@ -46,7 +47,19 @@ PYTEST_WORKERS := -n auto --maxprocesses 2
 
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_WORKERS)
+	$(MAKE) --no-print-directory test-pure-python
 	$(MAKE) --no-print-directory test-datasette-1
+
+# log()'s common call runs in C (runstore/_fastlog.c) when the install compiled it; the
+# tests of logging and the hand-off run again on the Python path that machines without
+# a compiler use.
+PURE_PYTHON_TESTS := tests/test_log.py tests/test_fastlog.py tests/test_handoff.py \
+	tests/test_packed_attack.py tests/test_crash_loss.py tests/test_summary_config.py \
+	tests/test_values.py tests/test_concurrency.py
+
+.PHONY: test-pure-python
+test-pure-python: $(STAMP)
+	RUNSTORE_PURE_PYTHON=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_WORKERS) $(PURE_PYTHON_TESTS)
 
 # The UI tests (those marked `ui`: they build a Datasette or start `runstore ui`) again on
 # Datasette's 1.0 alpha line (.venv has the stable line), in a virtualenv of their own; the
@@ -57,7 +70,7 @@ DS1_VENV := .venv-datasette1
 DS1_PY := $(DS1_VENV)/bin/python
 DS1_STAMP := $(DS1_VENV)/.installed-$(DATASETTE1)
 
-$(DS1_STAMP): pyproject.toml
+$(DS1_STAMP): pyproject.toml hatch_build.py runstore/_fastlog.c
 	$(PYTHON) -m venv $(DS1_VENV)
 	$(DS1_PY) -m pip install --quiet --upgrade pip
 	$(DS1_PY) -m pip install --quiet -e '.[test]' 'datasette==$(DATASETTE1)'

@@ -36,8 +36,11 @@ from typing import Any, cast
 from ._errors import CommError
 from ._ring import (
     DEFAULT_CAPACITY,
+    HEAD,
+    HEADER,
     MIN_CAPACITY,
     PACKED,
+    PACKED_HEAD,
     Ring,
     notices_path,
     pause,
@@ -114,6 +117,8 @@ class Handoff:
             "t0": t0, "runtime_offset": runtime_offset, "parent": os.getpid(),
             "host": socket.gethostname()}
         self._ring = _new_ring(path, capacity or DEFAULT_CAPACITY, self._args)
+        self.cursor = self._ring.cursor  # kept when _ring is swapped for a _Dropping
+        self._ring_file = self._ring.file
         self._lock = threading.Lock()
         self._seq = 0
         self._notices_seen = 0
@@ -121,7 +126,6 @@ class Handoff:
         self._closed = False
         self._stopped = False  # the Stop record is in the ring: nothing may follow it
         self._said_late = False
-        self._puts = 0
         self._revivals = 0
         self._process: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
@@ -215,6 +219,27 @@ class Handoff:
                 return
         self.put((step, timestamp, runtime, row, True))
 
+    def bind_cursor(self, log: Callable[..., None], run_lock: Any, t0: float, offset: float,
+                    pending: dict, summary: Any) -> Callable[..., None] | None:
+        """The run's log() with its common call compiled (see _fast), which calls `log`
+        (Run.log, bound) for every other; None where there is none: a runstore built
+        without it, or a hand-off already stopped."""
+        bind = getattr(self.cursor, "bind", None)
+        ring = self._ring
+        if bind is None or self._stopped or self._closed or type(ring) is not Ring:
+            return None
+        try:
+            bind(handoff=self, map=ring._map, capacity=ring.capacity, largest=ring._largest,
+                 header=HEADER, head_field=HEAD, packed=PACKED,
+                 packed_head=PACKED_HEAD.size, notice_every=NOTICE_EVERY,
+                 layouts=self._layouts, run_lock=run_lock, ring_lock=self._lock, t0=t0,
+                 offset=offset, pending=pending, fallback=log,
+                 **summary.parts_for_cursor(self.cursor.fold))
+        except (TypeError, ValueError) as exc:  # an extension built for another runstore
+            warn(f"log() runs in Python alone: its compiled part does not fit ({exc})")
+            return None
+        return cast(Callable[..., None], self.cursor.log)
+
     def _add_layout(self, keys: tuple[str, ...]) -> tuple[int, Callable[..., bytes]] | None:
         with self._lock:  # close() ends the side file after Stop, never during this
             if self._closed or self._stopped:
@@ -235,10 +260,12 @@ class Handoff:
                 if self._stopped:
                     self._late(item)
                     return
-                self._stopped = type(item) is Stop
+                if type(item) is Stop:
+                    self._stopped = True
+                    self.cursor.open = False
                 self._ring.put(data, self._wait)
-                self._puts += 1
-                if not self._puts & NOTICE_EVERY:
+                self.cursor.puts += 1
+                if not self.cursor.puts & NOTICE_EVERY:
                     self._forward_notices()
         except WriterGone:
             self._given_up()
@@ -322,6 +349,7 @@ class Handoff:
         self._forward_notices()
         self._ring.close()
         remove(self._ring_path)
+        self._ring_file.unlink(missing_ok=True)  # in memory, if its link is gone
         _live.discard(self)
 
     # -- what the writer process said ----------------------------------------------------
@@ -361,6 +389,7 @@ class Handoff:
         """Every record from now on is dropped (with `message` said once): the ring is
         swapped for one that keeps nothing, so even a put_* bound before (the console
         capture's) cannot reach the shared map."""
+        self.cursor.unbind()  # lets go of the map, which the ring's owner may close
         self._ring = cast(Ring, _Dropping(message))
         self._closed = True
 

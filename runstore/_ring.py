@@ -38,6 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ._fast import new_cursor
+
 # 03: payloads may be packed rows, which a runstore that knows only 02 (pickles alone)
 # cannot read: its recover() would drain such a ring into nothing and remove it, so it
 # must refuse it. A 02 ring (of a runstore before packed rows) is read here as well.
@@ -51,7 +53,7 @@ _U64 = struct.Struct("<Q")
 _REC = struct.Struct("<II")
 _pack_u64, _pack_record, _crc32 = _U64.pack_into, _REC.pack_into, zlib.crc32
 PACKED = 0x50  # the first byte of a packed row's payload (a pickle's is 0x80)
-_PACKED_HEAD = struct.Struct("<BxxxIqdd")  # PACKED, layout, step, timestamp, runtime
+PACKED_HEAD = struct.Struct("<BxxxIqdd")  # PACKED, layout, step, timestamp, runtime
 # A run that logs ever new sets of keys stops packing (and pickles) past this many.
 MAX_LAYOUTS = 4096
 # Header fields (byte offsets), then the run it serves (u32 length, JSON) at ARGS.
@@ -94,8 +96,11 @@ def notices_path(ring: str | Path) -> Path:
 
 
 def remove(ring: str | Path) -> None:
-    """Delete a ring with its notices and any side files left beside it."""
+    """Delete a ring (and its file in memory, if its name links there) with its notices
+    and any side files left beside it."""
     ring = Path(ring)
+    if ring.is_symlink():
+        Path(os.readlink(ring)).unlink(missing_ok=True)
     for path in (ring, notices_path(ring), *ring.parent.glob(ring.name + ".*")):
         path.unlink(missing_ok=True)
 
@@ -136,6 +141,61 @@ def _allocate(fd: int, size: int) -> None:
         os.write(fd, zeros[:size - offset])
 
 
+# Linux keeps a tmpfs at /dev/shm. A ring there is written without the page faults of a
+# file on disk: ext4 write-protects each page again after writing it back, and log()'s
+# next write to it faulted (30-45 µs, ~3 % of calls). Its name in the store's hand-off
+# folder is then a link to it. Elsewhere (macOS, a full or missing /dev/shm, or
+# RUNSTORE_RING_ON_DISK set) the ring is a file in the folder itself.
+MEMORY_DIR = Path("/dev/shm")
+# Populated: every page mapped at creation, none faulted in by log() later.
+_MAP_FLAGS = ({"flags": mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)}
+              if hasattr(mmap, "MAP_SHARED") else {})
+
+
+def _create(path: Path, size: int) -> tuple[mmap.mmap, Path]:
+    """A new ring file of `size` bytes at `path` (or in memory, linked from `path`),
+    mapped: (the map, the file)."""
+    if MEMORY_DIR.is_dir() and hasattr(os, "getuid") and not os.environ.get(
+            "RUNSTORE_RING_ON_DISK"):
+        target = MEMORY_DIR / f"{_memory_prefix()}{os.urandom(4).hex()}-{path.name}"
+        try:
+            mapped = _map_new(target, size)
+        except OSError:
+            pass  # no room, or no such folder after all: on disk
+        else:
+            try:
+                os.symlink(target, path)
+            except BaseException:
+                mapped.close()
+                target.unlink(missing_ok=True)
+                raise
+            return mapped, target
+    return _map_new(path, size), path
+
+
+def _memory_prefix() -> str:
+    return f"runstore-{os.getuid()}-"
+
+
+def memory_files() -> list[Path]:
+    """This user's ring files in memory (Linux): see _writer_process.sweep_memory."""
+    if not MEMORY_DIR.is_dir() or not hasattr(os, "getuid"):
+        return []
+    return sorted(MEMORY_DIR.glob(f"{_memory_prefix()}*.ring"))
+
+
+def _map_new(path: Path, size: int) -> mmap.mmap:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        _allocate(fd, size)
+        return mmap.mmap(fd, size, **_MAP_FLAGS)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+
+
 def _aligned(n: int) -> int:
     return (n + 7) & ~7
 
@@ -152,21 +212,14 @@ class Ring:
         self.path = Path(path)
         self._map: mmap.mmap
         self._owns_map = share is None
+        self.file = self.path  # where its bytes are (a link's target when it is one)
         if share is not None:
             # A consumer in the producer's own process maps nothing new: it works on
             # even if the file was deleted under the run (the map keeps its pages).
             self._map = share._map
         elif create:
             capacity = max(MIN_CAPACITY, _aligned(capacity))
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                _allocate(fd, HEADER + capacity)
-                self._map = mmap.mmap(fd, HEADER + capacity)
-            except BaseException:
-                self.path.unlink(missing_ok=True)
-                raise
-            finally:
-                os.close(fd)
+            self._map, self.file = _create(self.path, HEADER + capacity)
             self._map[:8] = MAGIC
             self._set(CAPACITY, capacity)
             self._set(PRODUCER, os.getpid())
@@ -183,8 +236,11 @@ class Ring:
                 raise ValueError(f"{self.path} is not a runstore ring")
         self.capacity = self._get(CAPACITY)
         self._largest = self.capacity // 4  # a bigger record goes to a side file
-        self.head = self._get(HEAD)  # the producer's copy of its own field
-        self._tail_seen = self._get(TAIL)
+        # The producer's copy of its own field, and of the tail as last read: in a
+        # Cursor that the compiled log() moves too (_fast).
+        self.cursor = new_cursor()
+        self.cursor.head = self._get(HEAD)
+        self.cursor.tail_seen = self._get(TAIL)
         self._spills = 0
         self._layouts = 0  # the producer's: how many it has numbered
         self._layouts_fd: int | None = None  # the producer's side file, kept open
@@ -198,6 +254,7 @@ class Ring:
         _U64.pack_into(self._map, field, value)
 
     def close(self) -> None:
+        self.cursor.unbind()  # the compiled cursor holds the map open
         if self._layouts_fd is not None:
             os.close(self._layouts_fd)
             self._layouts_fd = None
@@ -211,16 +268,17 @@ class Ring:
         attempt's number (0, 1, ...), and with -1 before writing a side file."""
         n = len(data)
         size = (n + 15) & ~7  # 8 bytes of length and CRC, the payload, padded to 8
-        head, capacity = self.head, self.capacity
+        cursor = self.cursor
+        head, capacity = cursor.head, self.capacity
         pos = head % capacity
         if (size > self._largest or pos + size > capacity
-                or head + size - self._tail_seen > capacity):
+                or head + size - cursor.tail_seen > capacity):
             self._put_slowly(data, wait)
             return
         m, start = self._map, HEADER + pos
         m[start + 8:start + 8 + n] = data
         _pack_record(m, start, n, _crc32(data))
-        self.head = head = head + size
+        cursor.head = head = head + size
         _pack_u64(m, HEAD, head)
 
     def _put_slowly(self, data: bytes, wait: Callable[[int], None]) -> None:
@@ -230,14 +288,15 @@ class Ring:
             data = self._spill(data)
         n = len(data)
         size = _aligned(8 + n)
-        head, capacity = self.head, self.capacity
+        cursor = self.cursor
+        head, capacity = cursor.head, self.capacity
         pos = head % capacity
         skip = capacity - pos if pos + size > capacity else 0
         attempt = 0
         while head + skip + size - self._get(TAIL) > capacity:
             wait(attempt)
             attempt += 1
-        self._tail_seen = self._get(TAIL)
+        cursor.tail_seen = self._get(TAIL)
         m = self._map
         if skip:
             _REC.pack_into(m, HEADER + pos, WRAP, 0)
@@ -246,8 +305,8 @@ class Ring:
         start = HEADER + pos
         m[start + 8:start + 8 + n] = data
         _REC.pack_into(m, start, n, zlib.crc32(data))
-        self.head = head + size
-        _U64.pack_into(m, HEAD, self.head)
+        cursor.head = head + size
+        _U64.pack_into(m, HEAD, cursor.head)
 
     def add_layout(self, keys: tuple[str, ...]) -> tuple[int, Callable[..., bytes]] | None:
         """Number a packed row's keys (in the side file, before any row uses them): the
@@ -273,13 +332,13 @@ class Ring:
         if os.fstat(fd).st_nlink == 0 or os.write(fd, entry) != len(entry):
             return None
         self._layouts = number + 1
-        return number, struct.Struct(f"{_PACKED_HEAD.format}{len(keys)}d").pack
+        return number, struct.Struct(f"{PACKED_HEAD.format}{len(keys)}d").pack
 
     def _decode(self, data: bytes) -> Any:
         """A record's payload as it was handed over; a packed row as a PackedRow."""
         if data[0] != PACKED:
             return pickle.loads(data)
-        _, number, step, timestamp, runtime = _PACKED_HEAD.unpack_from(data)
+        _, number, step, timestamp, runtime = PACKED_HEAD.unpack_from(data)
         if number >= len(self._unpackers):
             # Only added to: the file gone (the folder emptied under the run) must not
             # take away the layouts already read.
@@ -288,7 +347,7 @@ class Ring:
                                 for keys in layouts]
         keys, unpack = self._unpackers[number]  # an IndexError makes it Unreadable
         return _packed_row(PackedRow, (step, timestamp, runtime, keys,
-                                       unpack(data, _PACKED_HEAD.size)))
+                                       unpack(data, PACKED_HEAD.size)))
 
     def _spill(self, data: bytes) -> bytes:
         self._spills += 1
@@ -301,7 +360,7 @@ class Ring:
 
     def hurry(self) -> None:
         """Ask the consumer to commit what is in the ring now, not at its own pace."""
-        self._set(URGENT, self.head)
+        self._set(URGENT, self.cursor.head)
 
     def notices(self) -> int:
         return self._get(NOTICES)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import _lifecycle
 from ._config import Config
 from ._errors import UsageError
+from ._fast import new_cursor
 from ._handoff import Handoff
 from ._names import check_name, check_notes, check_tags
 from ._run_compat import RunLibraryMethods
@@ -67,7 +68,8 @@ class Run(RunLibraryMethods):
         self._offline = offline
         self._lock = threading.Lock()
         self._finished = False
-        self._step = starting_step
+        # One dict for the run's life (cleared, never replaced): the compiled log() looks
+        # at it to leave a pending row to the Python path.
         self._pending: dict[str, Any] = {}
         self._pending_ts: float | None = None
         self._t0 = time.time()
@@ -81,6 +83,17 @@ class Run(RunLibraryMethods):
         self.summary = Summary(on_change=self._summary_changed)
         if writer_factory is not None:
             self._writer = writer_factory(self._t0)
+        # The step lives in the hand-off's Cursor, which the compiled log() moves too.
+        self._cursor = self._writer.cursor if self._writer is not None else new_cursor()
+        self._step = starting_step
+        if self._writer is not None and not self._sync:
+            # run.log becomes the compiled log(): its common call (a row of floats) is one
+            # C call, no Python frame; it calls this class's log() for every other.
+            compiled = self._writer.bind_cursor(self.log, self._lock, self._t0,
+                                                self._runtime_offset, self._pending,
+                                                self.summary)
+            if compiled is not None:
+                self.__dict__["log"] = compiled
 
     # -- identity -------------------------------------------------------------------
 
@@ -138,7 +151,15 @@ class Run(RunLibraryMethods):
     @property
     def step(self) -> int:
         """The step the next log() without `step` writes to."""
-        return self._step
+        return self._cursor.step
+
+    @property
+    def _step(self) -> int:
+        return self._cursor.step
+
+    @_step.setter
+    def _step(self, value: int) -> None:
+        self._cursor.step = value
 
     @property
     def name(self) -> str:
@@ -289,7 +310,7 @@ class Run(RunLibraryMethods):
     def _commit(self) -> None:
         if self._pending:
             self._emit(self._step, self._pending_ts or time.time(), self._pending)
-        self._pending = {}
+        self._pending.clear()  # _emit copied it (the summary) or encoded it (the hand-off)
         self._pending_ts = None
         self._step += 1
 
@@ -345,6 +366,7 @@ class Run(RunLibraryMethods):
                 return
             if self._pending:
                 self._commit()
+            self._cursor.open = False
             self._finished = True
         code = 0 if exit_code is None else int(exit_code)
         for close in self._closers:

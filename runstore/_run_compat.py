@@ -32,6 +32,7 @@ _CODE_SKIP = {".git", "wandb", ".wandb", "runstore", "__pycache__", ".venv", "ve
 class RunLibraryMethods:
     """Mixed into runstore.Run; see the module docstring."""
 
+    _cursor: Any  # Run's (runstore._fast)
     _step_syncs: tuple[tuple[str, str], ...] = ()  # (glob, step metric), step_sync=True
     _step_values: dict[str, Any]
     _saved: dict[str, tuple[Path, str, str | None]]  # stored path -> (file, policy, sha)
@@ -64,6 +65,7 @@ class RunLibraryMethods:
             self._step_values = {}
         rules = [r for r in self._step_syncs if r[0] != name]
         self._step_syncs = (*rules, (name, step_metric))
+        self._cursor.open = False  # rows get step values: Run.log's Python path
 
     def _sync_steps(self, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """`row` with the step metrics it lacks filled in; and whether it changed."""

@@ -90,7 +90,8 @@ class Summary(DictView):
     """
 
     def __init__(self, on_change: Callable[[str, tuple], None] | None = None) -> None:
-        object.__setattr__(self, "_data", {})
+        object.__setattr__(self, "_values", {})  # read through _data
+        object.__setattr__(self, "_fold", None)
         object.__setattr__(self, "_rules", [])  # [(pattern, ops)], newest last
         object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
         object.__setattr__(self, "_aggs", {})
@@ -98,6 +99,20 @@ class Summary(DictView):
         # A box, not an attribute: a plain assignment would be __setattr__'s (a key), and
         # object.__setattr__ per logged row costs the training loop more than this.
         object.__setattr__(self, "_version", [0])
+
+    def parts_for_cursor(self, fold: Callable[[], None]) -> dict[str, Any]:
+        """What the compiled log() updates (runstore._fast): the values, and the version
+        box; the rules it only looks at (it leaves a run with rules to Run.log). It keeps
+        the newest values itself until `fold` puts them in, before any use of _data."""
+        object.__setattr__(self, "_fold", fold)
+        return {"summary_data": self._values, "summary_rules": self._rules,
+                "summary_version": self._version}
+
+    @property
+    def _data(self) -> dict[str, Any]:  # type: ignore[override]
+        if self._fold is not None:
+            self._fold()
+        return self._values
 
     @property
     def version(self) -> int:

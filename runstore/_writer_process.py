@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _store, _threads
-from ._ring import Ring, notices_path, remove
+from ._ring import Ring, memory_files, notices_path, remove
 from ._values import utc_now
 from ._writer import Writer
 
@@ -108,6 +108,8 @@ def recover(store_path: Path, wait_s: float = 30.0) -> int:
         try:
             ring = Ring(path)
         except (OSError, ValueError):
+            if path.is_symlink() and not path.exists():
+                path.unlink(missing_ok=True)  # its file in memory is gone (a reboot)
             continue
         try:
             args, producer, consumer = ring.args(), ring.producer_pid(), ring.consumer_pid()
@@ -123,7 +125,33 @@ def recover(store_path: Path, wait_s: float = 30.0) -> int:
         _serve(_writer({**args, "ring": str(path), "store": str(store_path)}), lambda: False)
         remove(path)
         drained += 1
+    sweep_memory()
     return drained
+
+
+def sweep_memory() -> int:
+    """Remove ring files in memory that nobody can reach any more: their run and writer
+    are gone and the store's link to them is gone too (the store was deleted). A ring
+    its store still links to holds records for that store's recover(). Returns the
+    files removed."""
+    removed = 0
+    for path in memory_files():
+        try:
+            ring = Ring(path)
+        except (OSError, ValueError):
+            continue
+        try:
+            args, producer, consumer = ring.args(), ring.producer_pid(), ring.consumer_pid()
+        finally:
+            ring.close()
+        if _alive(producer) or _alive(consumer):
+            continue
+        link = Path(args["ring"]) if args and "ring" in args else None
+        if link is not None and link.is_symlink() and Path(os.readlink(link)) == path:
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def main() -> None:

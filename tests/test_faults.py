@@ -65,7 +65,8 @@ def test_sigkill_loses_nothing_and_shows_crashed(tmp_path, store_dir):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
-def test_disk_full_warns_and_keeps_what_was_written(tmp_path):
+def test_disk_full_warns_and_keeps_what_was_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNSTORE_RING_ON_DISK", "1")  # the ring on the full disk too
     mount = tmp_path / "small"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
