@@ -41,6 +41,7 @@ from ._ring import (
     MIN_CAPACITY,
     PACKED,
     PACKED_HEAD,
+    Prepared,
     Ring,
     notices_path,
     pause,
@@ -107,7 +108,7 @@ class Handoff:
 
     def __init__(self, store_path: Path, run_key: int, run_id: str, t0: float,
                  runtime_offset: float, capacity: int | None = None,
-                 use_process: bool = True) -> None:
+                 use_process: bool = True, prepared: Prepared | None = None) -> None:
         folder = handoff_dir(store_path)
         folder.mkdir(exist_ok=True)
         path = folder / f"{os.getpid()}.{time.time_ns()}.ring"
@@ -116,7 +117,7 @@ class Handoff:
             "ring": str(path), "store": str(store_path), "run_key": run_key, "run_id": run_id,
             "t0": t0, "runtime_offset": runtime_offset, "parent": os.getpid(),
             "host": socket.gethostname()}
-        self._ring = _new_ring(path, capacity or DEFAULT_CAPACITY, self._args)
+        self._ring = _new_ring(path, capacity or DEFAULT_CAPACITY, self._args, prepared)
         self.cursor = self._ring.cursor  # kept when _ring is swapped for a _Dropping
         self._ring_file = self._ring.file
         self._lock = threading.Lock()
@@ -421,11 +422,12 @@ class _Dropping:
         pass
 
 
-def _new_ring(path: Path, capacity: int, args: dict[str, Any]) -> Ring:
+def _new_ring(path: Path, capacity: int, args: dict[str, Any],
+              prepared: Prepared | None) -> Ring:
     """The ring, as big as asked, or as big as the disk allows (at least MIN_CAPACITY)."""
     while True:
         try:
-            return Ring(path, create=True, capacity=capacity, args=args)
+            return Ring(path, create=True, capacity=capacity, args=args, prepared=prepared)
         except OSError as exc:
             if exc.errno != errno.ENOSPC or capacity <= MIN_CAPACITY:
                 raise CommError(f"cannot make the hand-off file {path}: {exc}") from exc

@@ -26,6 +26,7 @@ from . import (
     _lifecycle,
     _offline,
     _provenance,
+    _ring,
     _settings,
     _store,
     _system_stats,
@@ -170,16 +171,21 @@ def init(
             run.config.lock(trial.params, "sweep")
         return run
 
-    root = Path(s.root_dir or _settings.DEFAULT_DIR).expanduser().resolve()
-    facts = _provenance.process_facts(host=s.host, program=s.program)
-    now = utc_now()
-    opened = _open(root, s, modes, bool(force), identity, initial_config, facts, now,
-                   allow_change)
-    git_root = None if s.disable_git else repo_root
-    if s.save_code and not s.disable_code:
-        _save_code(opened, facts["program"], git_root, cwd, with_diff=not s.disable_git,
-                   now=now)
-    run = _make_run(opened, s, allow_change)
+    # The run's hand-off file is made meanwhile, by a thread (see _ring.Prepared).
+    prepared = _ring.Prepared(_ring.file_size(_ring_capacity(s)))
+    try:
+        root = Path(s.root_dir or _settings.DEFAULT_DIR).expanduser().resolve()
+        facts = _provenance.process_facts(host=s.host, program=s.program)
+        now = utc_now()
+        opened = _open(root, s, modes, bool(force), identity, initial_config, facts, now,
+                       allow_change)
+        git_root = None if s.disable_git else repo_root
+        if s.save_code and not s.disable_code:
+            _save_code(opened, facts["program"], git_root, cwd, with_diff=not s.disable_git,
+                       now=now)
+        run = _make_run(opened, s, allow_change, prepared)
+    finally:
+        prepared.discard()  # not taken: init() failed, or the ring is on disk
     if trial is not None:  # later config updates of these keys are ignored, as in wandb
         run.config.lock(trial.params, "sweep")
     _lifecycle.activate(run, make_global=main_run)
@@ -355,12 +361,19 @@ def _save_code(opened: _Opened, program: str | None, git_root: Path | None, cwd:
             _store.save_file(opened.conn, opened.row.run_key, file_path, kind, content, now)
 
 
-def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run:
+def _ring_capacity(s: _settings.Settings) -> int:
+    # log_queue_size counts values; the ring holds them as bytes (about 24 each).
+    if s.log_queue_size is None:
+        return _ring.DEFAULT_CAPACITY
+    return max(16, int(s.log_queue_size)) * 24
+
+
+def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool,
+              prepared: _ring.Prepared) -> Run:
     """The Run on the opened row: its writer, and the config, metric definitions and
     summary the row holds."""
     row, path = opened.row, opened.root / _store.STORE_FILENAME
-    # log_queue_size counts values; the ring holds them as bytes (about 24 each).
-    capacity = None if s.log_queue_size is None else max(16, int(s.log_queue_size)) * 24
+    capacity = _ring_capacity(s)
     opened.conn.close()  # the writer has its own connection
 
     def writer(t0: float) -> Handoff:
@@ -370,9 +383,9 @@ def _make_run(opened: _Opened, s: _settings.Settings, allow_change: bool) -> Run
             return PublishingHandoff(path, row.run_key, row.identity.id, t0,
                                      row.runtime_offset, Path(s.publish_dir).expanduser(),
                                      _publish_interval(s), capacity=capacity,
-                                     use_process=s.writer_process)
+                                     use_process=s.writer_process, prepared=prepared)
         return Handoff(path, row.run_key, row.identity.id, t0, row.runtime_offset,
-                       capacity=capacity, use_process=s.writer_process)
+                       capacity=capacity, use_process=s.writer_process, prepared=prepared)
 
     run = Run(
         identity=row.identity, settings=s, dir=str(opened.root), allow_val_change=allow_change,

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from . import _threads
 from ._fast import new_cursor
 
 # 03: payloads may be packed rows, which a runstore that knows only 02 (pickles alone)
@@ -152,24 +153,66 @@ _MAP_FLAGS = ({"flags": mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)}
               if hasattr(mmap, "MAP_SHARED") else {})
 
 
-def _create(path: Path, size: int) -> tuple[mmap.mmap, Path]:
+def _in_memory() -> bool:
+    return MEMORY_DIR.is_dir() and hasattr(os, "getuid") and not os.environ.get(
+        "RUNSTORE_RING_ON_DISK")
+
+
+def _memory_file(size: int) -> tuple[mmap.mmap, Path] | None:
+    """A new ring file of `size` bytes in memory, mapped; None where there is no room."""
+    target = MEMORY_DIR / f"{_memory_prefix()}{os.urandom(8).hex()}.ring"
+    try:
+        return _map_new(target, size), target
+    except OSError:
+        return None  # full, or no such folder after all: on disk
+
+
+class Prepared:
+    """A ring file in memory made by a thread while init() does its other work: giving a
+    tmpfs file its pages and mapping them costs ~10 ms for 8 MiB, which init() would
+    otherwise wait for. Ring(create=True, prepared=...) takes it; discard() removes one
+    nobody took."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._made: tuple[mmap.mmap, Path] | None = None
+        self._thread = (_threads.start(self._make, "runstore-ring") if _in_memory()
+                        else None)
+
+    def _make(self) -> None:
+        self._made = _memory_file(self.size)
+
+    def take(self, size: int) -> tuple[mmap.mmap, Path] | None:
+        """The file, if it was made for `size` bytes (then it is no longer discarded)."""
+        if self._thread is not None:
+            self._thread.join()
+        if size != self.size:
+            return None
+        made, self._made = self._made, None
+        return made
+
+    def discard(self) -> None:
+        made = self.take(self.size)
+        if made is not None:
+            made[0].close()
+            made[1].unlink(missing_ok=True)
+
+
+def _create(path: Path, size: int,
+            prepared: Prepared | None = None) -> tuple[mmap.mmap, Path]:
     """A new ring file of `size` bytes at `path` (or in memory, linked from `path`),
     mapped: (the map, the file)."""
-    if MEMORY_DIR.is_dir() and hasattr(os, "getuid") and not os.environ.get(
-            "RUNSTORE_RING_ON_DISK"):
-        target = MEMORY_DIR / f"{_memory_prefix()}{os.urandom(4).hex()}-{path.name}"
-        try:
-            mapped = _map_new(target, size)
-        except OSError:
-            pass  # no room, or no such folder after all: on disk
-        else:
+    if _in_memory():
+        made = prepared.take(size) if prepared is not None else None
+        made = made or _memory_file(size)
+        if made is not None:
             try:
-                os.symlink(target, path)
+                os.symlink(made[1], path)
             except BaseException:
-                mapped.close()
-                target.unlink(missing_ok=True)
+                made[0].close()
+                made[1].unlink(missing_ok=True)
                 raise
-            return mapped, target
+            return made
     return _map_new(path, size), path
 
 
@@ -200,6 +243,11 @@ def _aligned(n: int) -> int:
     return (n + 7) & ~7
 
 
+def file_size(capacity: int) -> int:
+    """The bytes of the file of a ring asked to hold `capacity` bytes of records."""
+    return HEADER + max(MIN_CAPACITY, _aligned(capacity))
+
+
 class RingFull(Exception):
     """The consumer is gone and the ring has no room: the record cannot be kept."""
 
@@ -208,7 +256,8 @@ class Ring:
     """One ring file, mapped. Both sides use this class; each moves only its own fields."""
 
     def __init__(self, path: Path, create: bool = False, capacity: int = DEFAULT_CAPACITY,
-                 args: dict[str, Any] | None = None, share: Ring | None = None) -> None:
+                 args: dict[str, Any] | None = None, share: Ring | None = None,
+                 prepared: Prepared | None = None) -> None:
         self.path = Path(path)
         self._map: mmap.mmap
         self._owns_map = share is None
@@ -218,8 +267,9 @@ class Ring:
             # even if the file was deleted under the run (the map keeps its pages).
             self._map = share._map
         elif create:
-            capacity = max(MIN_CAPACITY, _aligned(capacity))
-            self._map, self.file = _create(self.path, HEADER + capacity)
+            size = file_size(capacity)
+            capacity = size - HEADER
+            self._map, self.file = _create(self.path, size, prepared)
             self._map[:8] = MAGIC
             self._set(CAPACITY, capacity)
             self._set(PRODUCER, os.getpid())

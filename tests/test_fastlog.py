@@ -323,3 +323,18 @@ def test_memory_rings_nobody_can_reach_are_swept(tmp_path, store_dir):
     assert Path(os.readlink(live)).exists()
     run.finish()
     assert wait_drained(store_dir)
+
+
+def test_init_makes_the_memory_ring_meanwhile_and_leaves_none_when_it_fails(
+        tmp_path, store_dir, monkeypatch):
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    monkeypatch.setattr(_ring, "MEMORY_DIR", memory)
+    run = _init(store_dir)
+    (link,) = handoff_dir(store_dir / "runstore.db").glob("*.ring")
+    assert [Path(os.readlink(link))] == list(memory.iterdir())
+    run.finish()
+    assert list(memory.iterdir()) == []
+    with pytest.raises(runstore.Error):  # fails in _open, after the file was being made
+        runstore.init(project="p", dir=store_dir, id="nope", resume="must")
+    assert list(memory.iterdir()) == []
