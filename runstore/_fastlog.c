@@ -432,6 +432,13 @@ cursor_log(Cursor *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     int common = nargs >= 1 && nargs + nkw <= 3;
     for (Py_ssize_t i = 1; common && i < nargs + nkw; i++)
         common = args[i] == Py_None;
+    /* Keywords only step= and commit=, each not given by position as well: any other
+     * (a typo, data=) is Run.log's TypeError, not a row logged. */
+    for (Py_ssize_t i = 0; common && i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        common = (nargs < 2 && PyUnicode_CompareWithASCIIString(name, "step") == 0)
+                 || (nargs < 3 && PyUnicode_CompareWithASCIIString(name, "commit") == 0);
+    }
     if (common && self->open) {
         PyObject *done = cursor_put(self, args[0]);
         if (done == NULL)
