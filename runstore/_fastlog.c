@@ -301,6 +301,13 @@ find_layout(Cursor *self, PyObject *row, Py_ssize_t n)
         PyErr_Clear();
         return 0;
     }
+    /* A new tuple may start a garbage collection, which runs Python code (finalizers,
+     * gc.callbacks) and may let other threads run: the row may have changed size, or
+     * the cursor been closed (finish(), which unbinds it) meanwhile. */
+    if (!self->open || PyDict_GET_SIZE(row) != n) {
+        Py_DECREF(keys);
+        return 0;
+    }
     pos = 0;
     i = 0;
     while (PyDict_Next(row, &pos, &key, &value)) {
@@ -346,20 +353,24 @@ cursor_put(Cursor *self, PyObject *row)
     if (!self->open || !PyDict_CheckExact(row))
         Py_RETURN_FALSE;
     Py_ssize_t n = PyDict_GET_SIZE(row);
+    if (n == 0 || n > MAX_KEYS)
+        Py_RETURN_FALSE;
+    /* Keys of a known layout. First: finding it may run Python code (see find_layout),
+     * so the rest is checked after it, and nothing from there on runs any. */
+    if (!find_layout(self, row, n))
+        Py_RETURN_FALSE;
     /* No pending row (log(commit=False) or log(step=...) before), a summary of last
      * values (no define_metric rules), a step the store can hold. */
-    if (n == 0 || n > MAX_KEYS || PyDict_GET_SIZE(self->pending) != 0
+    if (PyDict_GET_SIZE(self->pending) != 0
         || PyList_GET_SIZE(self->rules) != 0 || self->step >= (unsigned long long)INT64_MAX)
         Py_RETURN_FALSE;
-    /* The row: floats alone, keys of a known layout. */
+    /* Floats alone. */
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     while (PyDict_Next(row, &pos, &key, &value)) {
         if (!PyFloat_CheckExact(value))
             Py_RETURN_FALSE;
     }
-    if (!find_layout(self, row, n))
-        Py_RETURN_FALSE;
     /* Room in the ring, as Ring.put's fast branch sees it. */
     unsigned long long payload = PACKED_HEAD + 8 * (unsigned long long)n;
     unsigned long long size = (payload + 15) & ~7ULL;

@@ -3,9 +3,12 @@ situation where the compiled path once did something the Python path (Run.log) d
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import runstore
+from helpers import run_script
 
 
 def _init(store_dir, **settings):
@@ -29,3 +32,61 @@ def test_a_call_run_log_refuses_is_refused_not_logged(store_dir, call):
     assert run.step == 2
     assert run.summary["a"] == 1.0
     run.finish()
+
+
+# A row of 25 keys (a tuple that big comes from no free list: its allocation counts
+# towards a garbage collection), built from new key objects each time, so the compiled
+# path makes a tuple of them; a collection at every second allocation; and a gc callback
+# (Python code, as a finalizer or another thread would run) that changes the row being
+# logged, or finishes the run, in the middle of that log() call.
+_CHANGED_IN_A_COLLECTION = """
+import gc, json, sys
+import runstore
+run = runstore.init(project="p", dir=sys.argv[1],
+                    settings={"disable_stats": True, "console": "off"})
+row = lambda v: {"".join(["metric_", str(i)]): v for i in range(25)}
+run.log(row(1.0))
+run.log(row(1.0))
+armed, fired, hold, marks = [None], [0], [], []
+def change(phase, info):
+    if phase == "start" and armed[0] is not None:
+        data, armed[0] = armed[0], None
+        fired[0] += 1
+        CHANGE
+gc.callbacks.append(change)
+gc.set_threshold(1)
+for i in range(200):
+    data = row(float(i))
+    hold.append([])  # two objects kept: the collection comes at the next allocation
+    hold.append([])
+    armed[0] = data
+    try:
+        run.log(data)
+    except Exception as exc:
+        print(type(exc).__name__, file=sys.stderr)
+    armed[0] = None
+gc.set_threshold(700, 10, 10)
+print(json.dumps({"fired": fired[0], "step": run.step, "marks": marks,
+                  "summary": {k: v for k, v in run.summary.items() if k != "metric_0"},
+                  "metric_0": repr(run.summary["metric_0"])}))
+run.finish()
+"""
+
+
+@pytest.mark.parametrize("change, check", [
+    # The row grows: the compiled path wrote 1025 keys into a tuple (and a record) of 25.
+    ("for k in range(1000): data[f'extra_{k}'] = 1.0",
+     lambda out: out["summary"]["extra_999"] == 1.0),
+    # A value becomes a string: the compiled path read a str object as a double.
+    ("data['metric_0'] = 'text'", lambda out: out["metric_0"] == repr("text")),
+    # finish() (another thread's, say): the compiled path wrote into the released map.
+    ("run.finish(); marks.append(run.step)", lambda out: out["step"] == out["marks"][0]),
+])
+def test_a_row_changed_by_a_collection_inside_log_is_logged_as_changed(tmp_path, change,
+                                                                      check):
+    code = _CHANGED_IN_A_COLLECTION.replace("CHANGE", change)
+    result = run_script(code.replace("sys.argv[1]", repr(str(tmp_path / "s"))), tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["fired"] > 0, "no collection came inside log(): the test tests nothing"
+    assert check(out), out
