@@ -273,10 +273,14 @@ class Run(RunLibraryMethods):
             return
         with self._lock:
             if step is None and commit is None and not self._pending:
-                # The common case, one whole row per call: no pending row to merge.
+                # The common case, one whole row per call: no pending row to merge. The
+                # step moves first, as in the compiled log(): a warning made an error on
+                # the way (a writer's notice) is raised after the row is handed over,
+                # and the next row must not take its step.
+                step = self._step
+                self._step = step + 1
                 if row:
-                    self._emit(self._step, time.time(), row, plain)
-                self._step += 1
+                    self._emit(step, time.time(), row, plain)
             elif step is not None:
                 if isinstance(step, bool) or not hasattr(step, "__index__") or step < 0:
                     warn(f"step must be a non-negative integer, got {step!r}; nothing logged")
@@ -308,11 +312,14 @@ class Run(RunLibraryMethods):
         self._pending.update(row)
 
     def _commit(self) -> None:
-        if self._pending:
-            self._emit(self._step, self._pending_ts or time.time(), self._pending)
-        self._pending.clear()  # _emit copied it (the summary) or encoded it (the hand-off)
-        self._pending_ts = None
-        self._step += 1
+        step = self._step
+        self._step = step + 1  # first, as in log()
+        try:
+            if self._pending:
+                self._emit(step, self._pending_ts or time.time(), self._pending)
+        finally:  # _emit copied it (the summary) or encoded it (the hand-off)
+            self._pending.clear()
+            self._pending_ts = None
 
     def _emit(self, step: int, ts: float, row: dict[str, Any],
               plain: bool | FloatKeys = False) -> None:

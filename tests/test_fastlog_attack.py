@@ -90,3 +90,48 @@ def test_a_row_changed_by_a_collection_inside_log_is_logged_as_changed(tmp_path,
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["fired"] > 0, "no collection came inside log(): the test tests nothing"
     assert check(out), out
+
+
+@pytest.mark.parametrize("value", [float, int, lambda i: {"nested": float(i)}],
+                         ids=["compiled", "python", "python-committed"])
+def test_a_notice_raised_as_an_error_moves_the_step_on_both_paths(tmp_path, value):
+    # A writer's notice is forwarded by log() every NOTICE_EVERY rows; with warnings as
+    # errors it raises from log() after the row is handed over. The compiled path moves
+    # the step before; the Python path moved it after, so the next row took the same
+    # step and replaced the row stored there.
+    result = run_script(f"""
+        import json, sqlite3, sys, warnings
+        from pathlib import Path
+        import runstore
+        from runstore._ring import Ring, notices_path
+        run = runstore.init(project="p", dir="s",
+                            settings={{"disable_stats": True, "console": "off"}})
+        value = {value.__name__ if value in (float, int) else
+                 'lambda i: {"nested": float(i)}'}
+        for i in range(5):
+            run.log({{"a": value(i)}})
+        ring = run._writer._ring_path
+        with open(notices_path(ring), "a") as f:
+            f.write('"a notice"\\n')
+        other = Ring(Path(ring))
+        other.noticed()
+        other.close()
+        warnings.simplefilter("error")
+        raised = 0
+        for i in range(5, 3000):
+            try:
+                run.log({{"a": value(i)}}, commit=None if i % 2 else True)
+            except RuntimeWarning:
+                raised += 1
+        warnings.simplefilter("default")
+        step = run.step
+        run.finish()
+        db = sqlite3.connect("s/runstore.db")
+        steps = [s for (s,) in db.execute("SELECT step FROM steps ORDER BY step")]
+        print(json.dumps({{"raised": raised, "step": step, "steps": steps}}))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["raised"] == 1
+    assert out["step"] == 3000
+    assert out["steps"] == list(range(3000))
