@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -89,13 +90,18 @@ class Summary(DictView):
     so the writer can replay it on the summary it commits (`apply`).
     """
 
-    def __init__(self, on_change: Callable[[str, tuple], None] | None = None) -> None:
+    def __init__(self, on_change: Callable[[str, tuple], None] | None = None,
+                 lock: contextlib.AbstractContextManager | None = None) -> None:
         object.__setattr__(self, "_values", {})  # read through _data
         object.__setattr__(self, "_fold", None)
         object.__setattr__(self, "_rules", [])  # [(pattern, ops)], newest last
         object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
         object.__setattr__(self, "_aggs", {})
         object.__setattr__(self, "_on_change", on_change)
+        # The run's lock, held by log() from a row's summary to its hand-over: a change
+        # made here holds it from the change to its record too, so run.summary and the
+        # writer's replay see changes and rows in the same order.
+        object.__setattr__(self, "_lock", lock or contextlib.nullcontext())
         # A box, not an attribute: a plain assignment would be __setattr__'s (a key), and
         # object.__setattr__ per logged row costs the training loop more than this.
         object.__setattr__(self, "_version", [0])
@@ -132,8 +138,9 @@ class Summary(DictView):
     # -- rules ------------------------------------------------------------------
 
     def add_rule(self, name: str, ops: tuple[str, ...] | None) -> None:
-        self._rule(name, ops)
-        self._changed("rule", name, ops)
+        with self._lock:
+            self._rule(name, ops)
+            self._changed("rule", name, ops)
 
     def _rule(self, name: str, ops: tuple[str, ...] | None) -> None:
         self._rules.append((name, ops))
@@ -157,8 +164,9 @@ class Summary(DictView):
     ) -> None:
         """Continue from stored history: per-key aggregates as the store computes them,
         and the values to show (a resumed run's stored summary; None recomputes them)."""
-        self._restore(aggregates, values)
-        self._changed("restore", aggregates, values)
+        with self._lock:
+            self._restore(aggregates, values)
+            self._changed("restore", aggregates, values)
 
     def _restore(
         self, aggregates: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any] | None
@@ -243,12 +251,14 @@ class Summary(DictView):
     def __setitem__(self, key: str, value: Any) -> None:
         ok, value = self._converted(key, value)
         if ok:
-            self._set(key, value)
-            self._changed("set", key, value)
+            with self._lock:
+                self._set(key, value)
+                self._changed("set", key, value)
 
     def __delitem__(self, key: str) -> None:
-        del self._data[key]
-        self._changed("delete", key)
+        with self._lock:
+            del self._data[key]
+            self._changed("delete", key)
 
     def update(self, d: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         """Set several keys explicitly."""
@@ -258,8 +268,9 @@ class Summary(DictView):
             if ok:
                 values[key] = value
         if values:
-            self._update(values)
-            self._changed("update", values)
+            with self._lock:
+                self._update(values)
+                self._changed("update", values)
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value

@@ -135,3 +135,48 @@ def test_a_notice_raised_as_an_error_moves_the_step_on_both_paths(tmp_path, valu
     assert out["raised"] == 1
     assert out["step"] == 3000
     assert out["steps"] == list(range(3000))
+
+
+def test_a_summary_set_while_another_thread_logs_is_stored_as_run_summary_shows_it(
+        store_dir):
+    # run.summary["k0"] = ... in one thread, log() of k0 in another, at once: the change
+    # and the row reached run.summary in one order and the writer (which replays the
+    # ring) in the other, so the stored summary disagreed with run.summary for good.
+    import sqlite3
+    import sys
+    import threading
+
+    run = _init(store_dir)
+    keys = tuple(f"k{i}" for i in range(8))
+    run.log(dict.fromkeys(keys, 0.0))
+    run.log(dict.fromkeys(keys, 0.0))
+    db = sqlite3.connect(store_dir / "runstore.db")
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    mismatches = []
+    try:
+        for i in range(150):
+            both = threading.Barrier(2)
+
+            def log(i=i, both=both):
+                both.wait()
+                run.log(dict.fromkeys(keys, float(i)))
+
+            def assign(i=i, both=both):
+                both.wait()
+                run.summary["k0"] = f"set {i}"
+
+            threads = [threading.Thread(target=log), threading.Thread(target=assign)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert run._writer.flush()
+            (stored,) = db.execute("SELECT summary FROM runs").fetchone()
+            if json.loads(stored)["k0"] != run.summary["k0"]:
+                mismatches.append((json.loads(stored)["k0"], run.summary["k0"]))
+    finally:
+        sys.setswitchinterval(interval)
+        db.close()
+    run.finish()
+    assert not mismatches, f"{len(mismatches)} of 150 differ: {mismatches[:3]}"
