@@ -80,7 +80,7 @@ class Run(RunLibraryMethods):
         self._background: list[threading.Thread] = []
         self._closers: list[Callable[[], None]] = []
         self.config = Config(allow_val_change, on_change=self._config_changed)
-        self.summary = Summary(on_change=self._summary_changed, lock=self._lock)
+        self.summary = Summary(on_change=self._summary_changed, lock=lambda: self._lock)
         if writer_factory is not None:
             self._writer = writer_factory(self._t0)
         # The step lives in the hand-off's Cursor, which the compiled log() moves too.

@@ -91,17 +91,18 @@ class Summary(DictView):
     """
 
     def __init__(self, on_change: Callable[[str, tuple], None] | None = None,
-                 lock: contextlib.AbstractContextManager | None = None) -> None:
+                 lock: Callable[[], contextlib.AbstractContextManager] | None = None) -> None:
         object.__setattr__(self, "_values", {})  # read through _data
         object.__setattr__(self, "_fold", None)
         object.__setattr__(self, "_rules", [])  # [(pattern, ops)], newest last
         object.__setattr__(self, "_ops", {})  # key -> ops or None, resolved once
         object.__setattr__(self, "_aggs", {})
         object.__setattr__(self, "_on_change", on_change)
-        # The run's lock, held by log() from a row's summary to its hand-over: a change
-        # made here holds it from the change to its record too, so run.summary and the
-        # writer's replay see changes and rows in the same order.
-        object.__setattr__(self, "_lock", lock or contextlib.nullcontext())
+        # The run's lock (`lock()`: a fork() child's run has a new one), held by log()
+        # from a row's summary to its hand-over: a change made here holds it from the
+        # change to its record too, so run.summary and the writer's replay see changes
+        # and rows in the same order.
+        object.__setattr__(self, "_lock", lock or contextlib.nullcontext)
         # A box, not an attribute: a plain assignment would be __setattr__'s (a key), and
         # object.__setattr__ per logged row costs the training loop more than this.
         object.__setattr__(self, "_version", [0])
@@ -138,7 +139,7 @@ class Summary(DictView):
     # -- rules ------------------------------------------------------------------
 
     def add_rule(self, name: str, ops: tuple[str, ...] | None) -> None:
-        with self._lock:
+        with self._lock():
             self._rule(name, ops)
             self._changed("rule", name, ops)
 
@@ -164,7 +165,7 @@ class Summary(DictView):
     ) -> None:
         """Continue from stored history: per-key aggregates as the store computes them,
         and the values to show (a resumed run's stored summary; None recomputes them)."""
-        with self._lock:
+        with self._lock():
             self._restore(aggregates, values)
             self._changed("restore", aggregates, values)
 
@@ -251,12 +252,12 @@ class Summary(DictView):
     def __setitem__(self, key: str, value: Any) -> None:
         ok, value = self._converted(key, value)
         if ok:
-            with self._lock:
+            with self._lock():
                 self._set(key, value)
                 self._changed("set", key, value)
 
     def __delitem__(self, key: str) -> None:
-        with self._lock:
+        with self._lock():
             del self._data[key]
             self._changed("delete", key)
 
@@ -268,7 +269,7 @@ class Summary(DictView):
             if ok:
                 values[key] = value
         if values:
-            with self._lock:
+            with self._lock():
                 self._update(values)
                 self._changed("update", values)
 

@@ -180,3 +180,35 @@ def test_a_summary_set_while_another_thread_logs_is_stored_as_run_summary_shows_
         db.close()
     run.finish()
     assert not mismatches, f"{len(mismatches)} of 150 differ: {mismatches[:3]}"
+
+
+def test_a_fork_child_sets_the_summary_though_a_parent_thread_held_the_run_lock(tmp_path):
+    # The child of a fork() gets a new run lock (_lifecycle): the one a parent's logging
+    # thread held at the fork is never let go there. The summary must use the new one.
+    result = run_script("""
+        import os, signal, threading
+        import runstore
+        run = runstore.init(project="p", dir="s",
+                            settings={"disable_stats": True, "console": "off"})
+        run.log({"a": 1.0})
+        held, done = threading.Event(), threading.Event()
+        def logging_thread():  # holds the run's lock, as log() does half way
+            with run._lock:
+                held.set()
+                done.wait()
+        thread = threading.Thread(target=logging_thread)
+        thread.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)  # a child stuck on the parent's lock dies of SIGALRM
+            run.summary["in_child"] = 1.0
+            os._exit(0 if run.summary["in_child"] == 1.0 else 3)
+        _, status = os.waitpid(pid, 0)
+        done.set()
+        thread.join()
+        run.finish()
+        print(os.waitstatus_to_exitcode(status))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "0"
