@@ -533,6 +533,11 @@ PyInit__fastlog(void)
     PyErr_SetString(PyExc_ImportError, "runstore._fastlog writes little-endian records");
     return NULL;
 #endif
+#ifdef Py_GIL_DISABLED
+    /* put() relies on the GIL: no other thread runs while it checks and writes. */
+    PyErr_SetString(PyExc_ImportError, "runstore._fastlog needs the GIL");
+    return NULL;
+#endif
     crc_init();
     if (PyType_Ready(&CursorType) < 0)
         return NULL;

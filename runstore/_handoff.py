@@ -124,6 +124,7 @@ class Handoff:
         self._seq = 0
         self._notices_seen = 0
         self._notices_read = 0
+        self._notices_lock = threading.Lock()
         self._closed = False
         self._stopped = False  # the Stop record is in the ring: nothing may follow it
         self._said_late = False
@@ -357,6 +358,16 @@ class Handoff:
 
     def _forward_notices(self) -> None:
         """Warnings of the writer process, given again here, where the user sees them."""
+        # Called under the hand-off's lock, and also without it (the compiled log(),
+        # flush()): one caller at a time reads the file, the others need not wait.
+        if not self._notices_lock.acquire(blocking=False):
+            return
+        try:
+            self._forward_new_notices()
+        finally:
+            self._notices_lock.release()
+
+    def _forward_new_notices(self) -> None:
         count = self._ring.notices()
         if count == self._notices_seen:
             return
@@ -378,9 +389,10 @@ class Handoff:
     def _forked(self) -> None:
         """In a child of fork(): this run's writer belongs to the parent."""
         self._process = None  # not this process's child
-        # A thread of the parent (logging, printing) may have held the lock at the fork;
+        # A thread of the parent (logging, printing) may have held a lock at the fork;
         # the child has no such thread to let it go.
         self._lock = threading.Lock()
+        self._notices_lock = threading.Lock()
         self._drop_from_now_on(
             f"run {self._args['run_id']} belongs to process {self._args['parent']}; what "
             f"process {os.getpid()} (a fork() of it) logs to it is not kept (init a run in "

@@ -27,10 +27,12 @@ and the ring carries its name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap
 import os
 import pickle
+import socket
 import struct
 import time
 import zlib
@@ -160,7 +162,7 @@ def _in_memory() -> bool:
 
 def _memory_file(size: int) -> tuple[mmap.mmap, Path] | None:
     """A new ring file of `size` bytes in memory, mapped; None where there is no room."""
-    target = MEMORY_DIR / f"{_memory_prefix()}{os.urandom(8).hex()}.ring"
+    target = MEMORY_DIR / f"{_memory_prefix()}{_HOST}-{os.urandom(8).hex()}.ring"
     try:
         return _map_new(target, size), target
     except OSError:
@@ -216,15 +218,28 @@ def _create(path: Path, size: int,
     return _map_new(path, size), path
 
 
+# This host, in the names of its memory files: a store folder shared between hosts (or
+# containers sharing /dev/shm) holds links to files that are only in one host's memory,
+# and the others must leave them alone.
+_HOST = hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
 def _memory_prefix() -> str:
     return f"runstore-{os.getuid()}-"
 
 
 def memory_files() -> list[Path]:
-    """This user's ring files in memory (Linux): see _writer_process.sweep_memory."""
+    """This user's ring files in this host's memory (Linux): see
+    _writer_process.sweep_memory."""
     if not MEMORY_DIR.is_dir() or not hasattr(os, "getuid"):
         return []
-    return sorted(MEMORY_DIR.glob(f"{_memory_prefix()}*.ring"))
+    return sorted(MEMORY_DIR.glob(f"{_memory_prefix()}{_HOST}-*.ring"))
+
+
+def lost_here(link: Path) -> bool:
+    """True for a link to a memory file of this host that is gone (a reboot)."""
+    return (link.is_symlink() and not link.exists()
+            and Path(os.readlink(link)).name.startswith(f"{_memory_prefix()}{_HOST}-"))
 
 
 def _map_new(path: Path, size: int) -> mmap.mmap:
@@ -270,9 +285,11 @@ class Ring:
             size = file_size(capacity)
             capacity = size - HEADER
             self._map, self.file = _create(self.path, size, prepared)
-            self._map[:8] = MAGIC
-            self._set(CAPACITY, capacity)
+            # The producer before the magic: a ring readable as one always names its
+            # producer, which sweep_memory() asks about.
             self._set(PRODUCER, os.getpid())
+            self._set(CAPACITY, capacity)
+            self._map[:8] = MAGIC
             encoded = json.dumps(args or {}).encode()
             if len(encoded) <= _ARGS_MAX:
                 struct.pack_into(f"<I{len(encoded)}s", self._map, ARGS, len(encoded), encoded)

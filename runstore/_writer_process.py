@@ -12,6 +12,7 @@ beside the ring, and the training process gives them again as its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _store, _threads
-from ._ring import Ring, memory_files, notices_path, remove
+from ._ring import Ring, lost_here, memory_files, notices_path, remove
 from ._values import utc_now
 from ._writer import Writer
 
@@ -108,8 +109,8 @@ def recover(store_path: Path, wait_s: float = 30.0) -> int:
         try:
             ring = Ring(path)
         except (OSError, ValueError):
-            if path.is_symlink() and not path.exists():
-                path.unlink(missing_ok=True)  # its file in memory is gone (a reboot)
+            if lost_here(path):
+                path.unlink(missing_ok=True)  # its file in this host's memory is gone
             continue
         try:
             args, producer, consumer = ring.args(), ring.producer_pid(), ring.consumer_pid()
@@ -129,6 +130,9 @@ def recover(store_path: Path, wait_s: float = 30.0) -> int:
     return drained
 
 
+UNCLAIMED_S = 60.0
+
+
 def sweep_memory() -> int:
     """Remove ring files in memory that nobody can reach any more: their run and writer
     are gone and the store's link to them is gone too (the store was deleted). A ring
@@ -138,7 +142,14 @@ def sweep_memory() -> int:
     for path in memory_files():
         try:
             ring = Ring(path)
-        except (OSError, ValueError):
+        except ValueError:  # no ring header yet: a file init() is making, or one it
+            # never took (its process died at once): gone after a minute
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > UNCLAIMED_S:
+                    path.unlink()
+                    removed += 1
+            continue
+        except OSError:
             continue
         try:
             args, producer, consumer = ring.args(), ring.producer_pid(), ring.consumer_pid()

@@ -338,3 +338,28 @@ def test_init_makes_the_memory_ring_meanwhile_and_leaves_none_when_it_fails(
     with pytest.raises(runstore.Error):  # fails in _open, after the file was being made
         runstore.init(project="p", dir=store_dir, id="nope", resume="must")
     assert list(memory.iterdir()) == []
+
+
+def test_links_and_files_of_another_host_or_still_being_made_are_left_alone(
+        tmp_path, store_dir, monkeypatch):
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    monkeypatch.setattr(_ring, "MEMORY_DIR", memory)
+    run = _init(store_dir)
+    run.finish()
+    folder = handoff_dir(store_dir / "runstore.db")
+    prefix = f"runstore-{os.getuid()}-"
+    ours = folder / "1.1.ring"
+    ours.symlink_to(memory / f"{prefix}{_ring._HOST}-gone.ring")  # this host rebooted
+    theirs = folder / "2.2.ring"
+    theirs.symlink_to(memory / f"{prefix}0badc0de-live.ring")  # in another host's memory
+    recover(store_dir / "runstore.db")
+    assert not ours.is_symlink() and theirs.is_symlink()
+    # A memory file with no ring header yet: being made by an init(), or never taken.
+    young = memory / f"{prefix}{_ring._HOST}-young.ring"
+    old = memory / f"{prefix}{_ring._HOST}-old.ring"
+    for path in (young, old):
+        path.write_bytes(bytes(_ring.HEADER))
+    os.utime(old, (0, 0))
+    sweep_memory()
+    assert young.exists() and not old.exists()
