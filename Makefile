@@ -53,7 +53,8 @@ test: $(STAMP) lint
 # log()'s common call runs in C (runstore/_fastlog.c) when the install compiled it; the
 # tests of logging and the hand-off run again on the Python path that machines without
 # a compiler use.
-PURE_PYTHON_TESTS := tests/test_log.py tests/test_fastlog.py tests/test_handoff.py \
+PURE_PYTHON_TESTS := tests/test_log.py tests/test_fastlog.py tests/test_fastlog_attack.py \
+	tests/test_handoff.py \
 	tests/test_packed_attack.py tests/test_crash_loss.py tests/test_summary_config.py \
 	tests/test_values.py tests/test_concurrency.py
 
