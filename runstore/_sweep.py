@@ -355,7 +355,7 @@ class _Agent:
         try:
             while not self._done.wait(POLL_S):
                 try:
-                    self.board.beat()
+                    self.board.beat(conn)
                     trial = self._running
                     if trial is not None and self.board.should_stop(trial, conn):
                         self._stop(trial)

@@ -153,9 +153,12 @@ class StoreBoard:
         self.pid_started = _store.process_started() if pid is None else pid_started
         self.say_waiting = say_waiting
 
-    def beat(self) -> None:
-        with _store.transaction(self.conn):
-            _sql.upsert_agent(self.conn, self.agent_id, self.sweep.key, self.host, self.pid,
+    def beat(self, conn: Any = None) -> None:
+        """The agent's sign of life, on `conn` (the monitor thread's own connection: a
+        connection used by two threads at once can BEGIN twice) or the board's."""
+        conn = conn or self.conn
+        with _store.transaction(conn):
+            _sql.upsert_agent(conn, self.agent_id, self.sweep.key, self.host, self.pid,
                               self.pid_started, utc_now())
 
     def state(self) -> str:
@@ -337,7 +340,7 @@ class RemoteBoard:
                       "`runstore sync --watch` running on it?)", file=sys.stderr, flush=True)
             time.sleep(0.1)
 
-    def beat(self) -> None:
+    def beat(self, conn: Any = None) -> None:
         self._beats += 1
         write_atomically(self.dir / "beats" / f"{self.agent_id}.json", {
             "sweep": self.sweep.sweep_id, "host": socket.gethostname(), "pid": os.getpid(),

@@ -744,3 +744,36 @@ def test_agents_on_cluster_nodes_claim_through_the_hub(tmp_path):
     assert query(hub_dir, "SELECT count(*) FROM published_files") != [(0,)]
     assert query(hub_dir, "SELECT state FROM sweeps") == [("finished",)]
     assert "configuration 5" in out
+
+
+def test_the_agent_s_beats_and_claims_never_share_a_connection_at_once(tmp_path):
+    # The monitor thread beats while the agent claims: on one connection the two could
+    # both BEGIN ("cannot start a transaction within a transaction", seen under load).
+    import threading
+
+    from runstore._sweep_board import StoreBoard
+
+    store = tmp_path / "store"
+    sweep_id = runstore.sweep({"method": "grid", "parameters": {"a": {"values": [1, 2]}}},
+                              project="p", dir=store)
+    board = StoreBoard(store / "runstore.db", sweep_id, "p", None, "agent-1")
+    monitor = board.monitor_connection()
+    errors: list[BaseException] = []
+
+    def beats() -> None:
+        try:
+            for _ in range(400):
+                board.beat(monitor)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=beats)
+    thread.start()
+    try:
+        for _ in range(400):
+            board.beat()
+    finally:
+        thread.join()
+        monitor.close()
+        board.close()
+    assert errors == []
