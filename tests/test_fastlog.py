@@ -288,15 +288,19 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-@needs_memory_dir
-def test_a_killed_trainer_s_memory_ring_is_replayed_then_removed(tmp_path, store_dir):
+def _killed_trainer(tmp_path: Path, store_dir: Path) -> tuple[str, Path, Path]:
+    """A trainer with a writer thread, SIGKILLed: (its run id, its ring's link, the file)."""
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(_KILLED_THREAD_HOST))
     child = subprocess.run([sys.executable, str(script), str(store_dir)], capture_output=True,
                            text=True, timeout=120, cwd=REPO)
-    run_id = child.stdout.strip()
     (link,) = handoff_dir(store_dir / "runstore.db").glob("*.ring")
-    target = Path(os.readlink(link))
+    return child.stdout.strip(), link, Path(os.readlink(link))
+
+
+@needs_memory_dir
+def test_a_killed_trainer_s_memory_ring_is_replayed_then_removed(tmp_path, store_dir):
+    run_id, link, target = _killed_trainer(tmp_path, store_dir)
     assert target.exists()
     assert sweep_memory() == 0 or target.exists(), "a ring its store links to was swept"
     assert recover(store_dir / "runstore.db") == 1
@@ -307,12 +311,7 @@ def test_a_killed_trainer_s_memory_ring_is_replayed_then_removed(tmp_path, store
 
 @needs_memory_dir
 def test_memory_rings_nobody_can_reach_are_swept(tmp_path, store_dir):
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(_KILLED_THREAD_HOST))
-    subprocess.run([sys.executable, str(script), str(store_dir)], capture_output=True,
-                   timeout=120, cwd=REPO)
-    (link,) = handoff_dir(store_dir / "runstore.db").glob("*.ring")
-    target = Path(os.readlink(link))
+    _, link, target = _killed_trainer(tmp_path, store_dir)
     link.unlink()  # the store's folder deleted: nobody will replay this ring
     assert sweep_memory() >= 1
     assert not target.exists()
@@ -325,11 +324,17 @@ def test_memory_rings_nobody_can_reach_are_swept(tmp_path, store_dir):
     assert wait_drained(store_dir)
 
 
+@pytest.fixture
+def memory(tmp_path, monkeypatch) -> Path:
+    """Ring files "in memory" go to a folder of this test's own."""
+    folder = tmp_path / "shm"
+    folder.mkdir()
+    monkeypatch.setattr(_ring, "MEMORY_DIR", folder)
+    return folder
+
+
 def test_init_makes_the_memory_ring_meanwhile_and_leaves_none_when_it_fails(
-        tmp_path, store_dir, monkeypatch):
-    memory = tmp_path / "shm"
-    memory.mkdir()
-    monkeypatch.setattr(_ring, "MEMORY_DIR", memory)
+        store_dir, memory):
     run = _init(store_dir)
     (link,) = handoff_dir(store_dir / "runstore.db").glob("*.ring")
     assert [Path(os.readlink(link))] == list(memory.iterdir())
@@ -341,10 +346,7 @@ def test_init_makes_the_memory_ring_meanwhile_and_leaves_none_when_it_fails(
 
 
 def test_links_and_files_of_another_host_or_still_being_made_are_left_alone(
-        tmp_path, store_dir, monkeypatch):
-    memory = tmp_path / "shm"
-    memory.mkdir()
-    monkeypatch.setattr(_ring, "MEMORY_DIR", memory)
+        store_dir, memory):
     run = _init(store_dir)
     run.finish()
     folder = handoff_dir(store_dir / "runstore.db")
